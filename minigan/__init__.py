@@ -1,0 +1,49 @@
+"""minigan: GANs from the derivative of one op up, on NumPy (CPU) or CuPy (GPU)."""
+import numpy as np
+
+from . import backend
+from .backend import cuda_available, manual_seed, set_default_device
+from .tensor import Function, Tensor, enable_grad, grad, is_grad_enabled, no_grad
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from . import functional
+
+__version__ = "0.1.0"
+float32, float64 = np.float32, np.float64
+
+
+def tensor(data, requires_grad=False, dtype=None, device=None):
+    """A new leaf Tensor (as ``torch.tensor``)."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
+
+
+def _make(fill, shape, dtype, device, requires_grad):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    xp = backend.xp_of(device)
+    return Tensor(fill(xp, shape, np.dtype(dtype or np.float32)), requires_grad=requires_grad)
+
+
+def zeros(*shape, dtype=None, device=None, requires_grad=False):
+    """A tensor of zeros."""
+    return _make(lambda xp, s, d: xp.zeros(s, dtype=d), shape, dtype, device, requires_grad)
+
+
+def ones(*shape, dtype=None, device=None, requires_grad=False):
+    """A tensor of ones."""
+    return _make(lambda xp, s, d: xp.ones(s, dtype=d), shape, dtype, device, requires_grad)
+
+
+def randn(*shape, dtype=None, device=None, requires_grad=False):
+    """Standard normal samples from minigan's seeded generator."""
+    return _make(lambda xp, s, d: backend.rng(device).standard_normal(s, dtype=d), shape, dtype, device,
+                 requires_grad)
+
+
+def rand(*shape, dtype=None, device=None, requires_grad=False):
+    """Uniform [0, 1) samples from minigan's seeded generator."""
+    return _make(lambda xp, s, d: backend.rng(device).random(s, dtype=d), shape, dtype, device, requires_grad)
+
+
+__all__ = ["Function", "GradcheckError", "Tensor", "backend", "cuda_available", "enable_grad", "functional",
+           "grad", "gradcheck", "gradgradcheck", "is_grad_enabled", "manual_seed", "no_grad", "ones", "rand",
+           "randn", "set_default_device", "tensor", "zeros"]

@@ -1,0 +1,196 @@
+"""2-D convolution and transposed convolution, by im2col on strided views and one GEMM.
+
+Letters used in the shape comments of this file (and only defined here):
+
+    N batch   C input channels   O output channels   H W input height / width
+    KH KW kernel size   SH SW stride   PH PW padding   OH OW output height / width
+
+``conv2d`` and ``conv_transpose2d`` are each other's adjoint: the input-gradient
+of one is the other, and both get their weight-gradient from ``Conv2dGradW``.
+So every derivative of every order is again one of these three ops
+(docs/autodiff.md, "Convolution").
+"""
+from .backend import as_strided, get_array_module
+from .tensor import Function, Tensor
+
+
+def _pair(v, name):
+    if isinstance(v, Tensor):
+        raise TypeError(f"{name} must be an int or a pair of ints, not a Tensor")
+    a, b = (v, v) if isinstance(v, int) else tuple(v)
+    return int(a), int(b)
+
+
+def _pad(x, ph, pw):
+    """(N, C, H, W) -> (N, C, H + 2PH, W + 2PW), zeros around."""
+    if ph == 0 and pw == 0:
+        return x
+    xp = get_array_module(x)
+    n, c, h, w = x.shape
+    out = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=x.dtype)
+    out[:, :, ph:ph + h, pw:pw + w] = x
+    return out
+
+
+def _windows(xp_, kh, kw, sh, sw, oh, ow):
+    """im2col as a view: padded (N, C, Hp, Wp) -> (N, OH, OW, C, KH, KW), no copy.
+
+    window[n, oh, ow, c, i, j] = x_padded[n, c, oh*SH + i, ow*SW + j]
+    """
+    sn, sc, s_h, s_w = xp_.strides
+    return as_strided(xp_, (xp_.shape[0], oh, ow, xp_.shape[1], kh, kw),
+                      (sn, s_h * sh, s_w * sw, sc, s_h, s_w))
+
+
+def _conv_forward(x, w, sh, sw, ph, pw):
+    """y[n,o,oh,ow] = sum_{c,i,j} w[o,c,i,j] x_pad[n,c,oh*SH+i,ow*SW+j]: one GEMM."""
+    n, c, h, wd = x.shape
+    o, _, kh, kw = w.shape
+    oh, ow = (h + 2 * ph - kh) // sh + 1, (wd + 2 * pw - kw) // sw + 1
+    cols = _windows(_pad(x, ph, pw), kh, kw, sh, sw, oh, ow)     # (N, OH, OW, C, KH, KW) view
+    cols = cols.reshape(n * oh * ow, c * kh * kw)                  # the im2col copy
+    y = cols @ w.reshape(o, c * kh * kw).T                         # (N*OH*OW, O)
+    return y.reshape(n, oh, ow, o).transpose(0, 3, 1, 2)           # (N, O, OH, OW)
+
+
+def _conv_transpose_forward(y, w, sh, sw, ph, pw, out_hw):
+    """The adjoint of _conv_forward: spread each y[n,o,oh,ow] w[o] back over its window (col2im)."""
+    xp = get_array_module(y)
+    n, o, oh, ow = y.shape
+    _, c, kh, kw = w.shape
+    h, wd = out_hw
+    cols = y.transpose(0, 2, 3, 1).reshape(n * oh * ow, o) @ w.reshape(o, c * kh * kw)  # (N*OH*OW, C*KH*KW)
+    cols = cols.reshape(n, oh, ow, c, kh, kw).transpose(0, 3, 4, 5, 1, 2)            # (N, C, KH, KW, OH, OW)
+    hp, wp = max(h + 2 * ph, (oh - 1) * sh + kh), max(wd + 2 * pw, (ow - 1) * sw + kw)
+    x = xp.zeros((n, c, hp, wp), dtype=y.dtype)                                      # padded (N, C, Hp, Wp)
+    for i in range(kh):                     # a loop over kernel taps only, never over pixels
+        for j in range(kw):
+            x[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw] += cols[:, :, i, j]
+    return x[:, :, ph:ph + h, pw:pw + wd]                                            # (N, C, H, W)
+
+
+def _conv_weight_grad(x, gy, kh, kw, sh, sw, ph, pw):
+    """gw[o,c,i,j] = sum_{n,oh,ow} gy[n,o,oh,ow] x_pad[n,c,oh*SH+i,ow*SW+j]: one GEMM."""
+    n, c = x.shape[:2]
+    _, o, oh, ow = gy.shape
+    cols = _windows(_pad(x, ph, pw), kh, kw, sh, sw, oh, ow).reshape(n * oh * ow, c * kh * kw)
+    gw = gy.transpose(1, 0, 2, 3).reshape(o, n * oh * ow) @ cols   # (O, C*KH*KW)
+    return gw.reshape(o, c, kh, kw)
+
+
+class Conv2d(Function):
+    """y = conv2d(x, w) + b; x (N, C, H, W), w (O, C, KH, KW), b (O,)."""
+
+    def __init__(self, stride, padding):
+        self.stride, self.padding = stride, padding
+
+    def forward(self, x, w, b=None):
+        y = _conv_forward(x, w, *self.stride, *self.padding)
+        if b is not None:
+            y = y + b.reshape(1, -1, 1, 1)
+        return y
+
+    def backward(self, gy):
+        x, w = self.inputs[:2]
+        need = self.needs_input_grad or [True] * len(self.inputs)
+        gx = ConvTranspose2d(self.stride, self.padding, x.shape[2:])(gy, w) if need[0] else None
+        gw = Conv2dGradW(self.stride, self.padding, w.shape[2:])(x, gy) if need[1] else None
+        if len(self.inputs) == 2:
+            return gx, gw
+        return gx, gw, (gy.sum(axis=(0, 2, 3)) if need[2] else None)
+
+
+class ConvTranspose2d(Function):
+    """y = conv_transpose2d(x, w) + b; x (N, O, OH, OW), w (O, C, KH, KW) -> y (N, C, H, W)."""
+
+    def __init__(self, stride, padding, out_hw):
+        self.stride, self.padding, self.out_hw = stride, padding, tuple(out_hw)
+
+    def forward(self, x, w, b=None):
+        y = _conv_transpose_forward(x, w, *self.stride, *self.padding, self.out_hw)
+        if b is not None:
+            y = y + b.reshape(1, -1, 1, 1)
+        return y
+
+    def backward(self, gy):
+        x, w = self.inputs[:2]
+        need = self.needs_input_grad or [True] * len(self.inputs)
+        gx = Conv2d(self.stride, self.padding)(gy, w) if need[0] else None
+        gw = Conv2dGradW(self.stride, self.padding, w.shape[2:])(gy, x) if need[1] else None
+        if len(self.inputs) == 2:
+            return gx, gw
+        return gx, gw, (gy.sum(axis=(0, 2, 3)) if need[2] else None)
+
+
+class Conv2dGradW(Function):
+    """The weight-gradient of conv2d (and of conv_transpose2d, with the roles swapped).
+
+    Inputs: x (N, C, H, W) and gy (N, O, OH, OW); output (O, C, KH, KW).
+    It is linear in each input, so its own gradients are conv_transpose2d and conv2d.
+    """
+
+    def __init__(self, stride, padding, kernel):
+        self.stride, self.padding, self.kernel = stride, padding, tuple(kernel)
+
+    def forward(self, x, gy):
+        return _conv_weight_grad(x, gy, *self.kernel, *self.stride, *self.padding)
+
+    def backward(self, ggw):
+        x, gy = self.inputs
+        need = self.needs_input_grad or (True, True)
+        gx = ConvTranspose2d(self.stride, self.padding, x.shape[2:])(gy, ggw) if need[0] else None
+        ggy = Conv2d(self.stride, self.padding)(x, ggw) if need[1] else None
+        return gx, ggy
+
+
+def _check(op, x, w, b, w_in_dim):
+    if x.ndim != 4:
+        raise ValueError(f"{op}: input must be 4-D (N, C, H, W), got shape {x.shape}")
+    if w.ndim != 4:
+        layout = "(out, in, kh, kw)" if w_in_dim == 1 else "(in, out, kh, kw)"
+        raise ValueError(f"{op}: weight must be 4-D {layout}, got shape {w.shape}")
+    if x.shape[1] != w.shape[w_in_dim]:
+        raise ValueError(f"{op}: input has {x.shape[1]} channels but weight of shape {w.shape} "
+                         f"expects {w.shape[w_in_dim]} (input shape {x.shape})")
+    out_ch = w.shape[1 - w_in_dim]
+    if b is not None and b.shape != (out_ch,):
+        raise ValueError(f"{op}: bias must have shape ({out_ch},), got {b.shape}")
+
+
+def conv2d(x, w, b=None, stride=1, padding=0):
+    """2-D cross-correlation, PyTorch's ``conv2d``: x (N, C, H, W), w (O, C, KH, KW), b (O,)."""
+    _check("conv2d", x, w, b, 1)
+    (sh, sw), (ph, pw) = _pair(stride, "stride"), _pair(padding, "padding")
+    if sh < 1 or sw < 1 or ph < 0 or pw < 0:
+        raise ValueError(f"conv2d: stride must be >= 1 and padding >= 0, got stride={stride}, padding={padding}")
+    kh, kw = w.shape[2:]
+    h, wd = x.shape[2:]
+    if h + 2 * ph < kh or wd + 2 * pw < kw:
+        raise ValueError(f"conv2d: kernel {kh}x{kw} is larger than the padded input "
+                         f"{h + 2 * ph}x{wd + 2 * pw} (input shape {x.shape}, padding {padding})")
+    f = Conv2d((sh, sw), (ph, pw))
+    return f(x, w) if b is None else f(x, w, b)
+
+
+def conv_transpose2d(x, w, b=None, stride=1, padding=0, output_padding=0):
+    """Transposed convolution, PyTorch's ``conv_transpose2d``: x (N, O, H, W), w (O, C, KH, KW).
+
+    Output size: (H - 1) * stride - 2 * padding + KH + output_padding.
+    """
+    _check("conv_transpose2d", x, w, b, 0)
+    (sh, sw), (ph, pw) = _pair(stride, "stride"), _pair(padding, "padding")
+    oph, opw = _pair(output_padding, "output_padding")
+    if sh < 1 or sw < 1 or ph < 0 or pw < 0:
+        raise ValueError(f"conv_transpose2d: stride must be >= 1 and padding >= 0, "
+                         f"got stride={stride}, padding={padding}")
+    if not (0 <= oph < sh and 0 <= opw < sw):
+        raise ValueError(f"conv_transpose2d: output_padding {output_padding} must be >= 0 and "
+                         f"smaller than stride {stride}")
+    kh, kw = w.shape[2:]
+    h = (x.shape[2] - 1) * sh - 2 * ph + kh + oph
+    wd = (x.shape[3] - 1) * sw - 2 * pw + kw + opw
+    if h < 1 or wd < 1:
+        raise ValueError(f"conv_transpose2d: output would be {h}x{wd} for input {x.shape}, "
+                         f"weight {w.shape}, stride {stride}, padding {padding}")
+    f = ConvTranspose2d((sh, sw), (ph, pw), (h, wd))
+    return f(x, w) if b is None else f(x, w, b)

@@ -1,0 +1,686 @@
+"""The element-wise, reduction and shape ops: Functions and their thin wrappers.
+
+Each Function's ``forward`` works on arrays (``xp`` is numpy or cupy), its
+``backward`` on Tensors with the ops of this file, so every gradient can be
+differentiated again. Binary ops broadcast; their gradients are reduced back to
+each input's shape by the one helper ``sum_to``. Derivations: docs/autodiff.md.
+"""
+import builtins
+
+import numpy as np
+
+from . import backend
+from .backend import get_array_module
+from .tensor import Function, Tensor
+
+
+def _shape_error(op, a, b):
+    return ValueError(f"{op}: shapes {tuple(a)} and {tuple(b)} cannot be broadcast together")
+
+
+def _broadcast_shape(op, a, b):
+    try:
+        return np.broadcast_shapes(a, b)
+    except ValueError:
+        raise _shape_error(op, a, b) from None
+
+
+def _tensor(x, like):
+    """``x`` as a Tensor of ``like``'s dtype and device (Python numbers become constants)."""
+    if isinstance(x, Tensor):
+        return x
+    xp = get_array_module(like.data)
+    return Tensor(xp.asarray(x, dtype=like.dtype))
+
+
+def _pair(a, b):
+    if not isinstance(a, Tensor):
+        a = _tensor(a, b)
+    if not isinstance(b, Tensor):
+        b = _tensor(b, a)
+    return a, b
+
+
+# ------------------------------------------------------------------ broadcasting
+class SumTo(Function):
+    """Sum a broadcast gradient back down to ``shape``."""
+
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+
+    def forward(self, x):
+        lead = x.ndim - len(self.shape)
+        axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(self.shape)
+                                           if s == 1 and x.shape[i + lead] != 1)
+        y = x.sum(axis=axes, keepdims=True) if axes else x
+        return y.reshape(self.shape) if lead or axes else y
+
+    def backward(self, gy):
+        return broadcast_to(gy, self.inputs[0].shape)
+
+
+class BroadcastTo(Function):
+    """Repeat ``x`` along size-1 (or missing leading) dims."""
+
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        try:
+            return xp.broadcast_to(x, self.shape)
+        except ValueError:
+            raise ValueError(f"broadcast_to: cannot broadcast shape {x.shape} to {self.shape}") from None
+
+    def backward(self, gy):
+        return sum_to(gy, self.inputs[0].shape)
+
+
+def sum_to(x, shape):
+    """Sum ``x`` down to ``shape`` (the adjoint of broadcasting)."""
+    return x if x.shape == tuple(shape) else SumTo(shape)(x)
+
+
+def broadcast_to(x, shape):
+    """Broadcast ``x`` to ``shape``."""
+    return x if x.shape == tuple(shape) else BroadcastTo(shape)(x)
+
+
+# ------------------------------------------------------------------ arithmetic
+class _Binary(Function):
+    """Checks shapes once; backward reduces each gradient with ``sum_to``."""
+
+    def __call__(self, a, b):
+        a, b = _pair(a, b)
+        if a.shape != b.shape:
+            _broadcast_shape(self.name, a.shape, b.shape)
+        return super().__call__(a, b)
+
+    def _reduce(self, ga, gb):
+        a, b = self.inputs
+        need_a, need_b = self.needs_input_grad or (True, True)
+        return (sum_to(ga(), a.shape) if need_a else None,
+                sum_to(gb(), b.shape) if need_b else None)
+
+
+class Add(_Binary):
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, gy):
+        return self._reduce(lambda: gy, lambda: gy)
+
+
+class Sub(_Binary):
+    def forward(self, a, b):
+        return a - b
+
+    def backward(self, gy):
+        return self._reduce(lambda: gy, lambda: -gy)
+
+
+class Mul(_Binary):
+    def forward(self, a, b):
+        return a * b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        return self._reduce(lambda: gy * b, lambda: gy * a)
+
+
+class Div(_Binary):
+    def forward(self, a, b):
+        return a / b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        return self._reduce(lambda: gy / b, lambda: -gy * a / (b * b))
+
+
+class PowTensor(_Binary):
+    """a ** b with both tensors: d/da = b a^(b-1), d/db = a^b log a."""
+
+    def forward(self, a, b):
+        return a ** b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        return self._reduce(lambda: gy * b * a ** (b - 1), lambda: gy * self.output * log(a))
+
+
+class Pow(Function):
+    """x ** c for a constant c: d/dx = c x^(c-1)."""
+
+    def __init__(self, c):
+        self.c = c
+
+    def forward(self, x):
+        return x ** x.dtype.type(self.c)
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        return gy * self.c * x ** (self.c - 1)
+
+
+class Neg(Function):
+    def forward(self, x):
+        return -x
+
+    def backward(self, gy):
+        return -gy
+
+
+class MatMul(Function):
+    """a @ b for >= 2-D operands with broadcast batch dims."""
+
+    def forward(self, a, b):
+        return a @ b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        need_a, need_b = self.needs_input_grad or (True, True)
+        ga = sum_to(matmul(gy, b.transpose(-1, -2)), a.shape) if need_a else None
+        gb = sum_to(matmul(a.transpose(-1, -2), gy), b.shape) if need_b else None
+        return ga, gb
+
+
+def add(a, b):
+    """a + b (broadcasting)."""
+    return Add()(a, b)
+
+
+def sub(a, b):
+    """a - b (broadcasting)."""
+    return Sub()(a, b)
+
+
+def mul(a, b):
+    """a * b (broadcasting)."""
+    return Mul()(a, b)
+
+
+def div(a, b):
+    """a / b (broadcasting)."""
+    return Div()(a, b)
+
+
+def neg(x):
+    """-x."""
+    return Neg()(x)
+
+
+def pow(a, b):
+    """a ** b; a constant exponent uses the cheaper ``Pow``."""
+    if isinstance(a, Tensor) and not isinstance(b, Tensor):
+        return Pow(b)(a)
+    return PowTensor()(a, b)
+
+
+def matmul(a, b):
+    """Matrix product with NumPy's rules (1-D operands are promoted, then squeezed)."""
+    a, b = _pair(a, b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul: operands must be at least 1-D, got shapes {a.shape} and {b.shape}")
+    squeeze = []
+    if a.ndim == 1:
+        a, squeeze = a.reshape(1, -1), squeeze + [-2]
+    if b.ndim == 1:
+        b, squeeze = b.reshape(-1, 1), squeeze + [-1]
+    if a.shape[-1] != b.shape[-2]:
+        raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not match "
+                         f"(inner dims {a.shape[-1]} != {b.shape[-2]})")
+    if a.shape[:-2] != b.shape[:-2]:
+        try:
+            np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        except ValueError:
+            raise ValueError(f"matmul: batch dims of shapes {a.shape} and {b.shape} cannot be broadcast") from None
+    y = MatMul()(a, b)
+    if squeeze:
+        y = y.reshape(tuple(s for i, s in enumerate(y.shape) if i - y.ndim not in squeeze))
+    return y
+
+
+# ------------------------------------------------------------------ element-wise math
+class Exp(Function):
+    def forward(self, x):
+        return get_array_module(x).exp(x)
+
+    def backward(self, gy):
+        return gy * self.output
+
+
+class Log(Function):
+    def forward(self, x):
+        return get_array_module(x).log(x)
+
+    def backward(self, gy):
+        return gy / self.inputs[0]
+
+
+class Sqrt(Function):
+    def forward(self, x):
+        return get_array_module(x).sqrt(x)
+
+    def backward(self, gy):
+        return gy / (2 * self.output)
+
+
+class Abs(Function):
+    def forward(self, x):
+        return get_array_module(x).abs(x)
+
+    def backward(self, gy):
+        x = self.inputs[0].data
+        return gy * Tensor(get_array_module(x).sign(x))
+
+
+class Tanh(Function):
+    def forward(self, x):
+        return get_array_module(x).tanh(x)
+
+    def backward(self, gy):
+        y = self.output
+        return gy * (1 - y * y)
+
+
+class Sigmoid(Function):
+    def forward(self, x):
+        xp = get_array_module(x)
+        return xp.tanh(x * x.dtype.type(0.5)) * x.dtype.type(0.5) + x.dtype.type(0.5)   # stable for all x
+
+    def backward(self, gy):
+        y = self.output
+        return gy * y * (1 - y)
+
+
+class LeakyReLU(Function):
+    """max(x, 0) + slope * min(x, 0); slope 0 is ReLU."""
+
+    def __init__(self, slope):
+        self.slope = slope
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        if self.slope == 0:
+            return xp.maximum(x, 0)
+        return xp.where(x > 0, x, x * x.dtype.type(self.slope))
+
+    def backward(self, gy):
+        x = self.inputs[0].data
+        mask = (x > 0).astype(x.dtype)
+        if self.slope:
+            mask += (1 - mask) * x.dtype.type(self.slope)
+        return gy * Tensor(mask)
+
+
+class Softplus(Function):
+    """log(1 + e^x), computed as max(x, 0) + log1p(e^-|x|); d/dx = sigmoid(x)."""
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+
+    def backward(self, gy):
+        return gy * sigmoid(self.inputs[0])
+
+
+class Clamp(Function):
+    """Clip to [lo, hi]; gradient 1 inside (ends included), 0 outside."""
+
+    def __init__(self, lo, hi):
+        self.lo, self.hi = lo, hi
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        return xp.clip(x, self.lo, self.hi)
+
+    def backward(self, gy):
+        x = self.inputs[0].data
+        inside = get_array_module(x).ones(x.shape, dtype=bool)
+        if self.lo is not None:
+            inside &= x >= self.lo
+        if self.hi is not None:
+            inside &= x <= self.hi
+        return gy * Tensor(inside.astype(x.dtype))
+
+
+class Where(Function):
+    """cond ? a : b with a constant boolean ``cond``."""
+
+    def __init__(self, cond):
+        self.cond = cond
+
+    def forward(self, a, b):
+        return get_array_module(a).where(self.cond, a, b)
+
+    def backward(self, gy):
+        a, b = self.inputs
+        zero = Tensor(get_array_module(gy.data).zeros((), dtype=gy.dtype))
+        c = Tensor(self.cond)
+        return sum_to(where(c, gy, zero), a.shape), sum_to(where(c, zero, gy), b.shape)
+
+
+def exp(x):
+    """e^x."""
+    return Exp()(x)
+
+
+def log(x):
+    """Natural log."""
+    return Log()(x)
+
+
+def sqrt(x):
+    """Square root."""
+    return Sqrt()(x)
+
+
+def abs(x):
+    """|x| (gradient sign(x), 0 at 0)."""
+    return Abs()(x)
+
+
+def tanh(x):
+    """Hyperbolic tangent."""
+    return Tanh()(x)
+
+
+def sigmoid(x):
+    """1 / (1 + e^-x)."""
+    return Sigmoid()(x)
+
+
+def relu(x):
+    """max(x, 0)."""
+    return LeakyReLU(0.0)(x)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    """x for x > 0, negative_slope * x otherwise."""
+    return LeakyReLU(negative_slope)(x)
+
+
+def softplus(x):
+    """log(1 + e^x), stable for large |x|."""
+    return Softplus()(x)
+
+
+def log_sigmoid(x):
+    """log sigmoid(x) = -softplus(-x), stable for large |x|."""
+    return -softplus(-x)
+
+
+def clamp(x, min=None, max=None):
+    """Clip ``x`` to [min, max] (either may be None)."""
+    if min is None and max is None:
+        raise ValueError("clamp: give at least one of min and max")
+    return Clamp(min, max)(x)
+
+
+def where(cond, a, b):
+    """Element-wise ``a`` where ``cond`` is true, else ``b`` (cond is not differentiated)."""
+    a, b = _pair(a, b)
+    c = cond.data if isinstance(cond, Tensor) else cond
+    shape = _broadcast_shape("where", a.shape, b.shape)
+    _broadcast_shape("where", np.shape(c), shape)
+    return Where(get_array_module(a.data).asarray(c, dtype=bool))(a, b)
+
+
+def maximum(a, b):
+    """Element-wise max; where a == b the gradient is split evenly, as PyTorch."""
+    a, b = _pair(a, b)
+    half = (a.data == b.data)
+    if not half.any():
+        return where(a.data > b.data, a, b)
+    avg = (a + b) * 0.5
+    return where(half, avg, where(a.data > b.data, a, b))
+
+
+def minimum(a, b):
+    """Element-wise min."""
+    return -maximum(-_pair(a, b)[0], -_pair(a, b)[1])
+
+
+# ------------------------------------------------------------------ reductions
+def _axes(axis, ndim):
+    if axis is None:
+        return tuple(range(ndim))
+    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
+    for a in axes:
+        if not -ndim <= a < builtins.max(ndim, 1):
+            raise ValueError(f"axis {a} is out of range for a tensor of {ndim} dims")
+    return tuple(sorted(a % builtins.max(ndim, 1) for a in axes))
+
+
+def _keep_shape(shape, axes):
+    """``shape`` with the reduced ``axes`` kept as size 1."""
+    return tuple(1 if i in axes else s for i, s in enumerate(shape))
+
+
+class Sum(Function):
+    def __init__(self, axes, keepdims):
+        self.axes, self.keepdims = axes, keepdims
+
+    def forward(self, x):
+        return x.sum(axis=self.axes, keepdims=self.keepdims)
+
+    def backward(self, gy):
+        shape = self.inputs[0].shape
+        return broadcast_to(gy.reshape(_keep_shape(shape, self.axes)), shape)
+
+
+class Max(Function):
+    """max over axes; the gradient is shared by the tied maxima (as torch.amax)."""
+
+    def __init__(self, axes, keepdims, fn):
+        self.axes, self.keepdims, self.fn = axes, keepdims, fn
+
+    def forward(self, x):
+        return getattr(x, self.fn)(axis=self.axes, keepdims=self.keepdims)
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        keep = _keep_shape(x.shape, self.axes)
+        hit = (x.data == self.output.data.reshape(keep)).astype(x.dtype)
+        hit /= hit.sum(axis=self.axes, keepdims=True)
+        return broadcast_to(gy.reshape(keep), x.shape) * Tensor(hit)
+
+
+def sum(x, axis=None, keepdims=False):
+    """Sum over ``axis`` (None: all)."""
+    return Sum(_axes(axis, x.ndim), keepdims)(x)
+
+
+def mean(x, axis=None, keepdims=False):
+    """Mean over ``axis`` (None: all)."""
+    axes = _axes(axis, x.ndim)
+    n = int(np.prod([x.shape[a] for a in axes])) if axes else 1
+    return Sum(axes, keepdims)(x) * (1.0 / n)
+
+
+def max(x, axis=None, keepdims=False):
+    """Max over ``axis`` (None: all)."""
+    return Max(_axes(axis, x.ndim), keepdims, "max")(x)
+
+
+def min(x, axis=None, keepdims=False):
+    """Min over ``axis`` (None: all)."""
+    return Max(_axes(axis, x.ndim), keepdims, "min")(x)
+
+
+def var(x, axis=None, keepdims=False, correction=1):
+    """Variance: sum((x - mean)^2) / (n - correction)."""
+    axes = _axes(axis, x.ndim)
+    n = int(np.prod([x.shape[a] for a in axes])) if axes else 1
+    d = x - mean(x, axes, keepdims=True)
+    return sum(d * d, axes, keepdims) * (1.0 / (n - correction) if n > correction else float("nan"))
+
+
+# ------------------------------------------------------------------ shapes
+class Reshape(Function):
+    def __init__(self, shape):
+        self.shape = shape
+
+    def forward(self, x):
+        try:
+            return x.reshape(self.shape)
+        except ValueError:
+            raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} into {self.shape}") from None
+
+    def backward(self, gy):
+        return gy.reshape(self.inputs[0].shape)
+
+
+class Permute(Function):
+    def __init__(self, axes):
+        self.axes = axes
+
+    def forward(self, x):
+        return x.transpose(self.axes)
+
+    def backward(self, gy):
+        if self.axes is None:
+            return gy.transpose()
+        return gy.permute(tuple(np.argsort(self.axes)))
+
+
+def reshape(x, shape):
+    """Same data, new shape."""
+    shape = tuple(int(s) for s in shape)
+    return x if shape == x.shape else Reshape(shape)(x)
+
+
+def permute(x, axes):
+    """Reorder axes (None: reverse them)."""
+    if axes is not None:
+        axes = tuple(int(a) % x.ndim for a in axes)
+        if sorted(axes) != list(range(x.ndim)):
+            raise ValueError(f"permute: {axes} is not an order of the {x.ndim} axes of shape {x.shape}")
+    return Permute(axes)(x)
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    """Merge dims start_dim..end_dim."""
+    if x.ndim == 0:
+        return x.reshape(1)
+    s, e = start_dim % x.ndim, end_dim % x.ndim
+    return x.reshape(x.shape[:s] + (-1,) + x.shape[e + 1:])
+
+
+class GetItem(Function):
+    """x[index] with basic or integer-array indexing."""
+
+    def __init__(self, index):
+        self.index = index
+
+    def forward(self, x):
+        return x[self.index]
+
+    def backward(self, gy):
+        return GetItemGrad(self.index, self.inputs[0].shape)(gy)
+
+
+class GetItemGrad(Function):
+    """Scatter ``gy`` into zeros of ``shape`` at ``index``; repeated indices add (np.add.at)."""
+
+    def __init__(self, index, shape):
+        self.index, self.shape = index, shape
+
+    def forward(self, gy):
+        xp = get_array_module(gy)
+        gx = xp.zeros(self.shape, dtype=gy.dtype)
+        if _has_array(self.index):
+            backend.add_at(gx, self.index, gy)
+        else:
+            gx[self.index] += gy
+        return gx
+
+    def backward(self, ggx):
+        return ggx[self.index]
+
+
+def _has_array(index):
+    items = index if isinstance(index, tuple) else (index,)
+    return any(hasattr(i, "shape") or isinstance(i, list) for i in items)
+
+
+def getitem(x, index):
+    """x[index]; integer arrays and Tensors as indices gather (backward accumulates)."""
+    xp = get_array_module(x.data)
+
+    def conv(i):
+        if isinstance(i, Tensor):
+            i = i.data
+        if isinstance(i, list) or (hasattr(i, "shape") and not isinstance(i, xp.ndarray)):
+            i = xp.asarray(i)
+        return i
+    index = tuple(conv(i) for i in index) if isinstance(index, tuple) else conv(index)
+    try:
+        x.data[index]
+    except IndexError as e:
+        raise IndexError(f"getitem: index {index!r} does not fit shape {x.shape}: {e}") from None
+    return GetItem(index)(x)
+
+
+class Concat(Function):
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, *xs):
+        return get_array_module(xs[0]).concatenate(xs, axis=self.axis)
+
+    def backward(self, gy):
+        out, start = [], 0
+        for x in self.inputs:
+            index = (slice(None),) * self.axis + (slice(start, start + x.shape[self.axis]),)
+            out.append(gy[index])
+            start += x.shape[self.axis]
+        return tuple(out)
+
+
+def cat(tensors, dim=0):
+    """Join tensors along an existing dim."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("cat: expected a non-empty list of tensors")
+    ref = tensors[0]
+    axis = dim % ref.ndim
+    for t in tensors[1:]:
+        if t.ndim != ref.ndim or t.shape[:axis] + t.shape[axis + 1:] != ref.shape[:axis] + ref.shape[axis + 1:]:
+            raise ValueError(f"cat: shapes {ref.shape} and {t.shape} differ outside dim {dim}")
+    return Concat(axis)(*tensors)
+
+
+def stack(tensors, dim=0):
+    """Join same-shape tensors along a new dim."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("stack: expected a non-empty list of tensors")
+    for t in tensors[1:]:
+        if t.shape != tensors[0].shape:
+            raise ValueError(f"stack: all tensors need the same shape, got {tensors[0].shape} and {t.shape}")
+    return cat([t.unsqueeze(dim) for t in tensors], dim)
+
+
+# ------------------------------------------------------------------ dtype and device
+class Cast(Function):
+    def __init__(self, dtype):
+        self.dtype = np.dtype(dtype)
+
+    def forward(self, x):
+        return x.astype(self.dtype)
+
+    def backward(self, gy):
+        return Cast(self.inputs[0].dtype)(gy)
+
+
+class ToDevice(Function):
+    def __init__(self, device):
+        self.device = device
+
+    def forward(self, x):
+        self.source = backend.device_of(x)
+        return backend.to_device(x, self.device)
+
+    def backward(self, gy):
+        return ToDevice(self.source)(gy)

@@ -1,0 +1,460 @@
+"""Tensor, Function and reverse-mode backward.
+
+A ``Tensor`` wraps an array (NumPy or CuPy). Every op is a ``Function``: its
+``forward`` works on arrays, its ``backward`` on Tensors, so the gradient is
+itself a graph when ``create_graph=True`` and can be differentiated again
+(gradient penalties, gradgradcheck).
+
+One tensor's trip::
+
+    y = f(x)            Function.__call__: f.forward(x.data) -> y.data; y.creator = f
+    y.backward()        _backprop: topological order of the graph (iterative,
+                        no recursion), then each f.backward(gy) in reverse order,
+                        gradients of shared inputs *added*, leaves' .grad set.
+
+See docs/architecture.md and docs/autodiff.md.
+"""
+import contextlib
+import weakref
+
+import numpy as np
+
+from . import backend
+
+_grad_enabled = True
+
+
+@contextlib.contextmanager
+def _set_grad_enabled(mode):
+    global _grad_enabled
+    old, _grad_enabled = _grad_enabled, mode
+    try:
+        yield
+    finally:
+        _grad_enabled = old
+
+
+def no_grad():
+    """Context manager (or decorator) in which ops record no graph."""
+    return _set_grad_enabled(False)
+
+
+def enable_grad():
+    """Context manager that turns graph recording back on."""
+    return _set_grad_enabled(True)
+
+
+def is_grad_enabled():
+    """Whether ops record the graph right now."""
+    return _grad_enabled
+
+
+def _as_array(data, dtype, device):
+    """An array on ``device`` from Python data, an array, or a Tensor."""
+    if isinstance(data, Tensor):
+        data = data.data
+    xp = backend.get_array_module(data)
+    if dtype is None:
+        # arrays keep float / bool / int dtypes; Python numbers and lists become float32
+        if hasattr(data, "dtype") and data.dtype.kind in "fbiu":
+            dtype = data.dtype
+        else:
+            dtype = np.float32
+    arr = xp.asarray(data, dtype=dtype)
+    if device is not None and backend.device_of(arr) != backend.check_device(device):
+        arr = backend.to_device(arr, device)
+    elif device is None and xp is np and backend.default_device() != "cpu" and not isinstance(data, np.ndarray):
+        arr = backend.to_device(arr, backend.default_device())
+    return arr
+
+
+class Tensor:
+    """An n-dimensional array that remembers how it was computed.
+
+    Args:
+        data: array, Tensor, or nested Python numbers.
+        requires_grad: record ops on this tensor so ``backward`` reaches it.
+        dtype: e.g. ``np.float64``; default float32 (arrays keep their dtype).
+        device: 'cpu' or 'cuda'; default the array's own device, else $MINIGAN_DEVICE.
+    """
+    __array_priority__ = 1000          # numpy scalars defer to Tensor's operators
+    __hash__ = object.__hash__         # == is element-wise, identity hashes
+
+    def __init__(self, data, requires_grad=False, dtype=None, device=None):
+        self.data = _as_array(data, dtype, device)
+        self.requires_grad = bool(requires_grad)
+        self.grad = None
+        self.creator = None            # the Function that made this tensor (None: a leaf)
+
+    # ----------------------------------------------------------- properties
+    shape = property(lambda self: self.data.shape, doc="Shape tuple.")
+    ndim = property(lambda self: self.data.ndim, doc="Number of dimensions.")
+    dtype = property(lambda self: self.data.dtype, doc="Array dtype.")
+    size = property(lambda self: self.data.size, doc="Number of elements.")
+    device = property(lambda self: backend.device_of(self.data), doc="'cpu' or 'cuda'.")
+    is_leaf = property(lambda self: self.creator is None, doc="Made by the user, not by an op.")
+    T = property(lambda self: self.transpose(), doc="Reversed axes.")
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __repr__(self):
+        body = np.array2string(self.numpy(), separator=", ", prefix="tensor(", threshold=50, edgeitems=2)
+        extra = []
+        if self.dtype != np.float32:
+            extra.append(f"dtype={self.dtype}")
+        if self.device != "cpu":
+            extra.append(f"device='{self.device}'")
+        if self.creator is not None:
+            extra.append(f"grad_fn={type(self.creator).__name__}")
+        elif self.requires_grad:
+            extra.append("requires_grad=True")
+        return "tensor(" + ", ".join([body] + extra) + ")"
+
+    # ------------------------------------------------------------- moving
+    def numpy(self):
+        """A NumPy array of the data (copied from the GPU when needed)."""
+        return backend.as_numpy(self.data)
+
+    def item(self):
+        """The single value as a Python number."""
+        return self.numpy().item()
+
+    def tolist(self):
+        """The data as nested Python lists."""
+        return self.numpy().tolist()
+
+    def detach(self):
+        """The same data, cut from the graph."""
+        return Tensor(self.data)
+
+    def to(self, device=None, dtype=None):
+        """A copy on ``device`` and/or of ``dtype`` (differentiable)."""
+        from .ops import ToDevice, Cast
+        out = self
+        if device is not None and backend.check_device(device) != self.device:
+            out = ToDevice(device)(out)
+        if dtype is not None and np.dtype(dtype) != self.dtype:
+            out = Cast(dtype)(out)
+        return out
+
+    def cpu(self):
+        """``to('cpu')``."""
+        return self.to("cpu")
+
+    def cuda(self):
+        """``to('cuda')``."""
+        return self.to("cuda")
+
+    def float(self):
+        """``to(dtype=float32)``."""
+        return self.to(dtype=np.float32)
+
+    def double(self):
+        """``to(dtype=float64)``."""
+        return self.to(dtype=np.float64)
+
+    def requires_grad_(self, flag=True):
+        """Set ``requires_grad`` in place; returns self."""
+        self.requires_grad = flag
+        return self
+
+    def zero_(self):
+        """Fill with zeros in place (no graph)."""
+        self.data[...] = 0
+        return self
+
+    # ------------------------------------------------------------ backward
+    def backward(self, grad=None, create_graph=False):
+        """Add d(self)/d(leaf) to every leaf's ``.grad``.
+
+        Args:
+            grad: the gradient flowing in; may be left out only for a one-element tensor.
+            create_graph: record the backward pass, for higher derivatives.
+        """
+        if grad is None:
+            if self.size != 1:
+                raise RuntimeError(
+                    f"backward: grad can be left out only for a scalar output, but this tensor "
+                    f"has shape {self.shape}; pass grad= of that shape (or call .sum() first)")
+        for t, g in _backprop([self], [grad], create_graph).values():
+            if t.is_leaf and t.requires_grad:
+                t.grad = g if t.grad is None else t.grad + g
+
+    # ------------------------------------------------------------ operators
+    def __add__(self, o): return _ops.add(self, o)
+    def __radd__(self, o): return _ops.add(o, self)
+    def __sub__(self, o): return _ops.sub(self, o)
+    def __rsub__(self, o): return _ops.sub(o, self)
+    def __mul__(self, o): return _ops.mul(self, o)
+    def __rmul__(self, o): return _ops.mul(o, self)
+    def __truediv__(self, o): return _ops.div(self, o)
+    def __rtruediv__(self, o): return _ops.div(o, self)
+    def __pow__(self, o): return _ops.pow(self, o)
+    def __rpow__(self, o): return _ops.pow(o, self)
+    def __matmul__(self, o): return _ops.matmul(self, o)
+    def __rmatmul__(self, o): return _ops.matmul(o, self)
+    def __neg__(self): return _ops.neg(self)
+    def __pos__(self): return self
+    def __abs__(self): return _ops.abs(self)
+    def __getitem__(self, index): return _ops.getitem(self, index)
+
+    # comparisons: plain boolean tensors, outside the graph
+    def _cmp(self, o, f):
+        return Tensor(f(self.data, o.data if isinstance(o, Tensor) else o))
+    def __lt__(self, o): return self._cmp(o, lambda a, b: a < b)
+    def __le__(self, o): return self._cmp(o, lambda a, b: a <= b)
+    def __gt__(self, o): return self._cmp(o, lambda a, b: a > b)
+    def __ge__(self, o): return self._cmp(o, lambda a, b: a >= b)
+    def __eq__(self, o): return self._cmp(o, lambda a, b: a == b)
+    def __ne__(self, o): return self._cmp(o, lambda a, b: a != b)
+
+    def __bool__(self):
+        if self.size != 1:
+            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous")
+        return bool(self.item())
+
+    def __float__(self): return float(self.item())
+    def __int__(self): return int(self.item())
+
+    # ------------------------------------------------------------- methods
+    def sum(self, axis=None, keepdims=False):
+        """Sum over ``axis`` (int, tuple or None for all)."""
+        return _ops.sum(self, axis, keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        """Mean over ``axis``."""
+        return _ops.mean(self, axis, keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        """Maximum over ``axis`` (gradient shared among ties)."""
+        return _ops.max(self, axis, keepdims)
+
+    def min(self, axis=None, keepdims=False):
+        """Minimum over ``axis`` (gradient shared among ties)."""
+        return _ops.min(self, axis, keepdims)
+
+    def var(self, axis=None, keepdims=False, correction=1):
+        """Variance over ``axis``, dividing by n - correction (PyTorch's default 1)."""
+        return _ops.var(self, axis, keepdims, correction)
+
+    def reshape(self, *shape):
+        """Same data, new shape (one entry may be -1)."""
+        return _ops.reshape(self, shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape)
+
+    view = reshape
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        """Merge dims start_dim..end_dim into one."""
+        return _ops.flatten(self, start_dim, end_dim)
+
+    def transpose(self, dim0=None, dim1=None):
+        """No arguments: reverse the axes (``.T``); two dims: swap them, as PyTorch."""
+        if dim0 is None:
+            return _ops.permute(self, None)
+        order = list(range(self.ndim))
+        i, j = dim0 % self.ndim, dim1 % self.ndim
+        order[i], order[j] = order[j], order[i]
+        return _ops.permute(self, tuple(order))
+
+    def permute(self, *axes):
+        """Reorder the axes."""
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        return _ops.permute(self, axes)
+
+    def expand(self, *shape):
+        """Broadcast to ``shape`` (-1 keeps a dim)."""
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        shape = tuple(s if s != -1 else self.shape[i - len(shape) + self.ndim] for i, s in enumerate(shape))
+        return _ops.broadcast_to(self, shape)
+
+    def broadcast_to(self, shape):
+        """Broadcast to ``shape``."""
+        return _ops.broadcast_to(self, tuple(shape))
+
+    def squeeze(self, axis=None):
+        """Drop size-1 dims."""
+        shape = self.shape
+        if axis is None:
+            new = tuple(s for s in shape if s != 1)
+        else:
+            axes = {a % self.ndim for a in (axis if isinstance(axis, tuple) else (axis,))}
+            new = tuple(s for i, s in enumerate(shape) if not (i in axes and s == 1))
+        return self.reshape(new)
+
+    def unsqueeze(self, axis):
+        """Insert a size-1 dim at ``axis``."""
+        axis = axis % (self.ndim + 1)
+        return self.reshape(self.shape[:axis] + (1,) + self.shape[axis:])
+
+    def exp(self): return _ops.exp(self)
+    def log(self): return _ops.log(self)
+    def sqrt(self): return _ops.sqrt(self)
+    def abs(self): return _ops.abs(self)
+    def tanh(self): return _ops.tanh(self)
+    def sigmoid(self): return _ops.sigmoid(self)
+    def relu(self): return _ops.relu(self)
+    def clamp(self, min=None, max=None): return _ops.clamp(self, min, max)
+
+
+class Function:
+    """One op in the graph: ``forward`` on arrays, ``backward`` on Tensors.
+
+    Subclasses keep what backward needs as attributes. ``self.inputs`` holds the
+    input Tensors and ``self.output`` the output (weakly), so backward can build
+    its own differentiable graph from them.
+    """
+    inputs = ()
+    needs_input_grad = ()
+
+    def __call__(self, *inputs):
+        tensors = []
+        for x in inputs:
+            if not isinstance(x, Tensor):
+                like = next(t for t in inputs if isinstance(t, Tensor))
+                x = Tensor(backend.get_array_module(like.data).asarray(x, dtype=like.dtype))
+            tensors.append(x)
+        if len(tensors) > 1:
+            dev = tensors[0].device
+            for t in tensors[1:]:
+                if t.device != dev:
+                    raise ValueError(f"{self.name}: tensors on different devices ({dev} and {t.device}); "
+                                     f"move them with .to('{dev}') first")
+        y = self.forward(*[t.data for t in tensors])
+        out = Tensor.__new__(Tensor)
+        out.data, out.grad, out.creator = y, None, None
+        out.requires_grad = _grad_enabled and any(t.requires_grad for t in tensors)
+        if out.requires_grad:
+            self.inputs = tensors
+            self._output = weakref.ref(out)
+            out.creator = self
+        return out
+
+    @property
+    def name(self):
+        """The op's lowercase name, for error messages."""
+        return type(self).__name__.lower()
+
+    @property
+    def output(self):
+        """The output Tensor (alive as long as anything downstream uses it)."""
+        return self._output()
+
+    def forward(self, *xs):
+        raise NotImplementedError
+
+    def backward(self, gy):
+        """Return one gradient Tensor (or None) per input."""
+        raise NotImplementedError
+
+
+def _topological_order(roots):
+    """Functions reachable from ``roots``, each after every function that uses its output."""
+    order, seen = [], set()
+    stack = [(t.creator, False) for t in roots if t.creator is not None]
+    while stack:                        # iterative DFS: deep graphs need no recursion
+        f, done = stack.pop()
+        if done:
+            order.append(f)
+            continue
+        if id(f) in seen:
+            continue
+        seen.add(id(f))
+        stack.append((f, True))
+        for x in f.inputs:
+            if x.creator is not None and id(x.creator) not in seen:
+                stack.append((x.creator, False))
+    order.reverse()                     # outputs first
+    return order
+
+
+def _backprop(outputs, grad_outputs, create_graph, targets=None):
+    """Propagate gradients from ``outputs``; return {id(tensor): (tensor, gradient)}.
+
+    With ``targets`` (a set of tensor ids), only paths that lead to one of them are followed.
+    """
+    grads = {}                           # id(tensor) -> [tensor, gradient Tensor]
+    for y, g in zip(outputs, grad_outputs):
+        if g is None:
+            g = Tensor(backend.get_array_module(y.data).ones_like(y.data))
+        elif not isinstance(g, Tensor):
+            g = Tensor(g, dtype=y.dtype)
+        if g.shape != y.shape:
+            raise ValueError(f"backward: grad has shape {g.shape} but the output has shape {y.shape}")
+        _accumulate(grads, y, g)
+    order = _topological_order(outputs)
+    leads = None
+    if targets is not None:              # keep only functions on a path to a target
+        leads = set()
+        for f in reversed(order):        # inputs first
+            if any(id(x) in targets or id(x.creator) in leads for x in f.inputs):
+                leads.add(id(f))
+        order = [f for f in order if id(f) in leads]
+    with _set_grad_enabled(create_graph):
+        for f in order:
+            y = f._output()
+            entry = grads.pop(id(y), None) if y is not None else None
+            if entry is None:
+                continue
+            if targets is not None and id(y) in targets:
+                grads[id(y)] = entry     # a requested non-leaf keeps its gradient
+            f.needs_input_grad = [x.requires_grad and (leads is None or id(x) in targets
+                                                       or id(x.creator) in leads) for x in f.inputs]
+            gxs = f.backward(entry[1])
+            if not isinstance(gxs, tuple):
+                gxs = (gxs,)
+            for x, gx, need in zip(f.inputs, gxs, f.needs_input_grad):
+                if gx is not None and need:
+                    _accumulate(grads, x, gx)
+    return grads
+
+
+def _accumulate(grads, x, g):
+    entry = grads.get(id(x))
+    if entry is None:
+        grads[id(x)] = [x, g]
+    else:
+        entry[1] = entry[1] + g          # a shared input: add, never overwrite
+
+
+def grad(outputs, inputs, grad_outputs=None, create_graph=False, allow_unused=False):
+    """Gradients of ``outputs`` with respect to ``inputs``, as ``torch.autograd.grad``.
+
+    Args:
+        outputs: a Tensor or a sequence of them.
+        inputs: a Tensor or a sequence of them.
+        grad_outputs: weights for each output (None: ones, for scalar outputs).
+        create_graph: record the backward pass, so the result can be differentiated again.
+        allow_unused: return None for an input the outputs do not depend on (else raise).
+    Returns:
+        a tuple of gradient Tensors, one per input. ``.grad`` of leaves is not touched.
+    """
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    single = isinstance(inputs, Tensor)
+    inputs = [inputs] if single else list(inputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs]
+    for y, g in zip(outputs, grad_outputs):
+        if g is None and y.size != 1:
+            raise RuntimeError(f"grad: grad_outputs can be left out only for scalar outputs; got shape {y.shape}")
+    for x in inputs:
+        if not x.requires_grad:
+            raise RuntimeError(f"grad: an input (shape {x.shape}) does not require grad")
+    grads = _backprop(outputs, grad_outputs, create_graph, targets={id(x) for x in inputs})
+    result = []
+    for i, x in enumerate(inputs):
+        g = grads.get(id(x), (None, None))[1]
+        if g is None and not allow_unused:
+            raise RuntimeError(f"grad: input {i} (shape {x.shape}) is not used to compute the outputs; "
+                               "pass allow_unused=True to get None for it")
+        result.append(g)
+    return tuple(result)
+
+
+from . import ops as _ops  # noqa: E402  (ops needs Tensor and Function defined above)
