@@ -6,14 +6,16 @@ from .backend import cuda_available, manual_seed, set_default_device
 from .tensor import Function, Tensor, enable_grad, grad, is_grad_enabled, no_grad
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from . import functional
+from . import nn, optim
+from .serialization import save, load
 
 __version__ = "0.1.0"
 float32, float64 = np.float32, np.float64
 
 
 def tensor(data, requires_grad=False, dtype=None, device=None):
-    """A new leaf Tensor (as ``torch.tensor``)."""
-    return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
+    """A new leaf Tensor (as ``torch.tensor``) on ``device``, by default $MINIGAN_DEVICE (else 'cpu')."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device or backend.default_device())
 
 
 def _make(fill, shape, dtype, device, requires_grad):
@@ -45,5 +47,5 @@ def rand(*shape, dtype=None, device=None, requires_grad=False):
 
 
 __all__ = ["Function", "GradcheckError", "Tensor", "backend", "cuda_available", "enable_grad", "functional",
-           "grad", "gradcheck", "gradgradcheck", "is_grad_enabled", "manual_seed", "no_grad", "ones", "rand",
-           "randn", "set_default_device", "tensor", "zeros"]
+           "grad", "gradcheck", "gradgradcheck", "is_grad_enabled", "load", "manual_seed", "nn", "no_grad", "ones",
+           "optim", "rand", "randn", "save", "set_default_device", "tensor", "zeros"]

@@ -32,14 +32,35 @@ def _pad(x, ph, pw):
     return out
 
 
-def _windows(xp_, kh, kw, sh, sw, oh, ow):
-    """im2col as a view: padded (N, C, Hp, Wp) -> (N, OH, OW, C, KH, KW), no copy.
+def _im2col(x, kh, kw, sh, sw, ph, pw, oh, ow):
+    """(N, C, H, W) -> cols (C*KH*KW, N*OH*OW), cols[(c,i,j), (n,oh,ow)] = x_pad[n, c, oh*SH+i, ow*SW+j].
 
-    window[n, oh, ow, c, i, j] = x_padded[n, c, oh*SH + i, ow*SW + j]
+    A strided view of the padded input picks every window without a copy; the
+    reshape to two dims is the one copy. Rows in (C, KH, KW) order match the
+    weight's (O, C, KH, KW) layout; columns in (N, OH, OW) order make the GEMM's
+    output (O, N, OH, OW), one transpose away from NCHW.
     """
+    xp_ = _pad(x, ph, pw)
     sn, sc, s_h, s_w = xp_.strides
-    return as_strided(xp_, (xp_.shape[0], oh, ow, xp_.shape[1], kh, kw),
-                      (sn, s_h * sh, s_w * sw, sc, s_h, s_w))
+    view = as_strided(xp_, (xp_.shape[1], kh, kw, xp_.shape[0], oh, ow),
+                      (sc, s_h, s_w, sn, s_h * sh, s_w * sw))              # (C, KH, KW, N, OH, OW)
+    return view.reshape(xp_.shape[1] * kh * kw, xp_.shape[0] * oh * ow)
+
+
+def _col2im(cols, n, c, kh, kw, sh, sw, ph, pw, oh, ow, h, wd):
+    """The adjoint of _im2col: add each column back onto the window it came from.
+
+    cols (C*KH*KW, N*OH*OW) -> (N, C, H, W). The sum runs over the KH*KW kernel
+    taps (16 for DCGAN), each a strided add of a contiguous (C, N, OH, OW) block.
+    """
+    xp = get_array_module(cols)
+    cols = cols.reshape(c, kh, kw, n, oh, ow)
+    hp, wp = max(h + 2 * ph, (oh - 1) * sh + kh), max(wd + 2 * pw, (ow - 1) * sw + kw)
+    out = xp.zeros((c, n, hp, wp), dtype=cols.dtype)                     # padded, (C, N, Hp, Wp)
+    for i in range(kh):                     # a loop over kernel taps only, never over pixels
+        for j in range(kw):
+            out[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw] += cols[:, i, j]
+    return out[:, :, ph:ph + h, pw:pw + wd].transpose(1, 0, 2, 3)        # (N, C, H, W) view
 
 
 def _conv_forward(x, w, sh, sw, ph, pw):
@@ -47,34 +68,25 @@ def _conv_forward(x, w, sh, sw, ph, pw):
     n, c, h, wd = x.shape
     o, _, kh, kw = w.shape
     oh, ow = (h + 2 * ph - kh) // sh + 1, (wd + 2 * pw - kw) // sw + 1
-    cols = _windows(_pad(x, ph, pw), kh, kw, sh, sw, oh, ow)     # (N, OH, OW, C, KH, KW) view
-    cols = cols.reshape(n * oh * ow, c * kh * kw)                  # the im2col copy
-    y = cols @ w.reshape(o, c * kh * kw).T                         # (N*OH*OW, O)
-    return y.reshape(n, oh, ow, o).transpose(0, 3, 1, 2)           # (N, O, OH, OW)
+    y = w.reshape(o, c * kh * kw) @ _im2col(x, kh, kw, sh, sw, ph, pw, oh, ow)   # (O, N*OH*OW)
+    return y.reshape(o, n, oh, ow).transpose(1, 0, 2, 3)                        # (N, O, OH, OW) view
 
 
 def _conv_transpose_forward(y, w, sh, sw, ph, pw, out_hw):
     """The adjoint of _conv_forward: spread each y[n,o,oh,ow] w[o] back over its window (col2im)."""
-    xp = get_array_module(y)
     n, o, oh, ow = y.shape
     _, c, kh, kw = w.shape
-    h, wd = out_hw
-    cols = y.transpose(0, 2, 3, 1).reshape(n * oh * ow, o) @ w.reshape(o, c * kh * kw)  # (N*OH*OW, C*KH*KW)
-    cols = cols.reshape(n, oh, ow, c, kh, kw).transpose(0, 3, 4, 5, 1, 2)            # (N, C, KH, KW, OH, OW)
-    hp, wp = max(h + 2 * ph, (oh - 1) * sh + kh), max(wd + 2 * pw, (ow - 1) * sw + kw)
-    x = xp.zeros((n, c, hp, wp), dtype=y.dtype)                                      # padded (N, C, Hp, Wp)
-    for i in range(kh):                     # a loop over kernel taps only, never over pixels
-        for j in range(kw):
-            x[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw] += cols[:, :, i, j]
-    return x[:, :, ph:ph + h, pw:pw + wd]                                            # (N, C, H, W)
+    y2 = y.transpose(1, 0, 2, 3).reshape(o, n * oh * ow)                    # (O, N*OH*OW)
+    cols = w.reshape(o, c * kh * kw).T @ y2                                 # (C*KH*KW, N*OH*OW)
+    return _col2im(cols, n, c, kh, kw, sh, sw, ph, pw, oh, ow, *out_hw)
 
 
 def _conv_weight_grad(x, gy, kh, kw, sh, sw, ph, pw):
     """gw[o,c,i,j] = sum_{n,oh,ow} gy[n,o,oh,ow] x_pad[n,c,oh*SH+i,ow*SW+j]: one GEMM."""
     n, c = x.shape[:2]
     _, o, oh, ow = gy.shape
-    cols = _windows(_pad(x, ph, pw), kh, kw, sh, sw, oh, ow).reshape(n * oh * ow, c * kh * kw)
-    gw = gy.transpose(1, 0, 2, 3).reshape(o, n * oh * ow) @ cols   # (O, C*KH*KW)
+    gy2 = gy.transpose(1, 0, 2, 3).reshape(o, n * oh * ow)                  # (O, N*OH*OW)
+    gw = gy2 @ _im2col(x, kh, kw, sh, sw, ph, pw, oh, ow).T                 # (O, C*KH*KW)
     return gw.reshape(o, c, kh, kw)
 
 

@@ -55,7 +55,9 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, seed=0):
     for i, a in zip(checked, analytic):
         x = inputs[i]
         a = np.zeros(x.shape) if a is None else a.numpy()
-        flat = x.data.reshape(-1)        # a view: perturb in place
+        if not x.data.flags.c_contiguous:
+            x.data = x.data.copy()       # C order, so reshape(-1) below is a view
+        flat = x.data.reshape(-1)        # a view of the contiguous array: perturb in place
         num = np.zeros(x.size)
         for k in range(x.size):
             old = float(flat[k])

@@ -219,21 +219,22 @@ def pow(a, b):
 def matmul(a, b):
     """Matrix product with NumPy's rules (1-D operands are promoted, then squeezed)."""
     a, b = _pair(a, b)
+    sa, sb = a.shape, b.shape            # the caller's shapes, for error messages
     if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(f"matmul: operands must be at least 1-D, got shapes {a.shape} and {b.shape}")
+        raise ValueError(f"matmul: operands must be at least 1-D, got shapes {sa} and {sb}")
     squeeze = []
     if a.ndim == 1:
         a, squeeze = a.reshape(1, -1), squeeze + [-2]
     if b.ndim == 1:
         b, squeeze = b.reshape(-1, 1), squeeze + [-1]
     if a.shape[-1] != b.shape[-2]:
-        raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not match "
+        raise ValueError(f"matmul: shapes {sa} and {sb} do not match "
                          f"(inner dims {a.shape[-1]} != {b.shape[-2]})")
     if a.shape[:-2] != b.shape[:-2]:
         try:
             np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
         except ValueError:
-            raise ValueError(f"matmul: batch dims of shapes {a.shape} and {b.shape} cannot be broadcast") from None
+            raise ValueError(f"matmul: batch dims of shapes {sa} and {sb} cannot be broadcast") from None
     y = MatMul()(a, b)
     if squeeze:
         y = y.reshape(tuple(s for i, s in enumerate(y.shape) if i - y.ndim not in squeeze))
@@ -286,7 +287,8 @@ class Tanh(Function):
 class Sigmoid(Function):
     def forward(self, x):
         xp = get_array_module(x)
-        return xp.tanh(x * x.dtype.type(0.5)) * x.dtype.type(0.5) + x.dtype.type(0.5)   # stable for all x
+        e = xp.exp(-xp.abs(x))                   # <= 1: no overflow; no cancellation in either tail
+        return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
     def backward(self, gy):
         y = self.output
@@ -429,6 +431,7 @@ def where(cond, a, b):
 def maximum(a, b):
     """Element-wise max; where a == b the gradient is split evenly, as PyTorch."""
     a, b = _pair(a, b)
+    _broadcast_shape("maximum", a.shape, b.shape)
     half = (a.data == b.data)
     if not half.any():
         return where(a.data > b.data, a, b)
@@ -438,7 +441,9 @@ def maximum(a, b):
 
 def minimum(a, b):
     """Element-wise min."""
-    return -maximum(-_pair(a, b)[0], -_pair(a, b)[1])
+    a, b = _pair(a, b)
+    _broadcast_shape("minimum", a.shape, b.shape)
+    return -maximum(-a, -b)
 
 
 # ------------------------------------------------------------------ reductions

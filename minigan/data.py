@@ -1,0 +1,469 @@
+"""Data: synthetic 1-D / 2-D sets, IDX (MNIST / Fashion-MNIST) loading, minibatch indices.
+
+Everything here is NumPy only and returns NumPy arrays; the trainer moves batches to the device.
+
+* Synthetic sets, always available: ``gaussian1d`` (the GAN paper's Figure 1), ``ring`` (8 Gaussians on
+  the unit circle) and ``grid`` (25 Gaussians on a 5x5 grid), with ``mode_stats`` to count modes covered.
+* IDX files: ``read_idx`` parses the format of LeCun's MNIST files (raw or gzipped) and refuses any
+  corrupt file with a ``DataError`` naming the file.
+* ``find_files`` looks for the four MNIST / Fashion-MNIST files locally and otherwise downloads them,
+  checking each file's SHA-256 before it enters the cache; ``load_images`` returns scaled float32 images.
+* ``Batches`` / ``minibatches``: shuffled index minibatches, epoch after epoch.
+"""
+import gzip
+import hashlib
+import http.client
+import itertools
+import os
+import tempfile
+import urllib.request
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+
+class DataError(ValueError):
+    """A data file is missing, corrupt, or does not match its expected checksum."""
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Synthetic sets
+# ----------------------------------------------------------------------------------------------------------
+
+def gaussian1d(n, rng, mean=4.0, std=0.5):
+    """n samples of N(mean, std^2) as float32 of shape (n, 1): the data of the GAN paper's Figure 1."""
+    return rng.normal(mean, std, size=(int(n), 1)).astype(np.float32)
+
+
+def gaussian1d_pdf(x, mean=4.0, std=0.5):
+    """The density of N(mean, std^2) at x (float64, same shape as x)."""
+    z = (np.asarray(x, dtype=np.float64) - mean) / std
+    return np.exp(-0.5 * z * z) / (std * np.sqrt(2.0 * np.pi))
+
+
+def _ring_centers(k=8, radius=1.0):
+    """k points equally spaced on a circle of the given radius, the first at angle 0: (k, 2)."""
+    angles = 2.0 * np.pi * np.arange(k) / k
+    return radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+
+
+def _grid_centers(values=(-4.0, -2.0, 0.0, 2.0, 4.0)):
+    """All points of values x values, row-major: (25, 2) for the default 5x5 grid."""
+    return np.array(list(itertools.product(values, values)), dtype=np.float64)
+
+
+MODES = {
+    "ring": (_ring_centers(), 0.01),   # 8 Gaussians, radius 1, std 0.01
+    "grid": (_grid_centers(), 0.05),   # 25 Gaussians at {-4,-2,0,2,4}^2, std 0.05
+}
+
+
+def _mixture(n, rng, name):
+    """n samples from the equal-weight Gaussian mixture MODES[name]: float32 (n, 2)."""
+    centers, std = MODES[name]
+    k = rng.integers(0, len(centers), size=int(n))
+    return (centers[k] + std * rng.standard_normal((int(n), 2))).astype(np.float32)
+
+
+def ring(n, rng):
+    """n samples from 8 equal-weight Gaussians on the unit circle, std 0.01: float32 (n, 2)."""
+    return _mixture(n, rng, "ring")
+
+
+def grid(n, rng):
+    """n samples from 25 equal-weight Gaussians at {-4,-2,0,2,4}^2, std 0.05: float32 (n, 2)."""
+    return _mixture(n, rng, "grid")
+
+
+SYNTHETIC = {"gaussian1d": gaussian1d, "ring": ring, "grid": grid}
+
+
+def _to_numpy(x):
+    """A NumPy array from a NumPy array, a minigan Tensor or a CuPy array."""
+    if hasattr(x, "numpy") and callable(x.numpy):
+        return np.asarray(x.numpy())
+    if hasattr(x, "get") and callable(x.get) and not isinstance(x, dict):
+        return np.asarray(x.get())
+    return np.asarray(x)
+
+
+def mode_stats(samples, name, min_count=1):
+    """Count the modes of ``MODES[name]`` a set of 2-D samples covers, and the share of good samples.
+
+    The rule is the one of VEEGAN (Srivastava et al., 2017) and PacGAN (Lin et al., 2018), used with
+    2,500 generated samples: each sample is assigned to its nearest mode; it is *high quality* if it lies
+    within 3 standard deviations (Euclidean distance <= 3 * std) of that mode. A mode is *covered* when at
+    least ``min_count`` (default 1) high-quality samples are assigned to it.
+
+    Args:
+        samples: array-like (N, 2) (NumPy, CuPy or a minigan Tensor).
+        name: "ring" or "grid".
+        min_count: high-quality samples a mode needs to count as covered.
+    Returns:
+        dict(modes_covered=int, n_modes=int, high_quality=float in [0, 1]); high_quality is 0.0 for N = 0.
+    """
+    if name not in MODES:
+        raise ValueError(f"mode_stats: unknown set {name!r}; expected one of {sorted(MODES)}")
+    x = _to_numpy(samples).astype(np.float64)
+    if x.ndim != 2 or x.shape[1] != 2:
+        raise ValueError(f"mode_stats: samples must have shape (N, 2), got {x.shape}")
+    centers, std = MODES[name]
+    if len(x) == 0:
+        return dict(modes_covered=0, n_modes=len(centers), high_quality=0.0)
+    # (N, 1, 2) - (1, K, 2) -> (N, K) distances
+    dist = np.linalg.norm(x[:, None, :] - centers[None, :, :], axis=2)
+    nearest = dist.argmin(axis=1)
+    good = dist[np.arange(len(x)), nearest] <= 3.0 * std
+    counts = np.bincount(nearest[good], minlength=len(centers))
+    return dict(modes_covered=int((counts >= min_count).sum()), n_modes=len(centers),
+                high_quality=float(good.mean()))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# IDX files
+# ----------------------------------------------------------------------------------------------------------
+
+# IDX type code -> big-endian dtype (LeCun's format description); 0x08 is what MNIST uses.
+IDX_DTYPES = {0x08: np.dtype("u1"), 0x09: np.dtype("i1"), 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
+              0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+
+
+def _read_bytes(path):
+    """The bytes of path, gunzipped when its name ends in .gz (corrupt gzip -> DataError)."""
+    path = Path(path)
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as f:
+                return f.read()
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except (OSError, EOFError, zlib.error) as e:  # BadGzipFile is an OSError; truncation is an EOFError
+        raise DataError(f"{path}: not a valid gzip file ({type(e).__name__}: {e})") from None
+
+
+def parse_idx(raw, source="<bytes>"):
+    """Decode the bytes of an IDX file into a native-endian array; ``source`` names it in errors."""
+    if len(raw) < 4:
+        raise DataError(f"{source}: too short for an IDX header ({len(raw)} bytes)")
+    if raw[0] != 0 or raw[1] != 0:
+        raise DataError(f"{source}: bad IDX magic number 0x{raw[:4].hex()} (must start with two zero bytes)")
+    code, ndim = raw[2], raw[3]
+    if code not in IDX_DTYPES:
+        raise DataError(f"{source}: unknown IDX type code 0x{code:02x}; "
+                        f"expected one of {[hex(c) for c in IDX_DTYPES]}")
+    if ndim == 0:
+        raise DataError(f"{source}: IDX header has 0 dimensions")
+    start = 4 + 4 * ndim
+    if len(raw) < start:
+        raise DataError(f"{source}: truncated IDX header ({len(raw)} bytes, {ndim} dims need {start})")
+    dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    dtype = IDX_DTYPES[code]
+    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    got = len(raw) - start
+    if got != expected:
+        what = "truncated" if got < expected else "has trailing bytes"
+        raise DataError(f"{source}: IDX data {what}: dims {dims} of {dtype.name} need {expected} bytes "
+                        f"after the header, found {got}")
+    arr = np.frombuffer(raw, dtype=dtype, offset=start).reshape(dims)
+    return arr.astype(dtype.newbyteorder("="))  # a writable, native-endian copy
+
+
+def read_idx(path):
+    """Read an IDX file (raw, or gzipped when the name ends in .gz) into a NumPy array.
+
+    Raises DataError naming the file for a bad gzip stream, a bad magic number, an unknown type code, or
+    a data length that differs from the product of the dims.
+    """
+    return parse_idx(_read_bytes(path), source=str(path))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Finding and downloading MNIST / Fashion-MNIST
+# ----------------------------------------------------------------------------------------------------------
+
+FILES = {  # role -> file name (without .gz)
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+
+# SHA-256 of the official .gz files. MNIST: as published by TensorFlow Datasets / torchvision. Fashion-MNIST:
+# the files whose MD5s the Zalando README lists (Debian's copies under /usr/share/datasets differ only in
+# the gzip header, name and timestamp stripped, so they decompress to the same bytes but hash differently).
+SHA256 = {
+    "mnist": {
+        "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+        "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+        "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+        "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+    },
+    "fashion-mnist": {
+        "train-images-idx3-ubyte.gz": "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+        "train-labels-idx1-ubyte.gz": "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+        "t10k-images-idx3-ubyte.gz": "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+        "t10k-labels-idx1-ubyte.gz": "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+    },
+}
+
+# Tried in order; a file is kept only if its SHA-256 matches, so a plain-HTTP mirror cannot inject data.
+MIRRORS = {
+    "mnist": ["https://ossci-datasets.s3.amazonaws.com/mnist/",
+              "https://storage.googleapis.com/cvdf-datasets/mnist/"],
+    "fashion-mnist": ["https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+                      "https://storage.googleapis.com/tensorflow/tf-keras-datasets/",
+                      "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
+}
+
+CLASS_NAMES = {
+    "fashion-mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                      "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
+    "mnist": [str(d) for d in range(10)],
+}
+
+SYSTEM_DIR = Path("/usr/share/datasets")  # Debian's dataset-fashion-mnist installs <SYSTEM_DIR>/fashion-mnist
+CHUNK = 1 << 20
+
+
+def _check_name(name, where):
+    """Raise a ValueError unless name is a known image data set."""
+    if name not in CLASS_NAMES:
+        raise ValueError(f"{where}: unknown data set {name!r}; expected one of {sorted(CLASS_NAMES)}")
+
+
+def image_size(name):
+    """The (channels, height, width) of one image of the named data set: (1, 28, 28) for both."""
+    _check_name(name, "image_size")
+    return (1, 28, 28)
+
+
+def cache_dir(name):
+    """Where downloads of the named data set are kept: ~/.cache/minigan/<name>."""
+    return Path.home() / ".cache" / "minigan" / name
+
+
+def search_dirs(name, data_dir=None):
+    """The folders find_files looks in, in order (see find_files)."""
+    dirs = []
+    for base in (data_dir, os.environ.get("MINIGAN_DATA") or None):
+        if base is not None:
+            base = Path(base).expanduser()
+            dirs += [base, base / name]
+    return dirs + [cache_dir(name), SYSTEM_DIR / name]
+
+
+def _complete(folder):
+    """{role: path} when folder holds all four files (raw preferred to .gz), else None."""
+    found = {}
+    for role, stem in FILES.items():
+        for candidate in (folder / stem, folder / (stem + ".gz")):
+            if candidate.is_file():
+                found[role] = candidate
+                break
+        else:
+            return None
+    return found
+
+
+def _sha256(path):
+    """The hex SHA-256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(CHUNK), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _default_opener(url):
+    """Open url for reading (urllib, 60 s timeout)."""
+    return urllib.request.urlopen(url, timeout=60)
+
+
+def download(url, dest, sha256, opener=None):
+    """Download url to dest, keeping it only if its SHA-256 equals ``sha256``.
+
+    The bytes go to a temporary file in dest's folder, are hashed while they stream, and are moved into
+    place with ``os.replace`` only after the hash matches, so a truncated or tampered download never
+    reaches the cache. ``opener(url)`` must return a readable binary file object (default: urllib).
+    Raises DataError on a network error or a hash mismatch.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    opener = opener or _default_opener
+    fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
+    try:
+        h, size = hashlib.sha256(), 0
+        with os.fdopen(fd, "wb") as out:
+            try:
+                with opener(url) as src:
+                    for block in iter(lambda: src.read(CHUNK), b""):
+                        h.update(block)
+                        size += len(block)
+                        out.write(block)
+            except (OSError, ValueError, http.client.HTTPException) as e:  # URLError, timeouts: OSError
+                raise DataError(f"{url}: download failed ({type(e).__name__}: {e})") from None
+        if h.hexdigest() != sha256:
+            raise DataError(f"{url}: SHA-256 mismatch after {size} bytes (got {h.hexdigest()}, "
+                            f"expected {sha256}); the file is truncated or not the original, not cached")
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return dest
+
+
+def find_files(name, data_dir=None, download_missing=True, urls=None, opener=None, checksums=None):
+    """Locate (or fetch) the four IDX files of "mnist" or "fashion-mnist"; returns {role: Path}.
+
+    Roles are train_images, train_labels, test_images, test_labels. A folder counts when it holds all
+    four files, raw (``train-images-idx3-ubyte``) or gzipped (``...ubyte.gz``). Folders, in order:
+    ``data_dir`` and ``data_dir/<name>``; ``$MINIGAN_DATA`` and ``$MINIGAN_DATA/<name>``;
+    ``~/.cache/minigan/<name>``; ``/usr/share/datasets/<name>`` (Debian's ``dataset-fashion-mnist``).
+    Local files are not hashed (Debian's copies have rewritten gzip headers); ``read_idx`` still checks
+    their structure. If no folder is complete and ``download_missing``, the missing ``.gz`` files are
+    downloaded into the cache from ``urls`` (default ``MIRRORS[name]``, tried in order) with ``opener``
+    and kept only if their SHA-256 matches ``checksums`` (default ``SHA256[name]``). Otherwise, or if
+    every mirror fails, raises DataError saying where it looked and how to get the files.
+    """
+    _check_name(name, "find_files")
+    dirs = search_dirs(name, data_dir)
+    for folder in dirs:
+        found = _complete(folder)
+        if found:
+            return found
+    looked = "\n  ".join(str(d) for d in dirs)
+    howto = ("Get the files with `apt-get install dataset-fashion-mnist`, or p" if name == "fashion-mnist"
+             else "P") + (f"ut {', '.join(s + '.gz' for s in FILES.values())} in a folder and name it with "
+                          f"--data-dir (data_dir=...) or $MINIGAN_DATA.")
+    if not download_missing:
+        raise DataError(f"{name}: files not found; looked in:\n  {looked}\n{howto}")
+    cache = cache_dir(name)
+    checksums = checksums or SHA256[name]
+    mirrors = list(urls) if urls is not None else MIRRORS[name]
+    found = {}
+    for role, stem in FILES.items():
+        local = next((p for p in (cache / stem, cache / (stem + ".gz")) if p.is_file()), None)
+        if local is not None:
+            found[role] = local
+            continue
+        fname = stem + ".gz"
+        errors = []
+        for base in mirrors:
+            try:
+                found[role] = download(base.rstrip("/") + "/" + fname, cache / fname, checksums[fname], opener)
+                break
+            except DataError as e:
+                errors.append(str(e))
+        else:
+            raise DataError(f"{name}: {fname} not found locally and could not be downloaded:\n  "
+                            + "\n  ".join(errors or ["no download URLs given"])
+                            + f"\nLooked in:\n  {looked}\n{howto}")
+    return found
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Images
+# ----------------------------------------------------------------------------------------------------------
+
+_CACHE = {}  # (image path, label path, their sizes and mtimes) -> (uint8 images, uint8 labels)
+
+
+def _file_key(path):
+    """A cache key that changes when the file is replaced or rewritten."""
+    st = Path(path).stat()
+    return (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+
+
+def load_uint8(name, split="train", data_dir=None, **find_kwargs):
+    """The raw (uint8 images (N, 28, 28), uint8 labels (N,)) of a split, cached in this process."""
+    _check_name(name, "load_uint8")
+    if split not in ("train", "test"):
+        raise ValueError(f"load_images: split must be 'train' or 'test', got {split!r}")
+    files = find_files(name, data_dir, **find_kwargs)
+    img_path, lab_path = files[split + "_images"], files[split + "_labels"]
+    key = (_file_key(img_path), _file_key(lab_path))
+    if key not in _CACHE:
+        images, labels = read_idx(img_path), read_idx(lab_path)
+        if images.dtype != np.uint8 or images.ndim != 3:
+            raise DataError(f"{img_path}: expected uint8 images of shape (N, H, W), "
+                            f"got {images.dtype} {images.shape}")
+        if labels.dtype != np.uint8 or labels.shape != images.shape[:1]:
+            raise DataError(f"{lab_path}: expected {images.shape[0]} uint8 labels to match {img_path}, "
+                            f"got {labels.dtype} {labels.shape}")
+        n_classes = len(CLASS_NAMES[name])
+        if labels.size and labels.max() >= n_classes:
+            raise DataError(f"{lab_path}: label {int(labels.max())} out of range 0..{n_classes - 1}")
+        images.flags.writeable = labels.flags.writeable = False  # shared by every caller
+        _CACHE[key] = (images, labels)
+    return _CACHE[key]
+
+
+def load_images(name, split="train", data_dir=None, scale="tanh", **find_kwargs):
+    """Images and labels of MNIST / Fashion-MNIST, ready for a generator with the given output scale.
+
+    Args:
+        name: "mnist" or "fashion-mnist".
+        split: "train" (60,000 images) or "test" (10,000).
+        data_dir: a folder to look in first (see find_files; other keywords go to find_files too).
+        scale: "tanh" maps pixels 0..255 to [-1, 1]; "sigmoid" to [0, 1].
+    Returns:
+        (images float32 (N, 1, 28, 28), labels int64 (N,)), fresh arrays the caller may modify.
+    """
+    if scale not in ("tanh", "sigmoid"):
+        raise ValueError(f"load_images: scale must be 'tanh' or 'sigmoid', got {scale!r}")
+    images, labels = load_uint8(name, split, data_dir, **find_kwargs)
+    x = images.astype(np.float32)[:, None, :, :]  # (N, H, W) -> (N, 1, H, W)
+    if scale == "tanh":
+        x = (x - np.float32(127.5)) / np.float32(127.5)
+    else:
+        x /= np.float32(255.0)
+    return x, labels.astype(np.int64)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Minibatches
+# ----------------------------------------------------------------------------------------------------------
+
+class Batches:
+    """An endless iterator of index arrays: shuffled minibatches, epoch after epoch.
+
+    Each epoch is a fresh permutation of range(n) drawn from ``rng`` cut into ``batches_per_epoch =
+    n // batch_size`` batches of exactly ``batch_size`` indices; the incomplete tail is dropped, so every
+    index appears at most once per epoch (exactly once when batch_size divides n). ``epoch`` is the
+    0-based epoch of the last batch returned; ``step`` counts batches returned so far.
+    """
+
+    def __init__(self, n, batch_size, rng):
+        n, batch_size = int(n), int(batch_size)
+        if not 0 < batch_size <= n:
+            raise ValueError(f"Batches: need 0 < batch_size <= n, got batch_size={batch_size}, n={n}")
+        self.n, self.batch_size, self.rng = n, batch_size, rng
+        self.batches_per_epoch = n // batch_size
+        self.epoch, self.step = 0, 0
+        self._perm, self._pos = None, 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self._perm is None or self._pos + self.batch_size > self.n:
+            if self._perm is not None:
+                self.epoch += 1
+            self._perm, self._pos = self.rng.permutation(self.n), 0
+        idx = self._perm[self._pos:self._pos + self.batch_size]
+        self._pos += self.batch_size
+        self.step += 1
+        return idx
+
+
+def minibatches(n, batch_size, rng):
+    """Shuffled index minibatches of range(n), epoch after epoch: a ``Batches`` iterator."""
+    return Batches(n, batch_size, rng)
+
+
+__all__ = ["Batches", "CLASS_NAMES", "DataError", "MIRRORS", "MODES", "SHA256", "SYNTHETIC", "cache_dir",
+           "download", "find_files", "gaussian1d", "gaussian1d_pdf", "grid", "image_size", "load_images",
+           "load_uint8", "minibatches", "mode_stats", "parse_idx", "read_idx", "ring", "search_dirs"]

@@ -1,0 +1,137 @@
+"""Loading a trained run, sampling it, and measuring it.
+
+- ``parzen_log_likelihood``: the GAN paper's Table 1 measure. Fit a Gaussian
+  Parzen window (kernel density estimate) to samples of G, report the mean
+  log-likelihood of the test set under it, with sigma chosen on held-out
+  training images.
+- ``nearest_neighbours``: the paper's Figure 2 check that G did not memorise.
+- For 2-D runs, modes covered and % high-quality samples (``data.mode_stats``).
+"""
+import json
+import os
+
+import numpy as np
+
+from .. import backend, data
+from ..serialization import load
+from ..tensor import Tensor, no_grad
+from . import viz
+from .train import IMAGE_SETS, build_models, held_out
+
+
+def load_run(run_dir, device=None):
+    """(config, G, D) from a run directory's config.json and checkpoint.npz, in eval mode."""
+    cfg_path, ckpt_path = os.path.join(run_dir, "config.json"), os.path.join(run_dir, "checkpoint.npz")
+    for p in (cfg_path, ckpt_path):
+        if not os.path.exists(p):
+            raise FileNotFoundError(f"{p} not found: is {run_dir!r} a run directory made by 'minigan train'?")
+    with open(cfg_path) as f:
+        cfg = json.load(f)
+    device = backend.check_device(device or cfg.get("device", "cpu"))
+    G, D = build_models(cfg, 10 if cfg["data"] in IMAGE_SETS else 0)
+    st = load(ckpt_path)
+    G.load_state_dict(st["G"])
+    D.load_state_dict(st["D"])
+    return cfg, G.to(device).eval(), D.to(device).eval()
+
+
+def prior(cfg, n, rng, device="cpu"):
+    """n draws of the run's noise prior, as a Tensor."""
+    shape = (n, cfg["z_dim"])
+    z = rng.standard_normal(shape).astype(np.float32) if cfg["prior"] == "normal" else \
+        rng.uniform(-1, 1, shape).astype(np.float32)
+    return Tensor(backend.to_device(z, device))
+
+
+def to_unit_range(cfg, out):
+    """Generator outputs -> images in [0, 1] (tanh generators give [-1, 1]); points unchanged."""
+    if cfg["data"] in IMAGE_SETS and cfg["model"] != "mlp":
+        return (out + 1) / 2
+    return out
+
+
+def generate(cfg, G, n, rng, labels=None, batch=500, device="cpu"):
+    """n samples of G as float32 NumPy: images (n, C, H, W) in [0, 1], or points (n, d)."""
+    outs = []
+    with no_grad():
+        for i in range(0, n, batch):
+            m = min(batch, n - i)
+            lab = None if labels is None else labels[i:i + m]
+            outs.append(G(prior(cfg, m, rng, device), lab).numpy())
+    return to_unit_range(cfg, np.concatenate(outs)).astype(np.float32)
+
+
+def parzen_log_likelihood(x, samples, sigma, batch=1000):
+    """log p(x_i) under a Gaussian Parzen window of width sigma on ``samples``; one value per row of x.
+
+    log p(x) = logsumexp_j(-||x - s_j||^2 / (2 sigma^2)) - log n - d/2 log(2 pi sigma^2)
+    """
+    x = np.asarray(x, np.float64).reshape(len(x), -1)
+    s = np.asarray(samples, np.float64).reshape(len(samples), -1)
+    n, d = s.shape
+    s2 = (s * s).sum(1)
+    out = np.empty(len(x))
+    for i in range(0, len(x), batch):
+        xb = x[i:i + batch]
+        sq = (xb * xb).sum(1)[:, None] + s2[None, :] - 2 * xb @ s.T          # (B, n) squared distances
+        a = -np.maximum(sq, 0) / (2 * sigma ** 2)
+        amax = a.max(1, keepdims=True)
+        out[i:i + batch] = (amax[:, 0] + np.log(np.exp(a - amax).sum(1))
+                            - np.log(n) - d / 2 * np.log(2 * np.pi * sigma ** 2))
+    return out
+
+
+def select_sigma(valid, samples, sigmas=None):
+    """The sigma (from a log grid) that maximises the mean log-likelihood of ``valid``; and all scores."""
+    sigmas = np.logspace(-1.5, 0, 16) if sigmas is None else np.asarray(sigmas)
+    scores = [float(parzen_log_likelihood(valid, samples, s).mean()) for s in sigmas]
+    return float(sigmas[int(np.argmax(scores))]), dict(zip(map(float, sigmas), scores))
+
+
+def nearest_neighbours(samples, train, n=16):
+    """Indices into ``train`` of the nearest (L2) training image of each of the first n samples."""
+    s = samples[:n].reshape(n, -1).astype(np.float32)
+    t = train.reshape(len(train), -1).astype(np.float32)
+    t2 = (t * t).sum(1)
+    best = np.full(n, np.inf)
+    idx = np.zeros(n, np.int64)
+    for i in range(0, len(t), 10000):
+        d = t2[None, i:i + 10000] - 2 * s @ t[i:i + 10000].T                 # ||s||^2 omitted: same per row
+        j = d.argmin(1)
+        better = d[np.arange(n), j] < best
+        best[better], idx[better] = d[np.arange(n), j][better], j[better] + i
+    return idx
+
+
+def evaluate(run_dir, n_samples=10000, n_valid=1000, device=None, seed=1234, progress=print):
+    """Measure a run; writes evaluation.json (and nearest_neighbours.png for images); returns the dict."""
+    cfg, G, _ = load_run(run_dir, device)
+    dev = backend.check_device(device or cfg.get("device", "cpu"))
+    rng = np.random.default_rng(seed)
+    result = {"run": run_dir, "data": cfg["data"], "model": cfg["model"], "loss": cfg["loss"]}
+    if cfg["data"] in IMAGE_SETS:
+        labels = rng.integers(0, 10, n_samples) if cfg["conditional"] else None
+        samples = generate(cfg, G, n_samples, rng, labels, device=dev)
+        train_x, _ = data.load_images(cfg["data"], "train", cfg.get("data_dir"), scale="sigmoid")
+        test_x, _ = data.load_images(cfg["data"], "test", cfg.get("data_dir"), scale="sigmoid")
+        h = held_out(len(train_x))
+        valid = train_x[len(train_x) - h:][:n_valid]      # held out of training by the trainer
+        progress(f"choosing sigma on {len(valid)} held-out training images ...")
+        sigma, grid = select_sigma(valid, samples)
+        progress(f"sigma = {sigma:.4f}; Parzen log-likelihood of {len(test_x)} test images ...")
+        ll = parzen_log_likelihood(test_x, samples, sigma)
+        result.update(parzen_ll=float(ll.mean()), parzen_se=float(ll.std(ddof=1) / np.sqrt(len(ll))),
+                      sigma=sigma, n_samples=n_samples, n_test=len(test_x), sigma_scores=grid)
+        nn_idx = nearest_neighbours(samples, train_x[:len(train_x) - h], 16)
+        pairs = np.stack([samples[:16], train_x[nn_idx]], 1).reshape((32,) + samples.shape[1:])
+        viz.save_image_grid(pairs, os.path.join(run_dir, "nearest_neighbours.png"), nrow=8, scale=3)
+        result["nearest_neighbours_png"] = os.path.join(run_dir, "nearest_neighbours.png")
+    else:
+        samples = generate(cfg, G, 2500, rng, device=dev)
+        if cfg["data"] in data.MODES:
+            result.update(data.mode_stats(samples, cfg["data"]))
+        else:
+            result.update(mean=float(samples.mean()), std=float(samples.std()))
+    with open(os.path.join(run_dir, "evaluation.json"), "w") as f:
+        json.dump(result, f, indent=2)
+    return result

@@ -1,0 +1,148 @@
+"""Masks M (1 = known pixel, 0 = missing) and Yeh et al.'s importance weights.
+
+Every mask is float32 and holds only 0 and 1, of shape (H, W) or (N, 1, H, W).
+NumPy only: masks are made once per call and moved to the device by ``search``.
+"""
+import os
+
+import numpy as np
+
+KINDS = ("center", "random", "left", "grid")
+
+
+def _rng(rng):
+    """A numpy Generator from None (seed 0), an int seed, or a Generator."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    return np.random.default_rng(0 if rng is None else int(rng))
+
+
+def _hw(shape, where):
+    shape = tuple(int(s) for s in shape)
+    if len(shape) == 2:
+        return shape, 1
+    if len(shape) == 4 and shape[1] == 1:
+        return shape[2:], shape[0]
+    raise ValueError(f"{where}: mask shape must be (H, W) or (N, 1, H, W), got {shape}")
+
+
+def make_mask(kind, shape, p=0.8, rng=None):
+    """A mask of ``shape`` ((H, W) or (N, 1, H, W)); 1 = known, 0 = missing.
+
+    Args:
+        kind: "center" (the square [H/4, 3H/4) x [W/4, 3W/4) missing), "random" (round(p*H*W) pixels
+            missing, drawn afresh for every image), "left" (columns [0, W/2) missing) or "grid" (known only
+            where row and column are both multiples of 4).
+        shape: (H, W) or (N, 1, H, W).
+        p: the fraction of missing pixels, for "random" only.
+        rng: None (seed 0), an int seed, or a numpy Generator, for "random" only.
+    Returns:
+        float32 array of ``shape``.
+    """
+    (h, w), n = _hw(shape, f"make_mask({kind!r})")
+    if h < 1 or w < 1:
+        raise ValueError(f"make_mask: image size must be positive, got {h}x{w}")
+    m = np.ones((n, 1, h, w), dtype=np.float32)
+    if kind == "center":
+        m[:, :, h // 4:(3 * h) // 4, w // 4:(3 * w) // 4] = 0
+    elif kind == "left":
+        m[:, :, :, :w // 2] = 0
+    elif kind == "grid":
+        m[:] = 0
+        m[:, :, ::4, ::4] = 1
+    elif kind == "random":
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"make_mask('random'): p (the fraction missing) must be in [0, 1], got {p}")
+        g, k = _rng(rng), int(round(p * h * w))
+        for i in range(n):
+            m[i, 0].reshape(-1)[g.permutation(h * w)[:k]] = 0
+    else:
+        raise ValueError(f"make_mask: unknown mask kind {kind!r}; expected one of {', '.join(KINDS)} "
+                         "(or a .npy / .png file for load_mask)")
+    return m.reshape(shape)
+
+
+def load_mask(path):
+    """A mask from a file: ``.npy`` (nonzero = known) or ``.png`` (grey level >= 128 = known).
+
+    Returns float32 of shape (H, W) for a 2-D array or a PNG, else the array's own shape (for example
+    (N, 1, H, W)); no other check is made here (``check_mask`` fits it to the images).
+    """
+    ext = os.path.splitext(str(path))[1].lower()
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"load_mask: no such mask file {path!r}")
+    if ext == ".npy":
+        a = np.load(path, allow_pickle=False)
+        if a.dtype.kind not in "biuf":
+            raise ValueError(f"load_mask: {path} holds {a.dtype} values; expected numbers (nonzero = known)")
+        return (a != 0).astype(np.float32)
+    if ext == ".png":
+        from PIL import Image
+        grey = np.asarray(Image.open(path).convert("L"))          # (H, W) uint8
+        return (grey >= 128).astype(np.float32)
+    raise ValueError(f"load_mask: mask file must end in .npy or .png, got {path!r}")
+
+
+def save_mask(mask, path):
+    """Write a mask as ``.npy`` (float32 0/1) or ``.png`` (white = known, black = missing; (H, W) only)."""
+    m = np.asarray(mask, dtype=np.float32)
+    ext = os.path.splitext(str(path))[1].lower()
+    if ext == ".npy":
+        np.save(path, m)
+    elif ext == ".png":
+        if m.ndim < 2 or int(np.prod(m.shape[:-2])) != 1:
+            raise ValueError(f"save_mask: a PNG holds one (H, W) mask, got shape {np.shape(mask)}")
+        m = m.reshape(m.shape[-2:])
+        from PIL import Image
+        Image.fromarray(((m > 0) * 255).astype(np.uint8)).save(path)
+    else:
+        raise ValueError(f"save_mask: file must end in .npy or .png, got {path!r}")
+
+
+def get_mask(spec, shape, p=0.8, rng=None):
+    """A mask from a kind name (``make_mask``) or a file name (``load_mask``), fitted to ``shape`` (N, C, H, W)."""
+    n, _, h, w = shape
+    if spec in KINDS:
+        return make_mask(spec, (n, 1, h, w), p, rng)
+    return check_mask(load_mask(spec), shape)
+
+
+def check_mask(mask, shape):
+    """``mask`` as float32 (N, 1, H, W) (or (1, 1, H, W), shared) for images of ``shape`` (N, C, H, W).
+
+    Accepts (H, W), (1, H, W), (1, 1, H, W), (N, 1, H, W) and (N, C, H, W) with equal channels; refuses a
+    mask whose size does not fit the images, or values other than 0 and 1, with an error naming both.
+    """
+    m = np.asarray(mask)
+    n, c, h, w = shape
+    if m.ndim == 2:
+        m = m[None, None]
+    elif m.ndim == 3 and m.shape[0] == 1:
+        m = m[None]
+    if m.ndim != 4 or m.shape[2:] != (h, w) or m.shape[0] not in (1, n) or m.shape[1] not in (1, c):
+        raise ValueError(f"inpaint: mask of shape {tuple(np.shape(mask))} does not fit images of shape "
+                         f"{tuple(shape)}; expected (H, W) = ({h}, {w}), (1, 1, {h}, {w}) or ({n}, 1, {h}, {w})")
+    if not np.isin(m, (0, 1)).all():
+        raise ValueError("inpaint: mask values must be 0 (missing) or 1 (known); got values in "
+                         f"[{float(m.min())}, {float(m.max())}] other than 0 and 1")
+    if m.shape[1] > 1:
+        if not (m == m[:, :1]).all():
+            raise ValueError("inpaint: a per-channel mask must be the same in every channel")
+        m = m[:, :1]
+    return m.astype(np.float32)
+
+
+def importance_weights(mask, size=7):
+    """Yeh et al.'s weights: W_i = M_i * (missing pixels in the size x size window around i) / size^2.
+
+    A known pixel next to the hole counts more than one far from it; missing pixels get 0. Pixels outside
+    the image count as known. A box filter on 1 - M (zero padding, NumPy sliding windows).
+    Input and output: float32 (H, W) or (N, 1, H, W).
+    """
+    m = np.asarray(mask, dtype=np.float32)
+    if size < 1 or size % 2 == 0:
+        raise ValueError(f"importance_weights: window size must be odd and positive, got {size}")
+    r = size // 2
+    hole = np.pad(1.0 - m, [(0, 0)] * (m.ndim - 2) + [(r, r), (r, r)])       # (..., H + 2r, W + 2r)
+    win = np.lib.stride_tricks.sliding_window_view(hole, (size, size), axis=(-2, -1))  # (..., H, W, k, k)
+    return (m * win.sum(axis=(-2, -1)) / (size * size)).astype(np.float32)

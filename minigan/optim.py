@@ -1,0 +1,252 @@
+"""Optimizers: SGD (momentum, Nesterov), Adam and RMSprop, with ``torch.optim``'s update rules and defaults.
+
+The design is PyTorch's without parameter groups: an optimizer holds one
+ordered list of parameters and its hyper-parameters as plain attributes, which
+may be changed between steps (``opt.lr = 1e-4``, ``opt.momentum = 0.7``).
+``step()`` updates each parameter's ``.data`` in place with array operations
+(no graph is recorded) and skips parameters whose ``.grad`` is None. The state
+of each parameter (Adam's moments, the momentum buffer) is a dict of arrays,
+keyed by the parameter's index, or by its name when the optimizer was given
+``(name, parameter)`` pairs such as ``model.named_parameters()``.
+Update equations: docs/layers.md.
+"""
+import math
+
+from . import backend
+from .backend import get_array_module
+from .tensor import Tensor
+
+
+class Optimizer:
+    """Base class: the parameter list, zero_grad, step (per parameter), state_dict / load_state_dict."""
+
+    hyper = ()          # names of the hyper-parameters (attributes), saved in state_dict()["hyper"]
+    state_names = ()    # names of the per-parameter state entries
+
+    def __init__(self, params):
+        name = type(self).__name__
+        if isinstance(params, Tensor):
+            raise TypeError(f"{name}: params must be an iterable of Parameters (or (name, Parameter) pairs), "
+                            "not a single Tensor; wrap it in a list")
+        params = list(params)
+        if not params:
+            raise ValueError(f"{name}: got an empty parameter list")
+        pairs = [isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in params]
+        if all(pairs):
+            self.keys, self.params = [k for k, _ in params], [p for _, p in params]
+            if len(set(self.keys)) != len(self.keys):
+                raise ValueError(f"{name}: parameter names are not unique")
+        elif any(pairs):
+            raise TypeError(f"{name}: give either Parameters or (name, Parameter) pairs, not a mix")
+        else:
+            self.keys, self.params = list(range(len(params))), params
+        for k, p in zip(self.keys, self.params):
+            if not isinstance(p, Tensor):
+                raise TypeError(f"{name}: parameter {k!r} is a {type(p).__name__}, not a Tensor")
+            if not p.is_leaf:
+                raise ValueError(f"{name}: parameter {k!r} (shape {p.shape}) is not a leaf tensor")
+        if len({id(p) for p in self.params}) != len(self.params):
+            raise ValueError(f"{name}: some parameters appear more than once")
+        self.state = {}     # key -> {"step": int, name: array, ...}
+
+    @staticmethod
+    def _check(name, **values):
+        for k, v in values.items():
+            if v < 0:
+                raise ValueError(f"{name}: invalid {k} {v} (must be >= 0)")
+
+    def zero_grad(self):
+        """Set every parameter's ``.grad`` to None."""
+        for p in self.params:
+            p.grad = None
+
+    def step(self):
+        """Update every parameter that has a gradient, in place."""
+        for key, p in zip(self.keys, self.params):
+            if p.grad is None:
+                continue
+            g = p.grad.data
+            if g.shape != p.shape:
+                raise ValueError(f"{type(self).__name__}.step: gradient of parameter {key!r} has shape {g.shape}, "
+                                 f"the parameter has shape {p.shape}")
+            self._update(p, g, self.state.setdefault(key, {}))
+
+    def _update(self, p, g, state):
+        raise NotImplementedError
+
+    @staticmethod
+    def _buffer(state, name, p):
+        """state[name], created as zeros like the parameter the first time."""
+        if name not in state:
+            state[name] = get_array_module(p.data).zeros_like(p.data)
+        return state[name]
+
+    # ------------------------------------------------------------ state dict
+    def state_dict(self):
+        """{"hyper": {name: value}, "state": {key: {"step": int, name: array}}} (arrays shared, as PyTorch)."""
+        return {"hyper": {n: getattr(self, n) for n in self.hyper},
+                "state": {k: dict(self.state[k]) for k in self.keys if k in self.state}}
+
+    def load_state_dict(self, state_dict):
+        """Restore hyper-parameters and state from ``state_dict()`` (or ``minigan.load``'s copy of it).
+
+        Keys may come back as strings ("0") for an index-keyed optimizer. Arrays
+        are copied to each parameter's device and dtype; names and shapes are
+        checked before anything changes.
+        """
+        name = type(self).__name__
+        hyper, state = dict(state_dict.get("hyper", {})), dict(state_dict.get("state", {}))
+        unknown = sorted(set(hyper) - set(self.hyper))
+        if unknown:
+            raise ValueError(f"{name}.load_state_dict: unknown hyper-parameters {unknown} "
+                             f"(a state dict of another optimizer?); expected {list(self.hyper)}")
+        index = {str(k): i for i, k in enumerate(self.keys)}
+        new = {}
+        for k, entry in state.items():
+            if str(k) not in index:
+                raise ValueError(f"{name}.load_state_dict: state for parameter {k!r}, which this optimizer "
+                                 f"does not have (its keys: {self.keys[:8]}{' ...' if len(self.keys) > 8 else ''})")
+            i = index[str(k)]
+            p = self.params[i]
+            restored = {}
+            for s, v in entry.items():
+                if s not in self.state_names:
+                    raise ValueError(f"{name}.load_state_dict: unknown state {s!r} for parameter {k!r}; "
+                                     f"expected some of {list(self.state_names)}")
+                if s == "step":
+                    v = v.data if isinstance(v, Tensor) else v
+                    restored[s] = int(backend.as_numpy(v)) if hasattr(v, "shape") else int(v)
+                    continue
+                v = v.data if isinstance(v, Tensor) else v
+                if tuple(getattr(v, "shape", ())) != p.shape:
+                    raise ValueError(f"{name}.load_state_dict: state {s!r} of parameter {k!r} has shape "
+                                     f"{tuple(getattr(v, 'shape', ()))}, the parameter has shape {p.shape}")
+                restored[s] = backend.to_device(v, p.device).astype(p.dtype, copy=True)
+            new[self.keys[i]] = restored
+        for n, v in hyper.items():
+            setattr(self, n, _plain(v))
+        self.state = new
+
+    def __repr__(self):
+        hyper = ", ".join(f"{n}={getattr(self, n)}" for n in self.hyper)
+        return f"{type(self).__name__}({len(self.params)} parameters, {hyper})"
+
+
+def _plain(v):
+    """A hyper-parameter back as a Python value: 0-d arrays -> numbers, 1-d arrays / lists -> tuples."""
+    if isinstance(v, Tensor):
+        v = v.data
+    if hasattr(v, "shape"):
+        v = backend.as_numpy(v)
+        return v.item() if v.ndim == 0 else tuple(v.tolist())
+    if isinstance(v, list):
+        return tuple(v)
+    return v
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional momentum, Nesterov momentum, dampening and L2 weight decay.
+
+    d = g + weight_decay p; b = momentum b + (1 - dampening) d (b = d at the first step);
+    d = d + momentum b (Nesterov) or b; p = p - lr d.
+    """
+
+    hyper = ("lr", "momentum", "dampening", "weight_decay", "nesterov")
+    state_names = ("momentum_buffer",)
+
+    def __init__(self, params, lr, momentum=0.0, nesterov=False, weight_decay=0.0, dampening=0.0):
+        super().__init__(params)
+        self._check("SGD", lr=lr, momentum=momentum, weight_decay=weight_decay)
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError(f"SGD: Nesterov momentum needs momentum > 0 and dampening 0, "
+                             f"got momentum={momentum}, dampening={dampening}")
+        self.lr, self.momentum, self.nesterov = lr, momentum, nesterov
+        self.weight_decay, self.dampening = weight_decay, dampening
+
+    def _update(self, p, g, state):
+        d = g + self.weight_decay * p.data if self.weight_decay else g
+        if self.momentum:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = d.copy()
+            else:
+                buf *= self.momentum
+                buf += (1 - self.dampening) * d
+            d = d + self.momentum * buf if self.nesterov else buf
+        p.data -= self.lr * d
+
+
+class Adam(Optimizer):
+    """Adam (Kingma and Ba) with PyTorch's bias correction and L2 weight decay (added to the gradient).
+
+    m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
+    p = p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
+    """
+
+    hyper = ("lr", "betas", "eps", "weight_decay")
+    state_names = ("step", "exp_avg", "exp_avg_sq")
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(params)
+        self._check("Adam", lr=lr, eps=eps, weight_decay=weight_decay)
+        betas = tuple(betas)
+        if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
+            raise ValueError(f"Adam: betas must be two numbers in [0, 1), got {betas}")
+        self.lr, self.betas, self.eps, self.weight_decay = lr, betas, eps, weight_decay
+
+    def _update(self, p, g, state):
+        xp = get_array_module(p.data)
+        b1, b2 = self.betas
+        state["step"] = t = state.get("step", 0) + 1
+        if self.weight_decay:
+            g = g + self.weight_decay * p.data
+        m, v = self._buffer(state, "exp_avg", p), self._buffer(state, "exp_avg_sq", p)
+        m += (1 - b1) * (g - m)                           # torch's lerp_(g, 1 - b1)
+        v *= b2
+        v += (1 - b2) * g * g
+        step_size = self.lr / (1 - b1 ** t)
+        denom = xp.sqrt(v) / math.sqrt(1 - b2 ** t) + p.dtype.type(self.eps)
+        p.data -= step_size * (m / denom)
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Tieleman and Hinton; WGAN's optimizer) as PyTorch's: no bias correction, eps outside the sqrt.
+
+    s = alpha s + (1 - alpha) g^2; p = p - lr g / (sqrt(s) + eps).
+    ``momentum`` and ``centered`` behave as in ``torch.optim.RMSprop``.
+    """
+
+    hyper = ("lr", "alpha", "eps", "weight_decay", "momentum", "centered")
+    state_names = ("step", "square_avg", "momentum_buffer", "grad_avg")
+
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False):
+        super().__init__(params)
+        self._check("RMSprop", lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum)
+        self.lr, self.alpha, self.eps = lr, alpha, eps
+        self.weight_decay, self.momentum, self.centered = weight_decay, momentum, centered
+
+    def _update(self, p, g, state):
+        xp = get_array_module(p.data)
+        a = self.alpha
+        state["step"] = state.get("step", 0) + 1
+        if self.weight_decay:
+            g = g + self.weight_decay * p.data
+        s = self._buffer(state, "square_avg", p)
+        s *= a
+        s += (1 - a) * g * g
+        if self.centered:
+            ga = self._buffer(state, "grad_avg", p)
+            ga += (1 - a) * (g - ga)
+            avg = xp.sqrt(s - ga * ga) + p.dtype.type(self.eps)
+        else:
+            avg = xp.sqrt(s) + p.dtype.type(self.eps)
+        if self.momentum > 0:
+            buf = self._buffer(state, "momentum_buffer", p)
+            buf *= self.momentum
+            buf += g / avg
+            p.data -= self.lr * buf
+        else:
+            p.data -= self.lr * (g / avg)
+
+
+__all__ = ["Adam", "Optimizer", "RMSprop", "SGD"]

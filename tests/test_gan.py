@@ -1,0 +1,313 @@
+"""The GAN layer: losses against closed forms, D*, Algorithm 1's steps, resume, NaN, Ctrl-C, the CLI."""
+import json
+import os
+import signal
+
+import numpy as np
+import pytest
+
+import minigan
+import minigan.functional as F
+from minigan import gan, nn, optim
+from minigan.cli import main
+from minigan.gan import losses, models
+from minigan.gan.train import Trainer, TrainingDiverged, make_config
+from test_data import make_set
+
+
+def t(a):
+    return minigan.tensor(np.asarray(a, dtype=np.float64), dtype=np.float64)
+
+
+def sig(x):
+    return 1 / (1 + np.exp(-x))
+
+
+# ------------------------------------------------------------------ losses, closed forms
+LOGITS_R = np.array([-3.0, -0.5, 0.0, 2.0, 40.0])
+LOGITS_F = np.array([-40.0, -1.0, 0.3, 1.5, 3.0])
+
+
+def test_discriminator_loss_is_minus_value_function():
+    d_r, d_f = sig(LOGITS_R), sig(LOGITS_F)
+    v = np.mean(np.log(d_r)) + np.mean(np.log1p(-d_f))
+    assert np.isclose(losses.value_function(t(LOGITS_R), t(LOGITS_F)).item(), v)
+    assert np.isclose(losses.discriminator_loss(t(LOGITS_R), t(LOGITS_F), "minimax").item(), -v)
+    # the same as binary cross-entropy with real -> 1, fake -> 0
+    bce = F.binary_cross_entropy_with_logits(t(LOGITS_R), t(np.ones(5))) + \
+        F.binary_cross_entropy_with_logits(t(LOGITS_F), t(np.zeros(5)))
+    assert np.isclose(bce.item(), -v)
+
+
+def test_generator_losses_closed_forms():
+    d_f = sig(LOGITS_F)
+    assert np.isclose(losses.generator_loss(t(LOGITS_F), "minimax").item(), np.mean(np.log1p(-d_f)))
+    assert np.isclose(losses.generator_loss(t(LOGITS_F), "nonsaturating").item(), -np.mean(np.log(d_f)))
+    assert np.isclose(losses.generator_loss(t(LOGITS_F), "wasserstein").item(), -LOGITS_F.mean())
+    assert np.isclose(losses.discriminator_loss(t(LOGITS_R), t(LOGITS_F), "wasserstein").item(),
+                      LOGITS_F.mean() - LOGITS_R.mean())
+    with pytest.raises(ValueError, match="loss must be one of"):
+        losses.generator_loss(t(LOGITS_F), "hinge")
+
+
+def test_losses_finite_when_d_saturates():
+    big = t([1000.0, -1000.0])
+    for kind in ("minimax", "nonsaturating"):
+        assert np.isfinite(losses.generator_loss(big, kind).item())
+    assert np.isfinite(losses.discriminator_loss(big, big).item())
+
+
+def test_minimax_saturates_and_nonsaturating_does_not():
+    # D confident that G(z) is fake (logit -10): the minimax gradient vanishes, the non-saturating one does not
+    l = minigan.tensor(np.array([-10.0]), requires_grad=True, dtype=np.float64)
+    (g_mm,) = minigan.grad(losses.generator_loss(l, "minimax"), l)
+    (g_ns,) = minigan.grad(losses.generator_loss(l, "nonsaturating"), l)
+    assert np.isclose(g_mm.item(), -sig(-10.0))          # d/dl -softplus(l) = -sigmoid(l)
+    assert np.isclose(g_ns.item(), -sig(10.0))           # d/dl softplus(-l) = -sigmoid(-l)
+    assert abs(g_mm.item()) < 1e-4 < abs(g_ns.item())
+
+
+def test_gradient_penalty_of_a_linear_critic():
+    # D(x) = w.x has gradient w everywhere: the penalty is (||w|| - 1)^2 exactly
+    lin = nn.Linear(3, 1)
+    lin.weight.data[...] = np.array([[0.6, 0.0, 0.8]]) * 2.0   # norm 2
+    x, y = minigan.randn(8, 3), minigan.randn(8, 3)
+    gp = losses.gradient_penalty(lin, x, y, np.random.default_rng(0))
+    assert np.isclose(gp.item(), 1.0, atol=1e-5)
+    gp.backward()                                              # d/dw (||w|| - 1)^2 = 2 (||w|| - 1) w / ||w||
+    assert np.allclose(lin.weight.grad.numpy(), 2 * 1.0 * lin.weight.numpy() / 2.0, atol=1e-5)
+
+
+# ------------------------------------------------------------------ the theory on densities
+def test_optimal_discriminator_and_jsd():
+    xs = np.linspace(-8, 8, 4001)
+    dx = xs[1] - xs[0]
+    p = np.exp(-(xs - 1) ** 2 / 2) / np.sqrt(2 * np.pi)
+    q = np.exp(-(xs + 1) ** 2 / 2) / np.sqrt(2 * np.pi)
+    d = losses.optimal_discriminator(p, q)
+    assert np.allclose(d, sig(2 * xs))                     # log p/q = 2x for these two Gaussians
+    assert np.isclose(losses.optimal_discriminator([0.0], [0.0])[0], 0.5)
+    c = losses.virtual_training_criterion(p, q, dx)
+    assert np.isclose(c, -np.log(4) + 2 * losses.jensen_shannon(p, q, dx), atol=1e-6)
+    assert np.isclose(losses.virtual_training_criterion(p, p, dx), -np.log(4), atol=1e-6)
+    assert losses.jensen_shannon(p, q, dx) > 0
+
+
+def test_trained_discriminator_approaches_d_star():
+    """A logistic D trained with the discriminator loss on N(1,1) vs N(-1,1) converges to D*(x) = sigmoid(2x)."""
+    minigan.manual_seed(0)
+    rng = np.random.default_rng(0)
+    D = nn.Linear(1, 1)
+    opt = optim.Adam(D.parameters(), lr=0.05)
+    for _ in range(400):
+        real = minigan.tensor(rng.normal(1, 1, (256, 1)).astype(np.float32))
+        fake = minigan.tensor(rng.normal(-1, 1, (256, 1)).astype(np.float32))
+        loss = losses.discriminator_loss(D(real), D(fake))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert abs(D.weight.item() - 2.0) < 0.25 and abs(D.bias.item()) < 0.2
+
+
+# ------------------------------------------------------------------ Algorithm 1
+def toy_trainer(tmp_path, **kw):
+    opts = dict(data="ring", steps=20, out=str(tmp_path / "run"), sample_every=10, hidden=32, depth=2, pack=1,
+                batch_size=64)
+    opts.update(kw)
+    return Trainer(make_config(**opts), progress=False)
+
+
+def test_one_step_moves_d_and_g_the_expected_way(tmp_path):
+    tr = toy_trainer(tmp_path)
+    x, _ = tr.real_batch(64)
+    z = tr.noise(64)
+
+    def scores():
+        with minigan.no_grad():
+            return F.sigmoid(tr.D(x)).numpy().mean(), F.sigmoid(tr.D(tr.G(z))).numpy().mean()
+    r0, f0 = scores()
+    state = minigan.backend.rng_state()
+    tr.d_step()                                             # one D step, on a fresh batch
+    r1, f1 = scores()
+    assert r1 - f1 > r0 - f0                                # D separates real from fake better
+    minigan.backend.set_rng_state(state)
+    _, f_before = scores()
+    tr.g_step()
+    _, f_after = scores()
+    assert f_after > f_before                               # G fools D more
+
+
+def test_k_discriminator_steps_per_generator_step(tmp_path):
+    tr = toy_trainer(tmp_path, k=3)
+    calls = []
+    d_step, g_step = tr.d_step, tr.g_step
+    tr.d_step = lambda: (calls.append("D"), d_step())[1]
+    tr.g_step = lambda: (calls.append("G"), g_step())[1]
+    tr.train_step()
+    assert calls == ["D", "D", "D", "G"]
+
+
+def test_training_moves_pg_toward_the_data(tmp_path):
+    tr = toy_trainer(tmp_path, steps=400, hidden=64, lr=2e-3)
+    modes = minigan.data.MODES["ring"][0]
+
+    def dist():
+        s = tr.sample(tr.noise(500))
+        return np.sqrt(((s[:, None, :] - modes[None]) ** 2).sum(-1)).min(1).mean()
+    before = dist()
+    tr.run()
+    after = dist()
+    assert after < 0.5 * before, (before, after)
+
+
+def test_wasserstein_clips_the_critic(tmp_path):
+    tr = toy_trainer(tmp_path, loss="wasserstein", steps=2)
+    assert tr.cfg["k"] == 5 and tr.cfg["optimizer"] == "rmsprop"
+    tr.train_step()
+    assert max(np.abs(p.numpy()).max() for p in tr.D.parameters()) <= 0.01 + 1e-7
+
+
+def test_wasserstein_gp_step_runs_and_is_finite(tmp_path):
+    tr = toy_trainer(tmp_path, loss="wasserstein-gp", steps=2)
+    row = tr.train_step()
+    assert np.isfinite(row["loss_D"]) and np.isfinite(row["loss_G"])
+
+
+def params(module):
+    return [p.numpy().copy() for p in module.parameters()]
+
+
+def test_resume_continues_exactly(tmp_path):
+    straight = toy_trainer(tmp_path / "a", steps=10, sample_every=3)
+    straight.run()
+    first = toy_trainer(tmp_path / "b", steps=5, sample_every=3)
+    first.run()
+    minigan.gan.train.train(out=str(tmp_path / "b" / "run"), resume=True, steps=10, progress=False)
+    resumed = Trainer(json.load(open(tmp_path / "b" / "run" / "config.json")), resume=True, progress=False)
+    assert resumed.step == 10
+    for a, b in zip(params(straight.G) + params(straight.D), params(resumed.G) + params(resumed.D)):
+        assert np.array_equal(a, b)
+    rows_a = open(tmp_path / "a" / "run" / "metrics.csv").read().splitlines()
+    rows_b = open(tmp_path / "b" / "run" / "metrics.csv").read().splitlines()
+    strip = lambda rows: [r.rsplit(",", 1)[0] for r in rows]   # all but the seconds column
+    assert strip(rows_a) == strip(rows_b)
+
+
+def test_nan_stops_training_and_keeps_the_checkpoint(tmp_path, monkeypatch):
+    tr = toy_trainer(tmp_path, steps=50)
+    tr.steps_per_epoch = 5                                  # checkpoint every 5 steps
+    real = losses.generator_loss
+
+    def poisoned(logits, loss):
+        out = real(logits, loss)
+        return out * float("nan") if tr.step >= 12 else out
+    monkeypatch.setattr(losses, "generator_loss", poisoned)
+    with pytest.raises(TrainingDiverged, match=r"step 13: loss_G is nan"):
+        tr.run()
+    st = minigan.load(tr.ckpt_path)
+    assert st["step"] == 10
+    assert all(np.isfinite(v).all() for v in st["G"].values())
+
+
+def test_ctrl_c_finishes_the_step_and_saves(tmp_path):
+    tr = toy_trainer(tmp_path, steps=50)
+    step = tr.train_step
+
+    def interrupted():
+        row = step()
+        if tr.step == 7:
+            os.kill(os.getpid(), signal.SIGINT)
+        return row
+    tr.train_step = interrupted
+    tr.run()
+    assert tr.step == 7 and minigan.load(tr.ckpt_path)["step"] == 7
+    assert os.path.exists(os.path.join(tr.run_dir, "progress.gif"))
+
+
+def test_bad_options_are_refused():
+    with pytest.raises(ValueError, match="--data must be one of"):
+        make_config(data="cifar")
+    with pytest.raises(ValueError, match="--model toy is for the 1-D / 2-D sets"):
+        make_config(data="mnist", model="toy")
+    with pytest.raises(ValueError, match="--model dcgan needs images"):
+        make_config(data="ring", model="dcgan")
+    with pytest.raises(ValueError, match="--k must be >= 1"):
+        make_config(data="ring", k=0)
+    with pytest.raises(ValueError, match="multiple of --pack"):
+        make_config(data="ring", batch_size=30, pack=4)
+
+
+# ------------------------------------------------------------------ models
+@pytest.mark.parametrize("cond", [0, 10])
+def test_model_shapes(cond):
+    minigan.manual_seed(0)
+    lab = np.arange(4) % 10 if cond else None
+    z = minigan.randn(4, 100)
+    for G, D, shape in [
+        (models.MLPGenerator(n_classes=cond), models.MLPDiscriminator(n_classes=cond), (4, 1, 28, 28)),
+        (models.DCGAN28Generator(n_classes=cond), models.DCGAN28Discriminator(n_classes=cond), (4, 1, 28, 28)),
+        (models.DCGANGenerator(image_size=32, channels=3, ngf=8, n_classes=cond),
+         models.DCGANDiscriminator(image_size=32, channels=3, ndf=8, n_classes=cond), (4, 3, 32, 32)),
+    ]:
+        x = G(z, lab)
+        assert x.shape == shape
+        assert D(x, lab).shape == (4, 1)
+    G64 = models.DCGANGenerator(image_size=64, channels=3, ngf=4)
+    assert G64(z).shape == (4, 3, 64, 64)
+    assert models.DCGANDiscriminator(image_size=64, channels=3, ndf=4)(G64(z)).shape == (4, 1)
+    if cond:
+        with pytest.raises(ValueError, match="conditional"):
+            models.DCGAN28Generator(n_classes=10)(z)
+
+
+def test_dcgan28_matches_the_issue_exactly():
+    G, D = models.DCGAN28Generator(), models.DCGAN28Discriminator()
+    g = [(k, v.shape) for k, v in G.state_dict().items() if "weight" in k]
+    assert g == [("net.0.weight", (6272, 100)), ("net.1.weight", (6272,)), ("net.4.weight", (128, 64, 4, 4)),
+                 ("net.5.weight", (64,)), ("net.7.weight", (64, 1, 4, 4))]
+    d = [(k, v.shape) for k, v in D.state_dict().items() if "weight" in k]
+    assert d == [("net.0.weight", (64, 1, 4, 4)), ("net.2.weight", (128, 64, 4, 4)), ("net.3.weight", (128,)),
+                 ("net.6.weight", (1, 6272))]
+    std = models.dcgan_init(models.DCGAN28Discriminator()).net[2].weight.numpy().std()
+    assert 0.017 < std < 0.023
+
+
+# ------------------------------------------------------------------ the command line
+def test_cli_toy_train_sample_evaluate(tmp_path, capsys):
+    run = str(tmp_path / "ring")
+    assert main(["train", "--data", "ring", "--steps", "30", "--sample-every", "10", "--out", run, "--quiet"]) == 0
+    for name in ("config.json", "checkpoint.npz", "metrics.csv", "progress.gif", "samples/step_0000030.png"):
+        assert os.path.exists(os.path.join(run, name)), name
+    assert main(["sample", "--run", run, "--n", "50", "--out", str(tmp_path / "s.npy")]) == 0
+    s = np.load(tmp_path / "s.npy")
+    assert s.shape == (50, 2) and s.dtype == np.float32
+    assert main(["evaluate", "--run", run]) == 0
+    assert "modes covered" in capsys.readouterr().out
+
+
+def test_cli_images_train_sample_evaluate(tmp_path, capsys):
+    make_set(tmp_path / "fm", n_train=200, n_test=30)
+    run = str(tmp_path / "fm_run")
+    args = ["train", "--data", "fashion-mnist", "--data-dir", str(tmp_path / "fm"), "--steps", "3",
+            "--batch-size", "16", "--out", run, "--quiet"]
+    assert main(args) == 0
+    assert main(["sample", "--run", run, "--n", "10", "--out", str(tmp_path / "s.npy")]) == 0
+    s = np.load(tmp_path / "s.npy")
+    assert s.shape == (10, 1, 28, 28) and s.dtype == np.float32 and 0 <= s.min() and s.max() <= 1
+    assert main(["sample", "--run", run, "--n", "10", "--out", str(tmp_path / "s.png")]) == 0
+    assert main(["evaluate", "--run", run, "--samples", "100"]) == 0
+    out = capsys.readouterr().out
+    assert "Parzen window log-likelihood" in out
+    assert os.path.exists(os.path.join(run, "nearest_neighbours.png"))
+    # conditional run: one label per sample
+    crun = str(tmp_path / "cond")
+    assert main(args[:-3] + ["--out", crun, "--conditional", "--quiet"]) == 0
+    assert main(["sample", "--run", crun, "--n", "6", "--labels", "3", "--out", str(tmp_path / "c.npy")]) == 0
+    assert main(["sample", "--run", run, "--n", "6", "--labels", "3", "--out", str(tmp_path / "c.npy")]) == 2
+
+
+def test_cli_errors_are_clear(tmp_path, capsys):
+    assert main(["sample", "--run", str(tmp_path / "nope"), "--out", "x.npy"]) == 2
+    assert "run directory" in capsys.readouterr().err
+    assert main(["train", "--data", "ring", "--model", "dcgan", "--steps", "1", "--out", str(tmp_path / "x")]) == 2
+    assert "needs images" in capsys.readouterr().err
