@@ -14,6 +14,7 @@ EPILOG = """examples:
   minigan train --data fashion-mnist --epochs 5 --out runs/fm   # DCGAN-28
   minigan sample --run runs/fm --n 64 --out samples.png
   minigan evaluate --run runs/fm                          # Parzen log-likelihood, nearest neighbours
+  minigan bench --profile                                 # ms per DCGAN / MLP training step, per-op times
 """
 
 
@@ -66,6 +67,7 @@ def _parser():
     e.add_argument("--run", required=True, help="run directory")
     e.add_argument("--samples", type=int, default=10000, help="samples for the Parzen window (default 10,000)")
     e.add_argument("--device", choices=["cpu", "cuda"])
+    sub.add_parser("bench", help="time minigan's GAN training steps (benchmarks/bench.py adds PyTorch)")
     return p
 
 
@@ -138,6 +140,10 @@ COMMANDS = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate}
 
 def main(argv=None):
     """Entry point of ``minigan`` and ``python -m minigan``."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:                     # bench has its own parser (minigan/bench.py)
+        from .bench import main as bench_main
+        return bench_main(argv[1:])
     parser = _parser()
     a = parser.parse_args(argv)
     if a.command is None:

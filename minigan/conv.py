@@ -11,6 +11,7 @@ So every derivative of every order is again one of these three ops
 (docs/autodiff.md, "Convolution").
 """
 from .backend import as_strided, get_array_module
+from .profiler import section
 from .tensor import Function, Tensor
 
 
@@ -22,45 +23,53 @@ def _pair(v, name):
 
 
 def _pad(x, ph, pw):
-    """(N, C, H, W) -> (N, C, H + 2PH, W + 2PW), zeros around."""
-    if ph == 0 and pw == 0:
-        return x
+    """(N, C, H, W) -> (N, C, H + 2PH, W + 2PW) with zeros around, stored batch-last (C, H, W, N)."""
     xp = get_array_module(x)
     n, c, h, w = x.shape
-    out = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=x.dtype)
+    out = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=x.dtype).transpose(3, 0, 1, 2)
     out[:, :, ph:ph + h, pw:pw + w] = x
     return out
 
 
 def _im2col(x, kh, kw, sh, sw, ph, pw, oh, ow):
-    """(N, C, H, W) -> cols (C*KH*KW, N*OH*OW), cols[(c,i,j), (n,oh,ow)] = x_pad[n, c, oh*SH+i, ow*SW+j].
+    """(N, C, H, W) -> cols (C*KH*KW, OH*OW*N), cols[(c,i,j), (oh,ow,n)] = x_pad[n, c, oh*SH+i, ow*SW+j].
 
     A strided view of the padded input picks every window without a copy; the
     reshape to two dims is the one copy. Rows in (C, KH, KW) order match the
-    weight's (O, C, KH, KW) layout; columns in (N, OH, OW) order make the GEMM's
-    output (O, N, OH, OW), one transpose away from NCHW.
+    weight's (O, C, KH, KW) layout. Columns are batch-last, (OH, OW, N): the
+    padded copy is stored batch-last too, so the copy moves runs of N
+    contiguous numbers (numpy is slow on short inner runs such as OW = 7).
     """
-    xp_ = _pad(x, ph, pw)
+    xp_ = _pad(x, ph, pw)                                                   # physically (C, Hp, Wp, N)
     sn, sc, s_h, s_w = xp_.strides
-    view = as_strided(xp_, (xp_.shape[1], kh, kw, xp_.shape[0], oh, ow),
-                      (sc, s_h, s_w, sn, s_h * sh, s_w * sw))              # (C, KH, KW, N, OH, OW)
-    return view.reshape(xp_.shape[1] * kh * kw, xp_.shape[0] * oh * ow)
+    n, c = xp_.shape[:2]
+    view = as_strided(xp_, (c, kh, kw, oh, ow, n), (sc, s_h, s_w, s_h * sh, s_w * sw, sn))
+    with section("im2col"):
+        return view.reshape(c * kh * kw, oh * ow * n)                       # (C*KH*KW, OH*OW*N)
 
 
 def _col2im(cols, n, c, kh, kw, sh, sw, ph, pw, oh, ow, h, wd):
     """The adjoint of _im2col: add each column back onto the window it came from.
 
-    cols (C*KH*KW, N*OH*OW) -> (N, C, H, W). The sum runs over the KH*KW kernel
-    taps (16 for DCGAN), each a strided add of a contiguous (C, N, OH, OW) block.
+    cols (C*KH*KW, OH*OW*N) -> (N, C, H, W), stored batch-last. The sum runs over
+    the KH*KW kernel taps (16 for DCGAN), each a strided add of a (C, OH, OW, N)
+    block whose inner runs of N numbers are contiguous; never over pixels.
     """
     xp = get_array_module(cols)
-    cols = cols.reshape(c, kh, kw, n, oh, ow)
+    cols = cols.reshape(c, kh, kw, oh, ow, n)                               # (C, KH, KW, OH, OW, N)
     hp, wp = max(h + 2 * ph, (oh - 1) * sh + kh), max(wd + 2 * pw, (ow - 1) * sw + kw)
-    out = xp.zeros((c, n, hp, wp), dtype=cols.dtype)                     # padded, (C, N, Hp, Wp)
-    for i in range(kh):                     # a loop over kernel taps only, never over pixels
-        for j in range(kw):
-            out[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw] += cols[:, i, j]
-    return out[:, :, ph:ph + h, pw:pw + wd].transpose(1, 0, 2, 3)        # (N, C, H, W) view
+    with section("col2im"):
+        out = xp.zeros((c, hp, wp, n), dtype=cols.dtype)                    # padded, (C, Hp, Wp, N)
+        for i in range(kh):
+            for j in range(kw):
+                out[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw] += cols[:, i, j]
+    return out[:, ph:ph + h, pw:pw + wd].transpose(3, 0, 1, 2)              # (N, C, H, W) view
+
+
+def _batch_last(y):
+    """(N, O, H, W) -> (O, H*W*N), a free view when y is stored batch-last (as our convs leave it)."""
+    n, o, h, w = y.shape
+    return y.transpose(1, 2, 3, 0).reshape(o, h * w * n)
 
 
 def _conv_forward(x, w, sh, sw, ph, pw):
@@ -68,25 +77,29 @@ def _conv_forward(x, w, sh, sw, ph, pw):
     n, c, h, wd = x.shape
     o, _, kh, kw = w.shape
     oh, ow = (h + 2 * ph - kh) // sh + 1, (wd + 2 * pw - kw) // sw + 1
-    y = w.reshape(o, c * kh * kw) @ _im2col(x, kh, kw, sh, sw, ph, pw, oh, ow)   # (O, N*OH*OW)
-    return y.reshape(o, n, oh, ow).transpose(1, 0, 2, 3)                        # (N, O, OH, OW) view
+    cols = _im2col(x, kh, kw, sh, sw, ph, pw, oh, ow)
+    with section("GEMM"):
+        y = w.reshape(o, c * kh * kw) @ cols                                # (O, OH*OW*N)
+    return y.reshape(o, oh, ow, n).transpose(3, 0, 1, 2)                        # (N, O, OH, OW) view
 
 
 def _conv_transpose_forward(y, w, sh, sw, ph, pw, out_hw):
     """The adjoint of _conv_forward: spread each y[n,o,oh,ow] w[o] back over its window (col2im)."""
     n, o, oh, ow = y.shape
     _, c, kh, kw = w.shape
-    y2 = y.transpose(1, 0, 2, 3).reshape(o, n * oh * ow)                    # (O, N*OH*OW)
-    cols = w.reshape(o, c * kh * kw).T @ y2                                 # (C*KH*KW, N*OH*OW)
+    y2 = _batch_last(y)
+    with section("GEMM"):
+        cols = w.reshape(o, c * kh * kw).T @ y2                             # (C*KH*KW, OH*OW*N)
     return _col2im(cols, n, c, kh, kw, sh, sw, ph, pw, oh, ow, *out_hw)
 
 
 def _conv_weight_grad(x, gy, kh, kw, sh, sw, ph, pw):
     """gw[o,c,i,j] = sum_{n,oh,ow} gy[n,o,oh,ow] x_pad[n,c,oh*SH+i,ow*SW+j]: one GEMM."""
-    n, c = x.shape[:2]
-    _, o, oh, ow = gy.shape
-    gy2 = gy.transpose(1, 0, 2, 3).reshape(o, n * oh * ow)                  # (O, N*OH*OW)
-    gw = gy2 @ _im2col(x, kh, kw, sh, sw, ph, pw, oh, ow).T                 # (O, C*KH*KW)
+    o, c = gy.shape[1], x.shape[1]
+    oh, ow = gy.shape[2:]
+    gy2, cols = _batch_last(gy), _im2col(x, kh, kw, sh, sw, ph, pw, oh, ow)
+    with section("GEMM"):
+        gw = gy2 @ cols.T                                                   # (O, C*KH*KW)
     return gw.reshape(o, c, kh, kw)
 
 

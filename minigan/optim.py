@@ -12,7 +12,7 @@ Update equations: docs/layers.md.
 """
 import math
 
-from . import backend
+from . import backend, profiler
 from .backend import get_array_module
 from .tensor import Tensor
 
@@ -62,6 +62,10 @@ class Optimizer:
 
     def step(self):
         """Update every parameter that has a gradient, in place."""
+        with profiler.section(f"{type(self).__name__} step"):
+            self._step()
+
+    def _step(self):
         for key, p in zip(self.keys, self.params):
             if p.grad is None:
                 continue

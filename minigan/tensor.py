@@ -19,7 +19,7 @@ import weakref
 
 import numpy as np
 
-from . import backend
+from . import backend, profiler
 
 _grad_enabled = True
 
@@ -324,7 +324,10 @@ class Function:
                 if t.device != dev:
                     raise ValueError(f"{self.name}: tensors on different devices ({dev} and {t.device}); "
                                      f"move them with .to('{dev}') first")
-        y = self.forward(*[t.data for t in tensors])
+        if profiler.active is None:
+            y = self.forward(*[t.data for t in tensors])
+        else:
+            y = profiler.timed(f"{type(self).__name__} forward", self.forward, *[t.data for t in tensors])
         out = Tensor.__new__(Tensor)
         out.data, out.grad, out.creator = y, None, None
         out.requires_grad = _grad_enabled and any(t.requires_grad for t in tensors)
@@ -404,7 +407,8 @@ def _backprop(outputs, grad_outputs, create_graph, targets=None):
                 grads[id(y)] = entry     # a requested non-leaf keeps its gradient
             f.needs_input_grad = [x.requires_grad and (leads is None or id(x) in targets
                                                        or id(x.creator) in leads) for x in f.inputs]
-            gxs = f.backward(entry[1])
+            gxs = f.backward(entry[1]) if profiler.active is None else \
+                profiler.timed(f"{type(f).__name__} backward", f.backward, entry[1])
             if not isinstance(gxs, tuple):
                 gxs = (gxs,)
             for x, gx, need in zip(f.inputs, gxs, f.needs_input_grad):

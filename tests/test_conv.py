@@ -180,7 +180,7 @@ def test_adjoint_identity(case, seed):
 
 
 # ------------------------------------------------------------------ gradchecks
-@examples(15)
+@examples(20)
 @given(case=conv_case(max_hw=6), seed=seeds)
 def test_conv2d_gradcheck(case, seed):
     x, w, b = conv_arrays(case, seed)
@@ -189,7 +189,7 @@ def test_conv2d_gradcheck(case, seed):
     assert minigan.gradcheck(lambda *a: F.conv2d(*a, stride=s, padding=p), args)
 
 
-@examples(15)
+@examples(20)
 @given(case=conv_transpose_case(max_hw=4), seed=seeds)
 def test_conv_transpose2d_gradcheck(case, seed):
     x, w, b = conv_transpose_arrays(case, seed)

@@ -412,6 +412,7 @@ class _Metrics:
 
     def write(self, row):
         self.w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+        self.f.flush()                                  # so `tail -f metrics.csv` follows training
 
     def close(self):
         self.f.close()

@@ -1,0 +1,140 @@
+"""minigan against PyTorch eager: the same GAN training step, in one process, interleaved.
+
+    python benchmarks/bench.py                         # DCGAN-28 and MLP-GAN, batch 64, CPU
+    python benchmarks/bench.py --device cuda --batch-size 64 256 1024
+    python benchmarks/bench.py --profile               # and where minigan's time goes
+
+For each model and batch size: build minigan's step (minigan/bench.py) and the
+identical PyTorch step, run a warm-up of each, then alternate one minigan step
+and one PyTorch step, so both see the same machine load; report the medians and
+their ratio (minigan / PyTorch). PyTorch is only used here, never by minigan.
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import numpy as np  # noqa: E402
+
+from minigan import backend  # noqa: E402
+from minigan.bench import STEPS, peak_memory, profile_step  # noqa: E402
+
+
+def torch_step(name, batch, device, seed=0):
+    """The PyTorch twin of minigan.bench.dcgan_step / mlp_step (same layers, init recipe, optimizers)."""
+    import torch
+    from torch import nn
+    F = nn.functional
+    torch.manual_seed(seed)
+    dev = torch.device(device)
+    if name == "dcgan":
+        G = nn.Sequential(nn.Linear(100, 7 * 7 * 128), nn.BatchNorm1d(7 * 7 * 128), nn.ReLU(),
+                          nn.Unflatten(1, (128, 7, 7)), nn.ConvTranspose2d(128, 64, 4, 2, 1), nn.BatchNorm2d(64),
+                          nn.ReLU(), nn.ConvTranspose2d(64, 1, 4, 2, 1), nn.Tanh())
+        D = nn.Sequential(nn.Conv2d(1, 64, 4, 2, 1), nn.LeakyReLU(0.2), nn.Conv2d(64, 128, 4, 2, 1),
+                          nn.BatchNorm2d(128), nn.LeakyReLU(0.2), nn.Flatten(), nn.Linear(128 * 7 * 7, 1))
+        for m in list(G.modules()) + list(D.modules()):
+            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+                nn.init.normal_(m.weight, 0, 0.02)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                nn.init.normal_(m.weight, 1, 0.02)
+                nn.init.zeros_(m.bias)
+        make_opt = lambda ps: torch.optim.Adam(ps, lr=2e-4, betas=(0.5, 0.999))  # noqa: E731
+        real = torch.rand(batch, 1, 28, 28) * 2 - 1
+        noise = lambda: torch.randn(batch, 100, device=dev)  # noqa: E731
+    else:
+        class Maxout(nn.Module):
+            def __init__(self, i, o, k):
+                super().__init__()
+                self.lin, self.o, self.k = nn.Linear(i, o * k), o, k
+
+            def forward(self, x):
+                return self.lin(x).view(x.shape[0], self.o, self.k).amax(2)
+        G = nn.Sequential(nn.Linear(100, 1200), nn.ReLU(), nn.Linear(1200, 1200), nn.ReLU(), nn.Linear(1200, 784),
+                          nn.Sigmoid(), nn.Unflatten(1, (1, 28, 28)))
+        D = nn.Sequential(nn.Flatten(), nn.Dropout(0.2), Maxout(784, 240, 5), nn.Dropout(0.5), Maxout(240, 240, 5),
+                          nn.Dropout(0.5), nn.Linear(240, 1))
+        make_opt = lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.5)  # noqa: E731
+        real = torch.rand(batch, 1, 28, 28)
+        noise = lambda: torch.rand(batch, 100, device=dev) * 2 - 1  # noqa: E731
+    G, D, real = G.to(dev), D.to(dev), real.to(dev)
+    optG, optD = make_opt(G.parameters()), make_opt(D.parameters())
+
+    def step():
+        with torch.no_grad():
+            fake = G(noise())
+        loss_d = F.softplus(-D(real)).mean() + F.softplus(D(fake)).mean()
+        optD.zero_grad()
+        loss_d.backward()
+        optD.step()
+        for p in D.parameters():
+            p.requires_grad_(False)
+        loss_g = F.softplus(-D(G(noise()))).mean()
+        optG.zero_grad()
+        loss_g.backward()
+        optG.step()
+        for p in D.parameters():
+            p.requires_grad_(True)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    return step, sync
+
+
+def interleaved(mg_step, mg_sync, pt_step, pt_sync, n, warmup):
+    """Medians (seconds) of n alternating timed steps of each, after warm-up."""
+    for _ in range(warmup):
+        mg_step()
+        pt_step()
+    mg_sync()
+    pt_sync()
+    a, b = [], []
+    for _ in range(n):
+        for step, sync, out in ((mg_step, mg_sync, a), (pt_step, pt_sync, b)):
+            t0 = time.perf_counter()
+            step()
+            sync()
+            out.append(time.perf_counter() - t0)
+    return statistics.median(a), statistics.median(b)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", choices=["dcgan", "mlp", "both"], default="both")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--batch-size", type=int, nargs="+", default=[64])
+    p.add_argument("--steps", type=int, default=10, help="timed steps of each (default 10)")
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--profile", action="store_true", help="also print where minigan's time goes")
+    a = p.parse_args(argv)
+    device = backend.check_device(a.device)
+    try:
+        import torch
+    except ImportError:
+        torch = None
+        print("PyTorch is not installed: timing minigan alone (pip install torch for the comparison)")
+    if torch is not None:
+        print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} CPU threads; NumPy {np.__version__}")
+    mg_sync = (lambda: backend.xp_of("cuda").cuda.Device().synchronize()) if device == "cuda" else (lambda: None)
+    print(f"{'model':6s} {'batch':>5s} {'minigan ms':>11s} {'PyTorch ms':>11s} {'ratio':>6s}")
+    for name in (["dcgan", "mlp"] if a.model == "both" else [a.model]):
+        for b in a.batch_size:
+            mg = STEPS[name](b, device)
+            if torch is None:
+                from minigan.bench import time_step
+                t = statistics.median(time_step(mg, device, a.steps, a.warmup))
+                print(f"{name:6s} {b:5d} {1000 * t:11.1f} {'-':>11s} {'-':>6s}")
+            else:
+                pt, pt_sync = torch_step(name, b, device)
+                tm, tp = interleaved(mg, mg_sync, pt, pt_sync, a.steps, a.warmup)
+                print(f"{name:6s} {b:5d} {1000 * tm:11.1f} {1000 * tp:11.1f} {tm / tp:6.2f}")
+            if a.profile:
+                print(profile_step(mg, device))
+    print(peak_memory(device) + " (whole process, both libraries)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""``minigan bench``: time full GAN training steps, and show where the time goes.
+
+A step is what the trainer does per iteration of Algorithm 1 (k = 1): one D
+update on m real + m generated samples, then one G update on fresh noise, with
+the optimizers' updates. The real batch is fixed random data, so no data set is
+needed. ``benchmarks/bench.py`` runs the same steps beside PyTorch in one
+process and prints the ratio; this module is minigan's half of it.
+"""
+import argparse
+import resource
+import statistics
+import time
+
+import numpy as np
+
+from . import backend, optim, profiler
+from .gan import losses, models
+from .tensor import Tensor, no_grad
+
+
+def _sync(device):
+    if device == "cuda":
+        backend.xp_of("cuda").cuda.Device().synchronize()
+
+
+def gan_step(G, D, optG, optD, real, z_dim, prior="normal"):
+    """One Algorithm-1 iteration as a closure: D step (real -> 1, G(z) -> 0), then G step (non-saturating)."""
+    m, device = real.shape[0], real.device
+    rng = backend.rng(device)
+
+    def noise():
+        z = rng.standard_normal((m, z_dim), dtype=np.float32) if prior == "normal" else \
+            rng.uniform(-1, 1, (m, z_dim)).astype(np.float32)
+        return Tensor(z)
+
+    def step():
+        with no_grad():
+            fake = G(noise())
+        loss_d = losses.discriminator_loss(D(real), D(fake))
+        optD.zero_grad()
+        loss_d.backward()
+        optD.step()
+        for p in D.parameters():
+            p.requires_grad = False
+        loss_g = losses.generator_loss(D(G(noise())))
+        optG.zero_grad()
+        loss_g.backward()
+        optG.step()
+        for p in D.parameters():
+            p.requires_grad = True
+        return loss_d, loss_g
+    return step
+
+
+def dcgan_step(batch, device="cpu", seed=0):
+    """The DCGAN-28 step of the GAN issue: Adam 2e-4 (0.5, 0.999), N(0, 0.02) init, batch ``batch``."""
+    backend.manual_seed(seed)
+    G = models.dcgan_init(models.DCGAN28Generator()).to(device)
+    D = models.dcgan_init(models.DCGAN28Discriminator()).to(device)
+    optG = optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    optD = optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    real = np.random.default_rng(seed).uniform(-1, 1, (batch, 1, 28, 28)).astype(np.float32)
+    return gan_step(G, D, optG, optD, Tensor(backend.to_device(real, device)), 100)
+
+
+def mlp_step(batch, device="cpu", seed=0):
+    """The GAN paper's MNIST MLP step: maxout D with dropout, SGD lr 0.1 momentum 0.5, U(-1, 1) noise."""
+    backend.manual_seed(seed)
+    G, D = models.MLPGenerator().to(device), models.MLPDiscriminator().to(device)
+    optG = optim.SGD(G.parameters(), lr=0.1, momentum=0.5)
+    optD = optim.SGD(D.parameters(), lr=0.1, momentum=0.5)
+    real = np.random.default_rng(seed).uniform(0, 1, (batch, 1, 28, 28)).astype(np.float32)
+    return gan_step(G, D, optG, optD, Tensor(backend.to_device(real, device)), 100, prior="uniform")
+
+
+STEPS = {"dcgan": dcgan_step, "mlp": mlp_step}
+
+
+def time_step(step, device, n=10, warmup=3):
+    """Seconds per call of ``step`` (each synchronised), after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        step()
+    _sync(device)
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        step()
+        _sync(device)
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def peak_memory(device):
+    """A short description of peak memory: the process's peak RSS, and CuPy's pool on the GPU."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024          # KiB on Linux -> MiB
+    text = f"peak RSS {rss:.0f} MiB"
+    if device == "cuda":
+        pool = backend.xp_of("cuda").get_default_memory_pool()
+        text += f", CuPy pool {pool.total_bytes() / 2 ** 20:.0f} MiB held"
+    return text
+
+
+def profile_step(step, device, n=5):
+    """Run ``step`` n times under the profiler; return the table (ms per step)."""
+    step()
+    with profiler.profile(device) as prof:
+        for _ in range(n):
+            step()
+    return prof.table(steps=n)
+
+
+def parser():
+    p = argparse.ArgumentParser(prog="minigan bench", description="Time minigan's GAN training steps "
+                                "(benchmarks/bench.py also times PyTorch beside it and prints the ratio).")
+    p.add_argument("--model", choices=["dcgan", "mlp", "both"], default="both")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--batch-size", type=int, nargs="+", default=[64], help="one or more batch sizes")
+    p.add_argument("--steps", type=int, default=10, help="timed steps (median reported; default 10)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed steps first (default 3)")
+    p.add_argument("--profile", action="store_true", help="show where minigan's time goes, per op")
+    return p
+
+
+def main(argv=None):
+    """Entry point of ``minigan bench``."""
+    a = parser().parse_args(argv)
+    device = backend.check_device(a.device)
+    for name in (["dcgan", "mlp"] if a.model == "both" else [a.model]):
+        for b in a.batch_size:
+            step = STEPS[name](b, device)
+            t = time_step(step, device, a.steps, a.warmup)
+            print(f"{name:6s} batch {b:5d} on {device}: {1000 * statistics.median(t):8.1f} ms/step "
+                  f"(median of {a.steps}; {peak_memory(device)})")
+            if a.profile:
+                print(profile_step(step, device))
+    return 0

@@ -1,0 +1,22 @@
+"""Semantic inpainting with a trained GAN (Yeh et al. 2016, as presented in the slides).
+
+    masks      make_mask / load_mask / save_mask / check_mask; importance_weights (Yeh's W)
+    objective  contextual_loss ||W (G(z) - x)||_1, perceptual_loss log(1 - D) or -log D, objective L(z)
+    search     inpaint(): Adam on z for all images and restarts at once, z kept in the prior's support
+    blend      compose (M x + (1 - M) G(z)), poisson_blend (seamless fill)
+    metrics    hole_l1, hole_psnr, and the baselines mean_fill, nearest_fill
+    cli        add_parser / run_cli for ``minigan inpaint``; inpainting_figure
+
+Derivations and measured results: docs/inpainting.md.
+"""
+from .blend import compose, poisson_blend
+from .cli import add_parser, inpainting_figure, run_cli, show_masked
+from .masks import KINDS, check_mask, get_mask, importance_weights, load_mask, make_mask, save_mask
+from .metrics import hole_l1, hole_psnr, mean_fill, nearest_fill
+from .objective import PERCEPTUAL, contextual_loss, objective, perceptual_loss
+from .search import CONSTRAINTS, DEFAULTS, inpaint, project, run_options
+
+__all__ = ["CONSTRAINTS", "DEFAULTS", "KINDS", "PERCEPTUAL", "add_parser", "check_mask", "compose",
+           "contextual_loss", "get_mask", "hole_l1", "hole_psnr", "importance_weights", "inpaint",
+           "inpainting_figure", "load_mask", "make_mask", "mean_fill", "nearest_fill", "objective",
+           "perceptual_loss", "poisson_blend", "project", "run_cli", "run_options", "save_mask", "show_masked"]

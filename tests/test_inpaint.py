@@ -1,0 +1,549 @@
+"""Tests for minigan.inpaint: masks, importance weights, the losses and their gradient, the latent search,
+Poisson blending, the hole metrics and baselines, and the ``inpaint`` command on a tiny run.
+
+References: naive loops over pixels, closed forms in NumPy float64, central differences, a direct
+linear solve of the Poisson system, a linear generator whose code is known exactly.
+"""
+import argparse
+import gzip
+import json
+import struct
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import minigan
+from minigan import nn
+from minigan import inpaint as I
+from minigan.inpaint.objective import contextual_loss, objective, perceptual_loss
+
+
+def dev_tensor(a, dtype=np.float64, requires_grad=False):
+    """A tensor on the default device (the suite may run with MINIGAN_DEVICE=cuda)."""
+    return minigan.tensor(np.asarray(a, dtype), requires_grad=requires_grad, dtype=dtype,
+                          device=minigan.backend.default_device())
+
+
+# ------------------------------------------------------------------------------------------------ masks
+
+def mask_ref(kind, h, w):
+    """The mask kinds written as per-pixel rules, one pixel at a time."""
+    m = np.zeros((h, w), np.float32)
+    for i in range(h):
+        for j in range(w):
+            if kind == "center":
+                m[i, j] = not (h // 4 <= i < 3 * h // 4 and w // 4 <= j < 3 * w // 4)
+            elif kind == "left":
+                m[i, j] = j >= w // 2
+            elif kind == "grid":
+                m[i, j] = i % 4 == 0 and j % 4 == 0
+    return m
+
+
+@settings(max_examples=15, deadline=None)
+@given(kind=st.sampled_from(["center", "left", "grid"]), h=st.integers(1, 13), w=st.integers(1, 13),
+       n=st.integers(1, 3))
+def test_fixed_masks_match_pixel_rules(kind, h, w, n):
+    ref = mask_ref(kind, h, w)
+    m2 = I.make_mask(kind, (h, w))
+    assert m2.shape == (h, w) and m2.dtype == np.float32
+    np.testing.assert_array_equal(m2, ref)
+    m4 = I.make_mask(kind, (n, 1, h, w))
+    assert m4.shape == (n, 1, h, w) and m4.dtype == np.float32
+    np.testing.assert_array_equal(m4, np.broadcast_to(ref, (n, 1, h, w)))
+
+
+def test_center_mask_on_28_pixels():
+    m = I.make_mask("center", (28, 28))
+    assert m.sum() == 28 * 28 - 14 * 14 and m[7:21, 7:21].sum() == 0 and m[6, 6] == 1 and m[21, 21] == 1
+
+
+@settings(max_examples=15, deadline=None)
+@given(h=st.integers(2, 12), w=st.integers(2, 12), n=st.integers(1, 4), p=st.floats(0, 1), seed=st.integers(0, 99))
+def test_random_mask_fraction_and_seed(h, w, n, p, seed):
+    m = I.make_mask("random", (n, 1, h, w), p=p, rng=seed)
+    assert m.shape == (n, 1, h, w) and m.dtype == np.float32 and set(np.unique(m)) <= {0.0, 1.0}
+    missing = (m == 0).sum(axis=(1, 2, 3))
+    np.testing.assert_array_equal(missing, round(p * h * w))
+    np.testing.assert_array_equal(m, I.make_mask("random", (n, 1, h, w), p=p, rng=seed))     # seeded
+    assert I.make_mask("random", (h, w), p=p, rng=np.random.default_rng(seed)).shape == (h, w)
+
+
+def test_random_masks_differ_between_images_and_seeds():
+    m = I.make_mask("random", (2, 1, 28, 28), p=0.5, rng=0)
+    assert (m[0] != m[1]).any()
+    assert (I.make_mask("random", (28, 28), p=0.5, rng=1) != I.make_mask("random", (28, 28), p=0.5, rng=2)).any()
+
+
+def test_mask_errors():
+    with pytest.raises(ValueError, match="unknown mask kind 'square'"):
+        I.make_mask("square", (4, 4))
+    with pytest.raises(ValueError, match=r"\(H, W\) or \(N, 1, H, W\), got \(2, 3, 4, 4\)"):
+        I.make_mask("center", (2, 3, 4, 4))
+    with pytest.raises(ValueError, match="p .* must be in \\[0, 1\\], got 1.5"):
+        I.make_mask("random", (4, 4), p=1.5)
+
+
+def test_mask_files_round_trip(tmp_path):
+    m = I.make_mask("random", (9, 7), p=0.4, rng=3)
+    for name in ("m.npy", "m.png"):
+        I.save_mask(m, tmp_path / name)
+        back = I.load_mask(str(tmp_path / name))
+        assert back.dtype == np.float32
+        np.testing.assert_array_equal(back, m)
+    m4 = I.make_mask("random", (3, 1, 5, 6), p=0.5, rng=1)
+    I.save_mask(m4, tmp_path / "m4.npy")
+    np.testing.assert_array_equal(I.load_mask(str(tmp_path / "m4.npy")), m4)
+    with pytest.raises(ValueError, match="one \\(H, W\\) mask"):
+        I.save_mask(m4, tmp_path / "m4.png")
+
+
+def test_mask_files_nonzero_and_bright_mean_known(tmp_path):
+    from PIL import Image
+    a = np.array([[0, 3.5, -1], [0, 0, 1e-3]])
+    np.save(tmp_path / "a.npy", a)
+    np.testing.assert_array_equal(I.load_mask(str(tmp_path / "a.npy")), [[0, 1, 1], [0, 0, 1]])
+    grey = np.array([[0, 127, 128], [255, 30, 200]], np.uint8)
+    Image.fromarray(grey).save(tmp_path / "g.png")
+    np.testing.assert_array_equal(I.load_mask(str(tmp_path / "g.png")), [[0, 0, 1], [1, 0, 1]])
+    with pytest.raises(FileNotFoundError, match="nope.npy"):
+        I.load_mask(str(tmp_path / "nope.npy"))
+    (tmp_path / "m.txt").write_text("1 0")
+    with pytest.raises(ValueError, match="must end in .npy or .png"):
+        I.load_mask(str(tmp_path / "m.txt"))
+
+
+def test_check_mask_fits_and_refuses():
+    shape = (3, 1, 6, 5)
+    m = I.make_mask("center", (6, 5))
+    for given_mask in (m, m[None], m[None, None], np.broadcast_to(m, (3, 1, 6, 5))):
+        out = I.check_mask(given_mask, shape)
+        assert out.ndim == 4 and out.shape[1:] == (1, 6, 5)
+        np.testing.assert_array_equal(np.broadcast_to(out, shape), np.broadcast_to(m, shape))
+    with pytest.raises(ValueError, match=r"mask of shape \(5, 6\) does not fit images of shape \(3, 1, 6, 5\)"):
+        I.check_mask(m.T, shape)
+    with pytest.raises(ValueError, match=r"mask of shape \(2, 1, 6, 5\)"):
+        I.check_mask(np.ones((2, 1, 6, 5)), shape)
+    with pytest.raises(ValueError, match="0 \\(missing\\) or 1 \\(known\\)"):
+        I.check_mask(m * 0.5, shape)
+
+
+# ------------------------------------------------------------------------------------------------ weights
+
+def weights_ref(m, size):
+    """W_i = M_i * (number of missing pixels in the size x size window, outside = known) / size^2."""
+    h, w = m.shape
+    r = size // 2
+    out = np.zeros((h, w))
+    for i in range(h):
+        for j in range(w):
+            if m[i, j]:
+                miss = sum(1 for a in range(i - r, i + r + 1) for b in range(j - r, j + r + 1)
+                           if 0 <= a < h and 0 <= b < w and m[a, b] == 0)
+                out[i, j] = miss / size ** 2
+    return out
+
+
+def test_importance_weights_hand_case():
+    m = np.ones((5, 5), np.float32)
+    m[2, 2] = 0                                  # one missing pixel in the middle, 3x3 window
+    w = I.importance_weights(m, size=3)
+    expect = np.zeros((5, 5))
+    expect[1:4, 1:4] = 1 / 9
+    expect[2, 2] = 0
+    np.testing.assert_allclose(w, expect, rtol=1e-6)
+    m[0, 0] = 0                                  # a corner hole: window partly outside the image
+    w = I.importance_weights(m, size=3)
+    assert np.isclose(w[1, 1], 2 / 9) and np.isclose(w[0, 1], 1 / 9) and w[0, 0] == 0
+
+
+@settings(max_examples=15, deadline=None)
+@given(h=st.integers(1, 10), w=st.integers(1, 10), seed=st.integers(0, 999), size=st.sampled_from([1, 3, 7]))
+def test_importance_weights_match_loop(h, w, seed, size):
+    m = (np.random.default_rng(seed).random((h, w)) > 0.4).astype(np.float32)
+    np.testing.assert_allclose(I.importance_weights(m, size), weights_ref(m, size), rtol=1e-6, atol=1e-7)
+    batch = np.stack([m, 1 - m])[:, None]
+    got = I.importance_weights(batch, size)
+    np.testing.assert_allclose(got[1, 0], weights_ref(1 - m, size), rtol=1e-6, atol=1e-7)
+
+
+def test_importance_weights_rejects_even_window():
+    with pytest.raises(ValueError, match="odd and positive, got 4"):
+        I.importance_weights(np.ones((3, 3)), 4)
+
+
+# ------------------------------------------------------------------------------------------------ losses
+
+def test_contextual_loss_zero_on_match_and_closed_form(rng):
+    x = rng.random((3, 2, 6, 6))
+    m = I.make_mask("random", (3, 1, 6, 6), p=0.5, rng=0).astype(np.float64)
+    g = np.where(m == 1, x, rng.random(x.shape))                    # equal on known pixels only
+    lc = contextual_loss(dev_tensor(g), dev_tensor(x), dev_tensor(m)).numpy()
+    assert lc.shape == (3,)
+    np.testing.assert_allclose(lc, 0, atol=1e-15)
+    g2 = g + 0.1 * rng.standard_normal(g.shape)
+    lc2 = contextual_loss(dev_tensor(g2), dev_tensor(x), dev_tensor(m)).numpy()
+    assert (lc2 > 0).all()
+    ref = np.array([sum(abs(g2[i, c, a, b] - x[i, c, a, b]) * m[i, 0, a, b]
+                        for c in range(2) for a in range(6) for b in range(6)) for i in range(3)])
+    np.testing.assert_allclose(lc2, ref, rtol=1e-12)
+    wts = I.importance_weights(m[:, :, :, :].astype(np.float32)).astype(np.float64)
+    lcw = contextual_loss(dev_tensor(g2), dev_tensor(x), dev_tensor(wts)).numpy()
+    np.testing.assert_allclose(lcw, (np.abs(g2 - x) * wts).sum(axis=(1, 2, 3)), rtol=1e-12)
+
+
+def test_perceptual_loss_forms_and_saturation():
+    logits = np.array([[-3.0], [-0.5], [0.0], [2.0]])
+    d = 1 / (1 + np.exp(-logits[:, 0]))
+    sat = perceptual_loss(dev_tensor(logits), "saturating").numpy()
+    non = perceptual_loss(dev_tensor(logits), "nonsaturating").numpy()
+    np.testing.assert_allclose(sat, np.log(1 - d), rtol=1e-12)
+    np.testing.assert_allclose(non, -np.log(d), rtol=1e-12)
+    # D sure that G(z) is fake (logit -30): log(1 - D) is flat there, -log D still has slope -1
+    for form, slope in (("saturating", 0.0), ("nonsaturating", -1.0)):
+        l = dev_tensor([[-30.0], [30.0]], requires_grad=True)
+        out = perceptual_loss(l, form)
+        assert np.isfinite(out.numpy()).all()
+        (g,) = minigan.grad(out.sum(), [l])
+        np.testing.assert_allclose(g.numpy()[0, 0], slope if form == "nonsaturating" else -1 / (1 + np.exp(30)),
+                                   atol=1e-12)
+    with pytest.raises(ValueError, match="form must be one of"):
+        perceptual_loss(dev_tensor(logits), "minimax")
+
+
+class Reshape(nn.Module):
+    def __init__(self, shape):
+        super().__init__()
+        self.shape = shape
+
+    def forward(self, x):
+        return x.reshape((x.shape[0],) + self.shape)
+
+
+def tiny_gan(z_dim=3, h=5, w=4, seed=0):
+    """A small tanh G and a conv D from minigan.nn, in float64."""
+    minigan.manual_seed(seed)
+    G = nn.Sequential(nn.Linear(z_dim, 16), nn.Tanh(), nn.Linear(16, h * w), nn.Tanh(), Reshape((1, h, w)))
+    D = nn.Sequential(nn.Conv2d(1, 2, 3, 1, 1), nn.LeakyReLU(0.2), nn.Flatten(), nn.Linear(2 * h * w, 1))
+    return G.to(dtype=np.float64), D.to(dtype=np.float64)
+
+
+@pytest.mark.parametrize("form", ["saturating", "nonsaturating"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_objective_gradient_matches_central_differences(form, weighted, rng):
+    G, D = tiny_gan()
+    n, h, w = 2, 5, 4
+    x = rng.random((n, 1, h, w))
+    m = I.make_mask("center", (n, 1, h, w))
+    wts = (I.importance_weights(m) if weighted else m).astype(np.float64)
+    z0 = rng.standard_normal((n, 3))
+    lam = 0.7
+
+    def L(z_np):
+        with minigan.no_grad():
+            return objective(G, D, dev_tensor(z_np), dev_tensor(x), dev_tensor(wts), lam, form)[0].numpy().sum()
+
+    z = dev_tensor(z0, requires_grad=True)
+    total, lc, lp, gen = objective(G, D, z, dev_tensor(x), dev_tensor(wts), lam, form)
+    np.testing.assert_allclose(total.numpy(), lc.numpy() + lam * lp.numpy(), rtol=1e-12)
+    (gz,) = minigan.grad(total.sum(), [z])
+    eps, num = 1e-6, np.zeros_like(z0)
+    for idx in np.ndindex(z0.shape):
+        zp, zm = z0.copy(), z0.copy()
+        zp[idx] += eps
+        zm[idx] -= eps
+        num[idx] = (L(zp) - L(zm)) / (2 * eps)
+    np.testing.assert_allclose(gz.numpy(), num, rtol=1e-5, atol=1e-7,
+                               err_msg=f"analytic {gz.numpy()} vs numeric {num}")
+
+
+# ------------------------------------------------------------------------------------------------ search
+
+class LinearG(nn.Module):
+    """G(z) = A z + 0.5, reshaped to (N, 1, H, W): an image range [0, 1] generator that can be inverted."""
+
+    def __init__(self, A):
+        super().__init__()
+        self.h, self.w = int(np.sqrt(A.shape[0])), int(np.sqrt(A.shape[0]))
+        self.lin = nn.Linear(A.shape[1], A.shape[0])
+        self.lin.weight.data[...] = minigan.tensor(A).data
+        self.lin.bias.data[...] = 0.5
+
+    def forward(self, z):
+        return self.lin(z).reshape(z.shape[0], 1, self.h, self.w)
+
+
+def test_linear_generator_recovers_the_hole():
+    rng = np.random.default_rng(5)
+    k, h = 4, 6
+    A = (rng.standard_normal((h * h, k)) * 0.1).astype(np.float32)
+    G = LinearG(A)
+    z_true = rng.uniform(-0.8, 0.8, (3, k))
+    x = (z_true @ A.T + 0.5).reshape(3, 1, h, h).astype(np.float32)
+    assert 0 <= x.min() and x.max() <= 1
+    m = I.make_mask("center", (h, h))
+    r = I.inpaint(G, None, x, m, z_dim=k, prior="uniform", scale="sigmoid", lam=0.0, iters=600, lr=0.02,
+                  restarts=2, blend="none", seed=1)
+    hole = np.broadcast_to(m == 0, x.shape)
+    err = np.abs(r["blended"] - x)[hole].mean()
+    start = np.abs(0.5 - x)[hole].mean()                 # what G(0) would give
+    assert err < 2e-3 and err < start / 20, (err, start)
+    assert np.abs(r["z"]).max() <= 1                       # clipped to the uniform prior's support
+    np.testing.assert_array_equal(r["blended"][~hole], x[~hole])
+
+
+def tiny_setup(n=3, seed=0):
+    G, D = tiny_gan(seed=seed)
+    x = np.random.default_rng(seed).random((n, 1, 5, 4)).astype(np.float32)
+    return G, D, x
+
+
+@pytest.mark.parametrize("blend", ["none", "poisson"])
+@pytest.mark.parametrize("kind", ["center", "random", "left", "grid"])
+def test_known_pixels_never_change(kind, blend):
+    G, D, x = tiny_setup()
+    m = I.make_mask(kind, (3, 1, 5, 4), p=0.6, rng=2)
+    r = I.inpaint(G, D, x, m, z_dim=3, iters=3, restarts=2, blend=blend, record=2, record_every=1)
+    known = np.broadcast_to(m == 1, x.shape)
+    np.testing.assert_array_equal(r["blended"][known], x[known])
+    assert r["blended"].dtype == np.float32 and r["blended"].shape == x.shape
+    assert 0 <= r["blended"].min() and r["blended"].max() <= 1
+    if blend == "none":
+        np.testing.assert_array_equal(r["blended"][~known], r["generated"][~known])
+
+
+def test_search_result_shapes_restarts_and_history():
+    G, D, x = tiny_setup(n=4)
+    R, iters = 3, 6
+    r = I.inpaint(G, D, x, I.make_mask("center", (5, 4)), z_dim=3, iters=iters, restarts=R, record=2,
+                  record_every=4, perceptual="saturating", weighted=True)
+    hist = r["history"]
+    assert hist["loss"].shape == (iters + 1, R, 4)
+    np.testing.assert_array_equal(r["loss"], hist["loss"][-1].min(axis=0))       # best restart kept
+    np.testing.assert_array_equal(r["restart"], hist["loss"][-1].argmin(axis=0))
+    np.testing.assert_array_equal(hist["frame_iters"], [0, 4, 6])
+    assert hist["frames"].shape == (3, 2, 1, 5, 4)
+    np.testing.assert_allclose(hist["frames"][-1], r["generated"][:2], atol=1e-6)
+    assert r["z"].shape == (4, 3)
+    np.testing.assert_allclose(np.linalg.norm(r["z"], axis=1), np.sqrt(3), rtol=1e-6)  # sphere for N(0, I)
+    # the kept code reproduces the reported G(z_hat)
+    with minigan.no_grad():
+        g = G(dev_tensor(r["z"])).numpy()
+    np.testing.assert_allclose(r["generated"], (g + 1) / 2, atol=1e-6)
+
+
+def test_search_descends_the_loss():
+    G, D, x = tiny_setup(n=2)
+    r = I.inpaint(G, D, x, I.make_mask("center", (5, 4)), z_dim=3, iters=40, restarts=1, lr=0.05)
+    loss = r["history"]["loss"][:, 0]
+    assert (loss[-1] < loss[0]).all()
+
+
+def test_weights_frozen_and_modes_restored():
+    G, D, x = tiny_setup()
+    G.train()
+    D.eval()
+    before = [p.numpy().copy() for p in list(G.parameters()) + list(D.parameters())]
+    D.parameters().__next__().requires_grad = False                # a flag of the caller's own, kept
+    I.inpaint(G, D, x, I.make_mask("left", (5, 4)), z_dim=3, iters=4, restarts=2)
+    after = list(G.parameters()) + list(D.parameters())
+    for b, p in zip(before, after):
+        np.testing.assert_array_equal(p.numpy(), b)
+        assert p.grad is None
+    assert [p.requires_grad for p in after] == [True] * len(list(G.parameters())) + \
+        [False] + [True] * (len(list(D.parameters())) - 1)
+    assert G.training and not D.training
+
+
+def test_projection_keeps_prior_support(rng):
+    z = rng.standard_normal((5, 7)) * 3
+    np.testing.assert_allclose(np.linalg.norm(I.project(z.copy(), "sphere"), axis=1), np.sqrt(7), rtol=1e-12)
+    np.testing.assert_array_equal(I.project(z.copy(), "clip"), np.clip(z, -1, 1))
+    np.testing.assert_array_equal(I.project(z.copy(), "none"), z)
+
+
+def test_penalty_prior_adds_half_squared_norm(rng):
+    G, D, x = tiny_setup(n=2)
+    z = rng.standard_normal((2, 3))
+    m = dev_tensor(np.ones((1, 1, 5, 4)))
+    with minigan.no_grad():
+        plain = objective(G, D, dev_tensor(z), dev_tensor(x), m)[0].numpy()
+        pen = objective(G, D, dev_tensor(z), dev_tensor(x), m, log_prior=True)[0].numpy()
+    np.testing.assert_allclose(pen - plain, (z * z).sum(1) / 2, rtol=1e-10)
+
+
+def test_inpaint_errors():
+    G, D, x = tiny_setup()
+    m = I.make_mask("center", (5, 4))
+    with pytest.raises(ValueError, match=r"images of shape \(3, 1, 4, 5\) do not fit the generator.*\(1, 5, 4\)"):
+        I.inpaint(G, D, x.transpose(0, 1, 3, 2), m.T, z_dim=3, iters=1)
+    with pytest.raises(ValueError, match=r"mask of shape \(4, 5\) does not fit images of shape \(3, 1, 5, 4\)"):
+        I.inpaint(G, D, x, m.T, z_dim=3, iters=1)
+    bad = x.copy()
+    bad[1, 0, 2, 3] = -0.25
+    with pytest.raises(ValueError, match=r"values must be in \[0, 1\], got values in \[-0.25, "):
+        I.inpaint(G, D, bad, m, z_dim=3, iters=1)
+    with pytest.raises(ValueError, match="NaN"):
+        I.inpaint(G, D, np.where(x > 0.5, np.nan, x), m, z_dim=3, iters=1)
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\), got \(5, 4\)"):
+        I.inpaint(G, D, x[0, 0], m, z_dim=3, iters=1)
+    with pytest.raises(ValueError, match="perceptual must be one of"):
+        I.inpaint(G, D, x, m, z_dim=3, iters=1, perceptual="wasserstein")
+    with pytest.raises(ValueError, match="no discriminator"):
+        I.inpaint(G, None, x, m, z_dim=3, iters=1, lam=0.1)
+    with pytest.raises(ValueError, match="constraint must be one of"):
+        I.inpaint(G, D, x, m, z_dim=3, iters=1, constraint="ball")
+    with pytest.raises(ValueError, match="give the run's cfg or z_dim"):
+        I.inpaint(G, D, x, m, iters=1)
+    with pytest.raises(ValueError, match="restarts >= 1"):
+        I.inpaint(G, D, x, m, z_dim=3, restarts=0)
+
+
+# ------------------------------------------------------------------------------------------------ blending
+
+def poisson_ref(x, g, hole):
+    """The Poisson system of one (H, W) channel built entry by entry and solved directly."""
+    h, w = x.shape
+    cells = [(i, j) for i in range(h) for j in range(w) if hole[i, j]]
+    index = {c: k for k, c in enumerate(cells)}
+    A, b = np.zeros((len(cells), len(cells))), np.zeros(len(cells))
+    for k, (i, j) in enumerate(cells):
+        for a, c in ((i - 1, j), (i + 1, j), (i, j - 1), (i, j + 1)):
+            if 0 <= a < h and 0 <= c < w:
+                A[k, k] += 1
+                b[k] += g[i, j] - g[a, c]
+                if hole[a, c]:
+                    A[k, index[(a, c)]] -= 1
+                else:
+                    b[k] += x[a, c]
+    f = x.copy()
+    for k, c in enumerate(cells):
+        f[c] = np.linalg.solve(A, b)[k]
+    return f
+
+
+def test_poisson_blend_matches_direct_solve(rng):
+    x = rng.uniform(0.3, 0.7, (2, 2, 6, 7))
+    g = rng.uniform(0.3, 0.7, x.shape)
+    m = I.make_mask("random", (2, 1, 6, 7), p=0.4, rng=4)
+    out = I.poisson_blend(x, g, m, iters=2000, tol=1e-12)
+    for i in range(2):
+        for c in range(2):
+            ref = np.clip(poisson_ref(x[i, c], g[i, c], m[i, 0] == 0), 0, 1)
+            np.testing.assert_allclose(out[i, c], ref, atol=1e-5)
+
+
+def test_poisson_blend_removes_a_constant_offset(rng):
+    x = rng.uniform(0.2, 0.8, (1, 1, 12, 12)).astype(np.float32)
+    m = I.make_mask("center", (12, 12))
+    out = I.poisson_blend(x, np.clip(x + 0.1, 0, 1), m)
+    np.testing.assert_allclose(out, x, atol=1e-4)        # same gradients, boundary fixes the level
+    plain = I.compose(x, x + 0.1, m)
+    assert np.abs(plain - x).max() > 0.09
+
+
+def test_poisson_blend_errors():
+    with pytest.raises(ValueError, match="omega must be in \\(0, 2\\)"):
+        I.poisson_blend(np.zeros((1, 1, 3, 3)), np.zeros((1, 1, 3, 3)), np.ones((3, 3)), omega=2.0)
+    with pytest.raises(ValueError, match="must both be \\(N, C, H, W\\)"):
+        I.poisson_blend(np.zeros((1, 1, 3, 3)), np.zeros((1, 1, 3, 4)), np.ones((3, 3)))
+
+
+# ------------------------------------------------------------------------------------------------ metrics
+
+def test_hole_metrics_match_loops(rng):
+    t = rng.random((3, 2, 5, 5))
+    p = np.clip(t + 0.1 * rng.standard_normal(t.shape), 0, 1)
+    m = I.make_mask("random", (3, 1, 5, 5), p=0.3, rng=0)
+    l1, ps = I.hole_l1(p, t, m), I.hole_psnr(p, t, m)
+    for i in range(3):
+        d = [p[i, c, a, b] - t[i, c, a, b] for c in range(2) for a in range(5) for b in range(5) if m[i, 0, a, b] == 0]
+        assert np.isclose(l1[i], np.mean(np.abs(d)))
+        assert np.isclose(ps[i], -10 * np.log10(np.mean(np.square(d))))
+    assert np.isinf(I.hole_psnr(t, t, m)).sum() == 0 and np.allclose(I.hole_psnr(t, t, m), 100)
+
+
+def test_baselines_match_brute_force(rng):
+    train = rng.random((50, 1, 6, 6)).astype(np.float32)
+    x = rng.random((4, 1, 6, 6)).astype(np.float32)
+    m = I.make_mask("random", (4, 1, 6, 6), p=0.5, rng=1)
+    filled, idx = I.nearest_fill(x, m, train, chunk=7)
+    for i in range(4):
+        d = [np.sum(m[i] * (x[i] - t) ** 2) for t in train]
+        assert idx[i] == int(np.argmin(d))
+        np.testing.assert_array_equal(filled[i], np.where(m[i] == 1, x[i], train[idx[i]]))
+    mean = I.mean_fill(x, m, train)
+    np.testing.assert_allclose(mean, np.where(m == 1, x, train.mean(0, keepdims=True)), rtol=1e-6)
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+
+def write_idx(path, arr):
+    header = bytes([0, 0, 0x08, arr.ndim]) + b"".join(struct.pack(">I", d) for d in arr.shape)
+    path.write_bytes(gzip.compress(header + arr.astype(np.uint8).tobytes()))
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A DCGAN-28 trained 2 steps on a tiny fake Fashion-MNIST written as IDX files."""
+    from minigan.gan.train import train
+    root = tmp_path_factory.mktemp("inpaint_run")
+    data_dir = root / "data"
+    data_dir.mkdir()
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 40), ("t10k", 6)):
+        write_idx(data_dir / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)))
+        write_idx(data_dir / f"{prefix}-labels-idx1-ubyte.gz", rng.integers(0, 10, n))
+    run = train(data="fashion-mnist", model="dcgan", steps=2, batch_size=8, data_dir=str(data_dir),
+                out=str(root / "run"), progress=False, sample_every=100)
+    return run, data_dir
+
+
+def cli(argv):
+    p = argparse.ArgumentParser(prog="minigan")
+    I.add_parser(p.add_subparsers(dest="command"))
+    return I.run_cli(p.parse_args(["inpaint"] + argv))
+
+
+def test_cli_on_a_tiny_run(tiny_run, tmp_path, capsys):
+    run, data_dir = tiny_run
+    out = tmp_path / "filled.npy"
+    assert cli(["--run", run, "--data", "fashion-mnist", "--n", "3", "--iters", "2", "--restarts", "2",
+                "--out", str(out), "--quiet"]) == 0
+    filled = np.load(out)
+    from minigan import data
+    x = data.load_images("fashion-mnist", "test", str(data_dir), scale="sigmoid")[0][:3]
+    m = I.make_mask("center", (28, 28))
+    assert filled.shape == (3, 1, 28, 28) and filled.dtype == np.float32
+    np.testing.assert_array_equal(filled[:, :, m == 1], x[:, :, m == 1])
+    assert "wrote" in capsys.readouterr().out
+    # --images, a mask file and a PNG figure
+    np.save(tmp_path / "x.npy", x[:2])
+    I.save_mask(I.make_mask("left", (28, 28)), tmp_path / "mask.png")
+    png = tmp_path / "fig.png"
+    assert cli(["--run", run, "--images", str(tmp_path / "x.npy"), "--mask", str(tmp_path / "mask.png"),
+                "--iters", "1", "--restarts", "1", "--blend", "none", "--perceptual", "saturating",
+                "--out", str(png), "--quiet"]) == 0
+    from PIL import Image
+    w, h = Image.open(png).size
+    assert h > w > 0                                                  # 4 rows of 2 images
+
+
+def test_cli_refuses_bad_input(tiny_run, tmp_path):
+    run, _ = tiny_run
+    np.save(tmp_path / "small.npy", np.zeros((2, 1, 14, 14), np.float32))
+    with pytest.raises(ValueError, match=r"images of shape \(2, 1, 14, 14\) do not fit the generator.*\(1, 28, 28\)"):
+        cli(["--run", run, "--images", str(tmp_path / "small.npy"), "--iters", "1", "--out", str(tmp_path / "o.npy")])
+    np.save(tmp_path / "big.npy", np.full((2, 1, 28, 28), 255, np.float32))
+    with pytest.raises(ValueError, match=r"values must be in \[0, 1\], got values in \[255"):
+        cli(["--run", run, "--images", str(tmp_path / "big.npy"), "--iters", "1", "--out", str(tmp_path / "o.npy")])
+    np.save(tmp_path / "ok.npy", np.zeros((2, 1, 28, 28), np.float32))
+    np.save(tmp_path / "m.npy", np.ones((20, 20)))
+    with pytest.raises(ValueError, match=r"mask of shape \(20, 20\) does not fit images of shape \(2, 1, 28, 28\)"):
+        cli(["--run", run, "--images", str(tmp_path / "ok.npy"), "--mask", str(tmp_path / "m.npy"),
+             "--iters", "1", "--out", str(tmp_path / "o.npy")])
+    with pytest.raises(ValueError, match="--out must end in .npy or .png"):
+        cli(["--run", run, "--images", str(tmp_path / "ok.npy"), "--out", str(tmp_path / "o.jpg")])
+    with pytest.raises(SystemExit):
+        cli(["--run", run, "--out", str(tmp_path / "o.npy")])           # neither --images nor --data
