@@ -86,3 +86,98 @@ def report(lines, path=None):
     if path:
         with open(path, "w") as f:
             f.write(text + "\n")
+
+
+# ------------------------------------------------------------------ image demos: train or reuse a run
+def add_training_args(p, what):
+    """--steps / --epochs (training budget) and --run (reuse a trained run instead of training)."""
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--steps", type=int, default=None, help=f"generator steps to train ({what})")
+    g.add_argument("--epochs", type=int, default=None, help="passes over the training images (instead of --steps)")
+    p.add_argument("--run", default=None, metavar="RUN_DIR",
+                   help="reuse a run made by `minigan train` (config.json + checkpoint.npz) instead of training")
+    p.add_argument("--frames", type=int, default=20, help="fixed-noise sample grids saved during training "
+                                                          "(the frames of progress.gif; default 20)")
+
+
+def train_or_load(args, device, default_steps, model, conditional=False):
+    """Train (into OUT/run) or reuse ``--run``; returns (run_dir, cfg, G, D) with G and D in eval mode."""
+    from minigan.gan.evaluate import load_run
+    from minigan.gan.train import train
+    if args.run:
+        run_dir = args.run
+    else:
+        steps = None if args.epochs else (args.steps or default_steps)
+        opts = dict(data=args.data, model=model, conditional=conditional or None, seed=args.seed, device=device,
+                    data_dir=args.data_dir, out=os.path.join(args.out, "run"), steps=steps, epochs=args.epochs)
+        if steps:
+            opts["sample_every"] = max(1, steps // max(1, args.frames))
+        run_dir = train(progress=True, **opts)
+    cfg, G, D = load_run(run_dir, device)
+    if cfg["model"] != model or bool(cfg["conditional"]) != bool(conditional):
+        raise SystemExit(f"--run {run_dir}: this demo needs a {'conditional ' if conditional else ''}{model} run; "
+                         f"that run is a {'conditional ' if cfg['conditional'] else ''}{cfg['model']} run")
+    return run_dir, cfg, G, D
+
+
+def grid_figure(images, nrow, row_labels=None, title=None, frame_cols=(), scale=2.0):
+    """A matplotlib figure of an image grid (N, 1, H, W) in [0, 1]; row labels on the left, framed columns."""
+    import numpy as np
+    from matplotlib.patches import Rectangle
+    from minigan.gan import viz
+    plt = pyplot()
+    pad = 2
+    grid = viz.image_grid(images, nrow=nrow, pad=pad)
+    h, w = images.shape[2:]
+    rows = -(-len(images) // nrow)
+    fig_w = grid.shape[1] / 28 * 0.45 * scale / 2 + (1.6 if row_labels else 0)
+    fig, ax = plt.subplots(figsize=(fig_w, grid.shape[0] / 28 * 0.45 * scale / 2 + (0.4 if title else 0)))
+    ax.imshow(grid, interpolation="nearest")
+    for c in frame_cols:
+        for r in range(rows):
+            ax.add_patch(Rectangle((pad + c * (w + pad) - 1.5, pad + r * (h + pad) - 1.5), w + 2, h + 2,
+                                   fill=False, edgecolor="gold", lw=2))
+    ax.set_xticks([])
+    if row_labels:
+        ax.set_yticks([pad + r * (h + pad) + h / 2 for r in range(len(row_labels))])
+        ax.set_yticklabels(row_labels, fontsize=9)
+        ax.tick_params(length=0)
+    else:
+        ax.set_yticks([])
+    for s in ax.spines.values():
+        s.set_visible(False)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig
+
+
+def nearest_labels(samples, train_x, train_y, chunk=2000):
+    """Label and distance of each sample's nearest (L2) training image: a classifier with no training."""
+    import numpy as np
+    s = samples.reshape(len(samples), -1).astype(np.float32)
+    t = train_x.reshape(len(train_x), -1).astype(np.float32)
+    t2 = (t * t).sum(1)
+    best = np.full(len(s), np.inf, np.float32)
+    lab = np.zeros(len(s), np.int64)
+    for i in range(0, len(t), chunk):
+        d = t2[None, i:i + chunk] - 2 * s @ t[i:i + chunk].T            # (S, chunk); ||s||^2 is the same per row
+        j = d.argmin(1)
+        dj = d[np.arange(len(s)), j]
+        better = dj < best
+        best[better], lab[better] = dj[better], train_y[i:i + chunk][j[better]]
+    return lab, np.sqrt(np.maximum(best + (s * s).sum(1), 0))
+
+
+def interpolation_figure(cfg, G, rng, device, rows=8, steps=10, labels=None):
+    """Rows of ``steps`` images of G along straight lines between two random z's; returns the figure."""
+    import numpy as np
+    from minigan import backend
+    from minigan.gan import evaluate
+    from minigan.tensor import Tensor, no_grad
+    z0, z1 = (evaluate.prior(cfg, rows, rng).numpy() for _ in range(2))
+    t = np.linspace(0, 1, steps, dtype=np.float32)[None, :, None]
+    z = (z0[:, None] * (1 - t) + z1[:, None] * t).reshape(rows * steps, -1)     # (rows*steps, z_dim)
+    lab = None if labels is None else np.repeat(np.asarray(labels), steps)
+    with no_grad():
+        out = evaluate.to_unit_range(cfg, G(Tensor(backend.to_device(z, device)), lab).numpy())
+    return grid_figure(out, steps, title="linear interpolation in z space, left to right")

@@ -1,4 +1,4 @@
-"""The ``minigan`` command: train | sample | evaluate (and more as they arrive).
+"""The ``minigan`` command: train | sample | evaluate | inpaint | bench.
 
 Each sub-command parses its options here and calls one library function, so
 what the command does can be read in ``minigan.gan``.
@@ -14,6 +14,7 @@ EPILOG = """examples:
   minigan train --data fashion-mnist --epochs 5 --out runs/fm   # DCGAN-28
   minigan sample --run runs/fm --n 64 --out samples.png
   minigan evaluate --run runs/fm                          # Parzen log-likelihood, nearest neighbours
+  minigan inpaint --run runs/fm --data fashion-mnist --n 16 --mask center --out filled.png
   minigan bench --profile                                 # ms per DCGAN / MLP training step, per-op times
 """
 
@@ -67,8 +68,15 @@ def _parser():
     e.add_argument("--run", required=True, help="run directory")
     e.add_argument("--samples", type=int, default=10000, help="samples for the Parzen window (default 10,000)")
     e.add_argument("--device", choices=["cpu", "cuda"])
+    from .inpaint.cli import add_parser as add_inpaint_parser
+    add_inpaint_parser(sub)
     sub.add_parser("bench", help="time minigan's GAN training steps (benchmarks/bench.py adds PyTorch)")
     return p
+
+
+def cmd_inpaint(a):
+    from .inpaint.cli import run_cli
+    return run_cli(a)
 
 
 def cmd_train(a):
@@ -135,7 +143,7 @@ def cmd_evaluate(a):
     return 0
 
 
-COMMANDS = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate}
+COMMANDS = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate, "inpaint": cmd_inpaint}
 
 
 def main(argv=None):

@@ -10,7 +10,7 @@ from .backend import get_array_module
 from .conv import conv2d, conv_transpose2d  # noqa: F401
 from .ops import (abs, cat, clamp, exp, leaky_relu, log, log_sigmoid, matmul, maximum, minimum,  # noqa: F401
                   relu, sigmoid, softplus, sqrt, stack, tanh, where)
-from .tensor import Function, Tensor
+from .tensor import Function, Tensor, is_grad_enabled
 
 
 def linear(x, w, b=None):
@@ -28,31 +28,37 @@ def linear(x, w, b=None):
 class BatchNormTrain(Function):
     """Batch normalisation with batch statistics, y = w * (x - mean) / sqrt(var + eps) + b.
 
-    The forward is one fused pass over arrays; the backward is the closed form
-    (docs/autodiff.md) written with Tensor ops that recompute x_hat from the input
-    Tensor, so it can be differentiated again.
+    The forward is one fused pass over arrays. The backward is the closed form
+    (docs/autodiff.md). When the backward is itself recorded (create_graph, e.g.
+    a gradient penalty through D) it is written with Tensor ops that recompute
+    x_hat from the input Tensor, so it can be differentiated again; otherwise
+    the same formula runs on the arrays kept from the forward, in fewer passes.
     """
 
     def __init__(self, axes, eps):
         self.axes, self.eps = axes, eps
 
     def forward(self, x, w, b):
+        xp = get_array_module(x)
         mu = x.mean(axis=self.axes, keepdims=True)
         d = x - mu
         var = (d * d).mean(axis=self.axes, keepdims=True)
         self.mean, self.var = mu, var                       # kept for the running statistics
-        inv = 1 / get_array_module(x).sqrt(var + x.dtype.type(self.eps))
+        self.inv = 1 / xp.sqrt(var + x.dtype.type(self.eps))
+        self.xhat = d * self.inv
         shape = mu.shape
-        return d * (inv * w.reshape(shape)) + b.reshape(shape)
+        return self.xhat * w.reshape(shape) + b.reshape(shape)
 
     def backward(self, gy):
         x, w, b = self.inputs
+        need = self.needs_input_grad or (True, True, True)
         shape = tuple(1 if i in self.axes else s for i, s in enumerate(x.shape))
+        if not is_grad_enabled():
+            return self._backward_arrays(gy.data, w.data.reshape(shape), need)
         mu = x.mean(self.axes, keepdims=True)
         d = x - mu
         inv = ((d * d).mean(self.axes, keepdims=True) + self.eps) ** -0.5
         xhat = d * inv
-        need = self.needs_input_grad or (True, True, True)
         gx = None
         if need[0]:
             g = gy * w.reshape(shape)                         # dL/dx_hat
@@ -61,6 +67,17 @@ class BatchNormTrain(Function):
         gw = (gy * xhat).sum(self.axes) if need[1] else None
         gb = gy.sum(self.axes) if need[2] else None
         return gx, gw, gb
+
+    def _backward_arrays(self, gy, w, need):
+        """The fast path: with gw = sum(gy x_hat), gb = sum(gy) and n values per channel,
+        dL/dx = inv_std * w * (gy - gb / n - x_hat * gw / n), the same formula regrouped."""
+        n = gy.size // w.size
+        gw = (gy * self.xhat).sum(axis=self.axes, keepdims=True)
+        gb = gy.sum(axis=self.axes, keepdims=True)
+        gx = None
+        if need[0]:
+            gx = Tensor((gy - gb * (1 / n) - self.xhat * (gw * (1 / n))) * (self.inv * w))
+        return gx, Tensor(gw.reshape(-1)) if need[1] else None, Tensor(gb.reshape(-1)) if need[2] else None
 
 
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):

@@ -11,7 +11,7 @@ import numpy as np
 
 from . import backend
 from .backend import get_array_module
-from .tensor import Function, Tensor
+from .tensor import Function, Tensor, is_grad_enabled
 
 
 def _shape_error(op, a, b):
@@ -296,7 +296,7 @@ class Sigmoid(Function):
 
 
 class LeakyReLU(Function):
-    """max(x, 0) + slope * min(x, 0); slope 0 is ReLU."""
+    """max(x, 0) + slope * min(x, 0); slope 0 is ReLU. Gradient 1 for x > 0, slope otherwise."""
 
     def __init__(self, slope):
         self.slope = slope
@@ -305,14 +305,19 @@ class LeakyReLU(Function):
         xp = get_array_module(x)
         if self.slope == 0:
             return xp.maximum(x, 0)
+        if 0 < self.slope < 1:                                 # max(x, s x): two passes
+            return xp.maximum(x, x * x.dtype.type(self.slope))
         return xp.where(x > 0, x, x * x.dtype.type(self.slope))
 
     def backward(self, gy):
         x = self.inputs[0].data
-        mask = (x > 0).astype(x.dtype)
+        mask = (x > 0).astype(x.dtype)                         # 1 where x > 0, else 0
         if self.slope:
-            mask += (1 - mask) * x.dtype.type(self.slope)
-        return gy * Tensor(mask)
+            mask *= x.dtype.type(1 - self.slope)               # 1 where x > 0, else slope
+            mask += x.dtype.type(self.slope)
+        if not is_grad_enabled():                              # first order: plain array work
+            return Tensor(gy.data * mask)
+        return gy * Tensor(mask)                               # mask is a constant: d mask / dx = 0
 
 
 class Softplus(Function):
