@@ -317,7 +317,7 @@ def test_search_result_shapes_restarts_and_history():
     G, D, x = tiny_setup(n=4)
     R, iters = 3, 6
     r = I.inpaint(G, D, x, I.make_mask("center", (5, 4)), z_dim=3, iters=iters, restarts=R, record=2,
-                  record_every=4, perceptual="saturating", weighted=True)
+                  record_every=4, perceptual="saturating", weighted=True, constraint="sphere")
     hist = r["history"]
     assert hist["loss"].shape == (iters + 1, R, 4)
     np.testing.assert_array_equal(r["loss"], hist["loss"][-1].min(axis=0))       # best restart kept
@@ -363,13 +363,29 @@ def test_projection_keeps_prior_support(rng):
     np.testing.assert_array_equal(I.project(z.copy(), "none"), z)
 
 
+@pytest.mark.parametrize("constraint,gamma", [("penalty", 1.0), ("penalty", 0.3), ("sphere", 0.0), ("none", 0.0)])
+def test_reported_loss_is_the_sum_of_its_parts(constraint, gamma):
+    G, D, x = tiny_setup(n=2)
+    lam = 0.5
+    r = I.inpaint(G, D, x, I.make_mask("center", (5, 4)), z_dim=3, iters=5, restarts=2, lam=lam,
+                  constraint=constraint, prior_weight=gamma or 1.0)
+    expect = r["contextual"] + lam * r["perceptual"] + 0.5 * gamma * (r["z"].astype(np.float64) ** 2).sum(1)
+    np.testing.assert_allclose(r["loss"], expect, rtol=1e-10)
+
+
+def test_auto_constraint_follows_the_prior():
+    from minigan.inpaint.search import resolve_constraint
+    assert resolve_constraint("auto", "uniform") == "clip" and resolve_constraint("auto", "normal") == "penalty"
+    assert resolve_constraint("sphere", "uniform") == "sphere"
+
+
 def test_penalty_prior_adds_half_squared_norm(rng):
     G, D, x = tiny_setup(n=2)
     z = rng.standard_normal((2, 3))
     m = dev_tensor(np.ones((1, 1, 5, 4)))
     with minigan.no_grad():
         plain = objective(G, D, dev_tensor(z), dev_tensor(x), m)[0].numpy()
-        pen = objective(G, D, dev_tensor(z), dev_tensor(x), m, log_prior=True)[0].numpy()
+        pen = objective(G, D, dev_tensor(z), dev_tensor(x), m, prior_weight=1.0)[0].numpy()
     np.testing.assert_allclose(pen - plain, (z * z).sum(1) / 2, rtol=1e-10)
 
 

@@ -3,7 +3,7 @@
     L_contextual(z) = || W * (G(z) - x) ||_1            W = M, or Yeh's importance weights
     L_perceptual(z) = log(1 - D(G(z)))   ("saturating", the slides' form)
                    or -log D(G(z))       ("nonsaturating", the default: see docs/inpainting.md)
-    L(z)            = L_contextual(z) + lambda * L_perceptual(z)   [+ ||z||^2 / 2 with the "penalty" prior]
+    L(z)            = L_contextual(z) + lambda * L_perceptual(z)   [+ gamma ||z||^2 / 2: "penalty" prior]
 
 All losses are per image, shape (N,), on images in [0, 1]; D gets G's raw output (its own range) and
 returns logits, so both perceptual forms are written with softplus: log(1 - sigmoid(l)) = -softplus(l)
@@ -47,7 +47,7 @@ def call(model, x, labels):
 
 
 def objective(G, D, z, images, weights, lam=0.1, perceptual="nonsaturating", scale="tanh", labels=None,
-              log_prior=False):
+              prior_weight=0.0):
     """L(z) per image and its parts.
 
     Args:
@@ -58,7 +58,8 @@ def objective(G, D, z, images, weights, lam=0.1, perceptual="nonsaturating", sca
         perceptual: "nonsaturating" or "saturating" (``perceptual_loss``).
         scale: G's output range, "tanh" ([-1, 1]) or "sigmoid" ([0, 1]).
         labels: class labels for conditional models, else None.
-        log_prior: add the Gaussian prior's negative log density ||z||^2 / 2 (the "penalty" prior).
+        prior_weight: gamma, adds gamma * ||z||^2 / 2, the Gaussian prior's negative log density (up to a
+            constant) for gamma = 1 (the "penalty" prior handling); 0 leaves it out.
     Returns:
         (total, contextual, perceptual, G(z) in [0, 1]): three (N,) Tensors and one (N, C, H, W).
     """
@@ -69,6 +70,6 @@ def objective(G, D, z, images, weights, lam=0.1, perceptual="nonsaturating", sca
         raise ValueError(f"inpaint: lambda is {lam} but no discriminator was given; pass D or set lambda 0")
     lp = perceptual_loss(call(D, raw, labels), perceptual) if D is not None else lc * 0
     total = lc + lam * lp if lam else lc
-    if log_prior:
-        total = total + (z * z).sum(axis=1) * 0.5
+    if prior_weight:
+        total = total + (z * z).sum(axis=1) * (0.5 * prior_weight)
     return total, lc, lp, gen

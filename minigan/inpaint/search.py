@@ -36,11 +36,11 @@ def sample_prior(prior, n, z_dim, rng):
 
 
 def resolve_constraint(constraint, prior):
-    """'auto' -> 'clip' for a uniform prior, 'sphere' for a Gaussian one; other names checked and kept."""
+    """'auto' -> 'clip' for a uniform prior, 'penalty' for a Gaussian one; other names checked and kept."""
     if constraint not in CONSTRAINTS:
         raise ValueError(f"inpaint: constraint must be one of {', '.join(CONSTRAINTS)}, got {constraint!r}")
     if constraint == "auto":
-        return "clip" if prior == "uniform" else "sphere"
+        return "clip" if prior == "uniform" else "penalty"
     return constraint
 
 
@@ -76,7 +76,7 @@ def check_images(images):
 def inpaint(G, D, images, mask, cfg=None, *, iters=DEFAULTS["iters"], lam=DEFAULTS["lam"], lr=DEFAULTS["lr"],
             restarts=DEFAULTS["restarts"], perceptual=DEFAULTS["perceptual"], weighted=DEFAULTS["weighted"],
             constraint=DEFAULTS["constraint"], blend=DEFAULTS["blend"], labels=None, seed=0, record=0,
-            record_every=10, progress=False, z_dim=None, prior=None, scale=None):
+            record_every=10, progress=False, z_dim=None, prior=None, scale=None, prior_weight=1.0):
     """Fill the missing pixels of ``images`` with a trained generator (Yeh et al. 2016).
 
     Args:
@@ -88,8 +88,8 @@ def inpaint(G, D, images, mask, cfg=None, *, iters=DEFAULTS["iters"], lam=DEFAUL
         lam: lambda, the weight of the perceptual loss; perceptual: "nonsaturating" or "saturating".
         restarts: random starting codes per image; the one with the lowest final L is kept.
         weighted: use Yeh's importance weights in the contextual loss instead of M.
-        constraint: keep z in the prior's support: "auto" (clip for uniform, sphere for normal), "clip",
-            "sphere" (rescale to norm sqrt(z_dim)), "penalty" (add ||z||^2/2 to L) or "none".
+        constraint: keep z where the prior has its mass: "auto" (clip for uniform, penalty for normal), "clip",
+            "sphere" (rescale to norm sqrt(z_dim)), "penalty" (add prior_weight * ||z||^2/2 to L) or "none".
         blend: "none" (x_hat = M x + (1 - M) G(z)) or "poisson" (seamless: ``blend.poisson_blend``).
         labels: class labels (N,) for a conditional run.
         seed: seeds the starting codes.
@@ -146,6 +146,7 @@ def inpaint(G, D, images, mask, cfg=None, *, iters=DEFAULTS["iters"], lam=DEFAUL
     z0 = project(sample_prior(prior, R * n, z_dim, np.random.default_rng(seed)), constraint)
     z = Tensor(backend.to_device(z0.astype(dtype), device), requires_grad=True)
     opt = optim.Adam([z], lr=lr)
+    gamma = prior_weight if constraint == "penalty" else 0.0
     history, frames, frame_iters = np.zeros((int(iters) + 1, R, n)), [], []
     k = min(int(record), n)
 
@@ -162,7 +163,7 @@ def inpaint(G, D, images, mask, cfg=None, *, iters=DEFAULTS["iters"], lam=DEFAUL
                dynamic_ncols=True)
     try:
         for i in range(int(iters)):
-            total, lc, lp, gen = objective(G, D, z, xt, wt, lam, perceptual, scale, labt, constraint == "penalty")
+            total, lc, lp, gen = objective(G, D, z, xt, wt, lam, perceptual, scale, labt, gamma)
             history[i] = total.numpy().reshape(R, n)
             keep_frame(i, gen)
             opt.zero_grad()
@@ -172,7 +173,7 @@ def inpaint(G, D, images, mask, cfg=None, *, iters=DEFAULTS["iters"], lam=DEFAUL
             bar.update(1)
             bar.set_postfix(loss=f"{history[i].min(0).mean():.3f}", refresh=False)
         with no_grad():
-            total, lc, lp, gen = objective(G, D, z, xt, wt, lam, perceptual, scale, labt, constraint == "penalty")
+            total, lc, lp, gen = objective(G, D, z, xt, wt, lam, perceptual, scale, labt, gamma)
     finally:
         bar.close()
         for p, flag in frozen:

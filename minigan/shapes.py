@@ -1,0 +1,261 @@
+"""Reductions, reshapes, indexing, joins, dtype and device moves: the ops that sum, move or
+gather elements (the arithmetic and element-wise math are in ``ops``).
+
+Same pattern as ``ops``: a Function per op (forward on arrays, backward with
+Tensor ops) and a lowercase wrapper. The adjoint pairs: Sum <-> BroadcastTo,
+Reshape <-> Reshape, Permute <-> its inverse, GetItem <-> GetItemGrad (a
+scatter-add), Concat <-> slicing. Derivations: docs/autodiff.md.
+"""
+import builtins
+
+import numpy as np
+
+from . import backend
+from .backend import get_array_module
+from .ops import broadcast_to
+from .tensor import Function, Tensor
+
+
+# ------------------------------------------------------------------ reductions
+def _axes(axis, ndim):
+    if axis is None:
+        return tuple(range(ndim))
+    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
+    for a in axes:
+        if not -ndim <= a < builtins.max(ndim, 1):
+            raise ValueError(f"axis {a} is out of range for a tensor of {ndim} dims")
+    return tuple(sorted(a % builtins.max(ndim, 1) for a in axes))
+
+
+def _keep_shape(shape, axes):
+    """``shape`` with the reduced ``axes`` kept as size 1."""
+    return tuple(1 if i in axes else s for i, s in enumerate(shape))
+
+
+class Sum(Function):
+    def __init__(self, axes, keepdims):
+        self.axes, self.keepdims = axes, keepdims
+
+    def forward(self, x):
+        return x.sum(axis=self.axes, keepdims=self.keepdims)
+
+    def backward(self, gy):
+        shape = self.inputs[0].shape
+        return broadcast_to(gy.reshape(_keep_shape(shape, self.axes)), shape)
+
+
+class Max(Function):
+    """max over axes; the gradient is shared by the tied maxima (as torch.amax)."""
+
+    def __init__(self, axes, keepdims, fn):
+        self.axes, self.keepdims, self.fn = axes, keepdims, fn
+
+    def forward(self, x):
+        return getattr(x, self.fn)(axis=self.axes, keepdims=self.keepdims)
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        keep = _keep_shape(x.shape, self.axes)
+        hit = (x.data == self.output.data.reshape(keep)).astype(x.dtype)
+        hit /= hit.sum(axis=self.axes, keepdims=True)
+        return broadcast_to(gy.reshape(keep), x.shape) * Tensor(hit)
+
+
+def sum(x, axis=None, keepdims=False):
+    """Sum over ``axis`` (None: all)."""
+    return Sum(_axes(axis, x.ndim), keepdims)(x)
+
+
+def mean(x, axis=None, keepdims=False):
+    """Mean over ``axis`` (None: all)."""
+    axes = _axes(axis, x.ndim)
+    n = int(np.prod([x.shape[a] for a in axes])) if axes else 1
+    return Sum(axes, keepdims)(x) * (1.0 / n)
+
+
+def max(x, axis=None, keepdims=False):
+    """Max over ``axis`` (None: all)."""
+    return Max(_axes(axis, x.ndim), keepdims, "max")(x)
+
+
+def min(x, axis=None, keepdims=False):
+    """Min over ``axis`` (None: all)."""
+    return Max(_axes(axis, x.ndim), keepdims, "min")(x)
+
+
+def var(x, axis=None, keepdims=False, correction=1):
+    """Variance: sum((x - mean)^2) / (n - correction)."""
+    axes = _axes(axis, x.ndim)
+    n = int(np.prod([x.shape[a] for a in axes])) if axes else 1
+    d = x - mean(x, axes, keepdims=True)
+    return sum(d * d, axes, keepdims) * (1.0 / (n - correction) if n > correction else float("nan"))
+
+
+# ------------------------------------------------------------------ shapes
+class Reshape(Function):
+    def __init__(self, shape):
+        self.shape = shape
+
+    def forward(self, x):
+        try:
+            return x.reshape(self.shape)
+        except ValueError:
+            raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} into {self.shape}") from None
+
+    def backward(self, gy):
+        return gy.reshape(self.inputs[0].shape)
+
+
+class Permute(Function):
+    def __init__(self, axes):
+        self.axes = axes
+
+    def forward(self, x):
+        return x.transpose(self.axes)
+
+    def backward(self, gy):
+        if self.axes is None:
+            return gy.transpose()
+        return gy.permute(tuple(np.argsort(self.axes)))
+
+
+def reshape(x, shape):
+    """Same data, new shape."""
+    shape = tuple(int(s) for s in shape)
+    return x if shape == x.shape else Reshape(shape)(x)
+
+
+def permute(x, axes):
+    """Reorder axes (None: reverse them)."""
+    if axes is not None:
+        axes = tuple(int(a) % x.ndim for a in axes)
+        if sorted(axes) != list(range(x.ndim)):
+            raise ValueError(f"permute: {axes} is not an order of the {x.ndim} axes of shape {x.shape}")
+    return Permute(axes)(x)
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    """Merge dims start_dim..end_dim."""
+    if x.ndim == 0:
+        return x.reshape(1)
+    s, e = start_dim % x.ndim, end_dim % x.ndim
+    return x.reshape(x.shape[:s] + (-1,) + x.shape[e + 1:])
+
+
+class GetItem(Function):
+    """x[index] with basic or integer-array indexing."""
+
+    def __init__(self, index):
+        self.index = index
+
+    def forward(self, x):
+        return x[self.index]
+
+    def backward(self, gy):
+        return GetItemGrad(self.index, self.inputs[0].shape)(gy)
+
+
+class GetItemGrad(Function):
+    """Scatter ``gy`` into zeros of ``shape`` at ``index``; repeated indices add (np.add.at)."""
+
+    def __init__(self, index, shape):
+        self.index, self.shape = index, shape
+
+    def forward(self, gy):
+        xp = get_array_module(gy)
+        gx = xp.zeros(self.shape, dtype=gy.dtype)
+        if _has_array(self.index):
+            backend.add_at(gx, self.index, gy)
+        else:
+            gx[self.index] += gy
+        return gx
+
+    def backward(self, ggx):
+        return ggx[self.index]
+
+
+def _has_array(index):
+    items = index if isinstance(index, tuple) else (index,)
+    return any(hasattr(i, "shape") or isinstance(i, list) for i in items)
+
+
+def getitem(x, index):
+    """x[index]; integer arrays and Tensors as indices gather (backward accumulates)."""
+    xp = get_array_module(x.data)
+
+    def conv(i):
+        if isinstance(i, Tensor):
+            i = i.data
+        if isinstance(i, list) or (hasattr(i, "shape") and not isinstance(i, xp.ndarray)):
+            i = xp.asarray(i)
+        return i
+    index = tuple(conv(i) for i in index) if isinstance(index, tuple) else conv(index)
+    try:
+        x.data[index]
+    except IndexError as e:
+        raise IndexError(f"getitem: index {index!r} does not fit shape {x.shape}: {e}") from None
+    return GetItem(index)(x)
+
+
+class Concat(Function):
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, *xs):
+        return get_array_module(xs[0]).concatenate(xs, axis=self.axis)
+
+    def backward(self, gy):
+        out, start = [], 0
+        for x in self.inputs:
+            index = (slice(None),) * self.axis + (slice(start, start + x.shape[self.axis]),)
+            out.append(gy[index])
+            start += x.shape[self.axis]
+        return tuple(out)
+
+
+def cat(tensors, dim=0):
+    """Join tensors along an existing dim."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("cat: expected a non-empty list of tensors")
+    ref = tensors[0]
+    axis = dim % ref.ndim
+    for t in tensors[1:]:
+        if t.ndim != ref.ndim or t.shape[:axis] + t.shape[axis + 1:] != ref.shape[:axis] + ref.shape[axis + 1:]:
+            raise ValueError(f"cat: shapes {ref.shape} and {t.shape} differ outside dim {dim}")
+    return Concat(axis)(*tensors)
+
+
+def stack(tensors, dim=0):
+    """Join same-shape tensors along a new dim."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("stack: expected a non-empty list of tensors")
+    for t in tensors[1:]:
+        if t.shape != tensors[0].shape:
+            raise ValueError(f"stack: all tensors need the same shape, got {tensors[0].shape} and {t.shape}")
+    return cat([t.unsqueeze(dim) for t in tensors], dim)
+
+
+# ------------------------------------------------------------------ dtype and device
+class Cast(Function):
+    def __init__(self, dtype):
+        self.dtype = np.dtype(dtype)
+
+    def forward(self, x):
+        return x.astype(self.dtype)
+
+    def backward(self, gy):
+        return Cast(self.inputs[0].dtype)(gy)
+
+
+class ToDevice(Function):
+    def __init__(self, device):
+        self.device = device
+
+    def forward(self, x):
+        self.source = backend.device_of(x)
+        return backend.to_device(x, self.device)
+
+    def backward(self, gy):
+        return ToDevice(self.source)(gy)
