@@ -84,20 +84,26 @@ def torch_step(name, batch, device, seed=0):
 
 
 def interleaved(mg_step, mg_sync, pt_step, pt_sync, n, warmup):
-    """Medians (seconds) of n alternating timed steps of each, after warm-up."""
+    """Medians of n alternating timed steps of each, after warm-up: (wall, CPU) seconds for each.
+
+    The CPU time (all threads of the process) is steadier than the wall time on a
+    machine shared with other work; on an idle machine the wall time is the one to quote.
+    """
     for _ in range(warmup):
         mg_step()
         pt_step()
     mg_sync()
     pt_sync()
-    a, b = [], []
+    times = {"mg": ([], []), "pt": ([], [])}
     for _ in range(n):
-        for step, sync, out in ((mg_step, mg_sync, a), (pt_step, pt_sync, b)):
-            t0 = time.perf_counter()
+        for key, step, sync in (("mg", mg_step, mg_sync), ("pt", pt_step, pt_sync)):
+            t0, c0 = time.perf_counter(), time.process_time()
             step()
             sync()
-            out.append(time.perf_counter() - t0)
-    return statistics.median(a), statistics.median(b)
+            times[key][0].append(time.perf_counter() - t0)
+            times[key][1].append(time.process_time() - c0)
+    med = {k: (statistics.median(w), statistics.median(c)) for k, (w, c) in times.items()}
+    return med["mg"], med["pt"]
 
 
 def main(argv=None):
@@ -118,7 +124,8 @@ def main(argv=None):
     if torch is not None:
         print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} CPU threads; NumPy {np.__version__}")
     mg_sync = (lambda: backend.xp_of("cuda").cuda.Device().synchronize()) if device == "cuda" else (lambda: None)
-    print(f"{'model':6s} {'batch':>5s} {'minigan ms':>11s} {'PyTorch ms':>11s} {'ratio':>6s}")
+    print(f"{'model':6s} {'batch':>5s} {'minigan ms':>11s} {'PyTorch ms':>11s} {'ratio':>6s}   "
+          f"{'(CPU time: minigan':>19s} {'PyTorch':>8s} {'ratio)':>7s}")
     for name in (["dcgan", "mlp"] if a.model == "both" else [a.model]):
         for b in a.batch_size:
             mg = STEPS[name](b, device)
@@ -128,8 +135,9 @@ def main(argv=None):
                 print(f"{name:6s} {b:5d} {1000 * t:11.1f} {'-':>11s} {'-':>6s}")
             else:
                 pt, pt_sync = torch_step(name, b, device)
-                tm, tp = interleaved(mg, mg_sync, pt, pt_sync, a.steps, a.warmup)
-                print(f"{name:6s} {b:5d} {1000 * tm:11.1f} {1000 * tp:11.1f} {tm / tp:6.2f}")
+                (tm, cm), (tp, cp) = interleaved(mg, mg_sync, pt, pt_sync, a.steps, a.warmup)
+                print(f"{name:6s} {b:5d} {1000 * tm:11.1f} {1000 * tp:11.1f} {tm / tp:6.2f}   "
+                      f"{1000 * cm:19.1f} {1000 * cp:8.1f} {cm / cp:7.2f}")
             if a.profile:
                 print(profile_step(mg, device))
     print(peak_memory(device) + " (whole process, both libraries)")
