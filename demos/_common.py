@@ -120,9 +120,8 @@ def train_or_load(args, device, default_steps, model, conditional=False):
     return run_dir, cfg, G, D
 
 
-def grid_figure(images, nrow, row_labels=None, title=None, frame_cols=(), scale=2.0):
+def grid_figure(images, nrow, row_labels=None, title=None, frame_cols=(), inch_per_tile=0.6):
     """A matplotlib figure of an image grid (N, 1, H, W) in [0, 1]; row labels on the left, framed columns."""
-    import numpy as np
     from matplotlib.patches import Rectangle
     from minigan.gan import viz
     plt = pyplot()
@@ -130,8 +129,9 @@ def grid_figure(images, nrow, row_labels=None, title=None, frame_cols=(), scale=
     grid = viz.image_grid(images, nrow=nrow, pad=pad)
     h, w = images.shape[2:]
     rows = -(-len(images) // nrow)
-    fig_w = grid.shape[1] / 28 * 0.45 * scale / 2 + (1.6 if row_labels else 0)
-    fig, ax = plt.subplots(figsize=(fig_w, grid.shape[0] / 28 * 0.45 * scale / 2 + (0.4 if title else 0)))
+    fig_w = grid.shape[1] / (w + pad) * inch_per_tile + (1.6 if row_labels else 0)
+    fig_h = grid.shape[0] / (h + pad) * inch_per_tile + (0.5 if title else 0)
+    fig, ax = plt.subplots(figsize=(fig_w, fig_h))
     ax.imshow(grid, interpolation="nearest")
     for c in frame_cols:
         for r in range(rows):

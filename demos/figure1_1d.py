@@ -26,7 +26,7 @@ import numpy as np
 from minigan import data
 from minigan.gan import losses
 from minigan.gan.evaluate import prior
-from minigan.gan.train import Trainer, make_config
+from minigan.gan.train import RECIPES, Trainer, make_config
 from minigan.tensor import Tensor, no_grad
 
 XS = np.linspace(-3.0, 9.0, 1201)           # the grid every density and D is evaluated on
@@ -152,7 +152,8 @@ def plot_curves(track, floor, path):
 
 def build_parser():
     p = _common.parser("figure1_1d", __doc__.split("\n\n")[0])
-    p.add_argument("--steps", type=int, default=3000, help="generator steps (default 3000, the recipe's)")
+    p.add_argument("--steps", type=int, default=RECIPES["gaussian1d"]["steps"],
+                   help=f"generator steps (default {RECIPES['gaussian1d']['steps']}, the recipe's)")
     p.add_argument("--stages", default=None,
                    help="comma-separated steps to draw (default: 0, 1%%, 5%%, 20%% and 100%% of --steps)")
     p.add_argument("--loss", choices=["nonsaturating", "minimax"], default="nonsaturating",
@@ -177,8 +178,7 @@ def main(argv=None):
     if stages[0] < 0 or stages[-1] > args.steps:
         raise SystemExit(f"--stages must lie in 0..--steps ({args.steps}); got {stages}")
     cfg = make_config(data="gaussian1d", model="toy", loss=args.loss, k=args.k, steps=args.steps,
-                      seed=args.seed, device=device, out=os.path.join(args.out, "run"),
-                      sample_every=max(1, args.steps // 10))
+                      seed=args.seed, device=device, out=os.path.join(args.out, "run"))
     tr = Trainer(cfg, progress=False)
     rng = np.random.default_rng(args.seed + 1)
     z_kde = prior(cfg, args.samples, rng, device)            # fixed noise for the density estimates
@@ -206,13 +206,15 @@ def main(argv=None):
             bar.set_postfix(D_x=f"{row['D_x']:.2f}", D_G_z=f"{row['D_G_z']:.2f}", refresh=False)
     tr.save_checkpoint()
 
-    stages_png = plot_stages(snaps, z_line.ravel(), arrows, args.inner_steps, os.path.join(args.out, "figure1_stages.png"))
+    stages_png = plot_stages(snaps, z_line.ravel(), arrows, args.inner_steps,
+                             os.path.join(args.out, "figure1_stages.png"))
     curves_png = plot_curves(track, floor, os.path.join(args.out, "figure1_curves.png"))
     last = snaps[-1]
     summary = dict(steps=args.steps, loss=args.loss, k=args.k, seconds=round(timer(), 1),
                    final_c_g=last["c_g"], minus_log4=-LOG4, kde_floor=floor, final_jsd=last["jsd"],
                    final_d_gap=last["d_gap"], final_d_conv_gap=last["d_conv_gap"],
-                   stage_gaps=[(sn["step"], sn["d_gap"], sn["d_conv_gap"]) for sn in snaps], pg_mean=float(last["x_g"].mean()), pg_std=float(last["x_g"].std()),
+                   stage_gaps=[(sn["step"], sn["d_gap"], sn["d_conv_gap"]) for sn in snaps],
+                   pg_mean=float(last["x_g"].mean()), pg_std=float(last["x_g"].std()),
                    figures=[stages_png, curves_png])
     with open(os.path.join(args.out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)

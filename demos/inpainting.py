@@ -18,12 +18,12 @@ import tempfile
 
 import numpy as np
 
-from minigan import data
+from minigan import data, load
 from minigan.gan import viz
 from minigan.gan.evaluate import load_run
 from minigan.gan.train import held_out, train
-from minigan.inpaint import (KINDS, compose, hole_l1, hole_psnr, inpaint, inpainting_figure, make_mask, mean_fill,
-                             nearest_fill, show_masked)
+from minigan.inpaint import (DEFAULTS, KINDS, compose, hole_l1, hole_psnr, inpaint, inpainting_figure, make_mask,
+                             mean_fill, nearest_fill, show_masked)
 
 EPILOG = """examples:
   python demos/inpainting.py                                  # runs/fashion-mnist, 64 test images, 4 masks
@@ -38,9 +38,11 @@ def get_args():
                    help="run directory of a DCGAN on Fashion-MNIST (trained for 1 epoch if missing)")
     p.add_argument("--n", type=int, default=64, help="test images per mask (default 64)")
     p.add_argument("--masks", default=",".join(KINDS), help=f"comma-separated mask kinds (default {','.join(KINDS)})")
-    p.add_argument("--iters", type=int, default=150, help="Adam steps on z (default 150)")
+    p.add_argument("--iters", type=int, default=DEFAULTS["iters"],
+                   help=f"Adam steps on z (default {DEFAULTS['iters']})")
     p.add_argument("--restarts", type=int, default=1, help="random starting codes per image (default 1)")
-    p.add_argument("--lambda", dest="lam", type=float, default=0.1, help="perceptual weight (default 0.1)")
+    p.add_argument("--lambda", dest="lam", type=float, default=DEFAULTS["lam"],
+                   help=f"perceptual weight (default {DEFAULTS['lam']})")
     p.add_argument("--perceptual", choices=["nonsaturating", "saturating"], default="nonsaturating")
     p.add_argument("--gif-images", type=int, default=8, help="images shown in each GIF (default 8)")
     p.add_argument("--data-dir", default=None, help="folder holding the Fashion-MNIST IDX files")
@@ -108,10 +110,12 @@ def main():
         for name, fill in fills.items():
             rows.append((kind, name, float(np.nanmean(hole_l1(fill, x, mask))),
                          float(np.nanmean(hole_psnr(fill, x, mask)))))
+    step = int(load(os.path.join(run, "checkpoint.npz"))["step"])
+    per_epoch = max(1, len(trainset) // (cfg["batch_size"] * cfg["k"]))
     lines = [f"Hole-region error on the first {len(x)} {cfg['data']} test images (images in [0, 1]; PSNR over "
-             f"the missing pixels, mean over images). Run: {run} ({cfg.get('epochs') or cfg.get('steps')} "
-             f"{'epochs' if cfg.get('epochs') else 'steps'}); {args.iters} iterations, {args.restarts} "
-             f"restart(s), lambda {args.lam}, {args.perceptual} perceptual loss.", "",
+             f"the missing pixels, mean over images). Run: {run}, G after {step} steps ({step / per_epoch:.1f} "
+             f"epochs); {args.iters} iterations, {args.restarts} restart(s), lambda {args.lam}, "
+             f"{args.perceptual} perceptual loss.", "",
              "| mask | method | hole L1 | hole PSNR (dB) |", "|---|---|---:|---:|"]
     lines += [f"| {kind} | {name} | {l1:.4f} | {psnr:.2f} |" for kind, name, l1, psnr in rows]
     lines += ["", f"({timer():.0f} s in all)"]

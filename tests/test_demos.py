@@ -6,7 +6,6 @@ nearest-neighbour labels), and that ``--run`` reuses a run instead of training.
 """
 import json
 import math
-import os
 import sys
 from pathlib import Path
 

@@ -6,7 +6,6 @@ linear solve of the Poisson system, a linear generator whose code is known exact
 """
 import argparse
 import gzip
-import json
 import struct
 
 import numpy as np
@@ -267,7 +266,7 @@ class LinearG(nn.Module):
         super().__init__()
         self.h, self.w = int(np.sqrt(A.shape[0])), int(np.sqrt(A.shape[0]))
         self.lin = nn.Linear(A.shape[1], A.shape[0])
-        self.lin.weight.data[...] = minigan.tensor(A).data
+        self.lin.weight.data[...] = dev_tensor(A, np.float32).data
         self.lin.bias.data[...] = 0.5
 
     def forward(self, z):
@@ -345,7 +344,7 @@ def test_weights_frozen_and_modes_restored():
     G.train()
     D.eval()
     before = [p.numpy().copy() for p in list(G.parameters()) + list(D.parameters())]
-    D.parameters().__next__().requires_grad = False                # a flag of the caller's own, kept
+    next(D.parameters()).requires_grad = False                # a flag of the caller's own, kept
     I.inpaint(G, D, x, I.make_mask("left", (5, 4)), z_dim=3, iters=4, restarts=2)
     after = list(G.parameters()) + list(D.parameters())
     for b, p in zip(before, after):
@@ -392,7 +391,7 @@ def test_penalty_prior_adds_half_squared_norm(rng):
 def test_inpaint_errors():
     G, D, x = tiny_setup()
     m = I.make_mask("center", (5, 4))
-    with pytest.raises(ValueError, match=r"images of shape \(3, 1, 4, 5\) do not fit the generator.*\(1, 5, 4\)"):
+    with pytest.raises(ValueError, match=r"images of shape \(3, 1, 4, 5\) do not fit the generator.*\(N, 1, 5, 4\)"):
         I.inpaint(G, D, x.transpose(0, 1, 3, 2), m.T, z_dim=3, iters=1)
     with pytest.raises(ValueError, match=r"mask of shape \(4, 5\) does not fit images of shape \(3, 1, 5, 4\)"):
         I.inpaint(G, D, x, m.T, z_dim=3, iters=1)
@@ -414,6 +413,8 @@ def test_inpaint_errors():
         I.inpaint(G, D, x, m, iters=1)
     with pytest.raises(ValueError, match="restarts >= 1"):
         I.inpaint(G, D, x, m, z_dim=3, restarts=0)
+    assert G.training and D.training                                 # untouched by the failed calls
+    assert all(p.requires_grad for p in list(G.parameters()) + list(D.parameters()))
 
 
 # ------------------------------------------------------------------------------------------------ blending
@@ -549,7 +550,8 @@ def test_cli_on_a_tiny_run(tiny_run, tmp_path, capsys):
 def test_cli_refuses_bad_input(tiny_run, tmp_path):
     run, _ = tiny_run
     np.save(tmp_path / "small.npy", np.zeros((2, 1, 14, 14), np.float32))
-    with pytest.raises(ValueError, match=r"images of shape \(2, 1, 14, 14\) do not fit the generator.*\(1, 28, 28\)"):
+    with pytest.raises(ValueError,
+                       match=r"images of shape \(2, 1, 14, 14\) do not fit the generator.*\(N, 1, 28, 28\)"):
         cli(["--run", run, "--images", str(tmp_path / "small.npy"), "--iters", "1", "--out", str(tmp_path / "o.npy")])
     np.save(tmp_path / "big.npy", np.full((2, 1, 28, 28), 255, np.float32))
     with pytest.raises(ValueError, match=r"values must be in \[0, 1\], got values in \[255"):

@@ -16,7 +16,9 @@ from .objective import PERCEPTUAL, call, objective
 
 CONSTRAINTS = ("auto", "clip", "sphere", "penalty", "none")
 BLENDS = ("none", "poisson")
-DEFAULTS = dict(iters=300, lam=0.1, lr=0.01, restarts=4, perceptual="nonsaturating", weighted=False,
+# Measured on Fashion-MNIST with the centre mask (docs/inpainting.md): a Gaussian prior as a penalty, the
+# non-saturating perceptual loss with lambda 0.1, 4 restarts, Poisson blending; PSNR flattens after ~500 steps.
+DEFAULTS = dict(iters=500, lam=0.1, lr=0.01, restarts=4, perceptual="nonsaturating", weighted=False,
                 constraint="auto", blend="poisson")
 
 
@@ -57,6 +59,19 @@ def project(z, constraint):
 
 def _params(model):
     return list(model.parameters()) if hasattr(model, "parameters") else []
+
+
+def _image_shape(G, z, labels):
+    """The (C, H, W) that G makes, from one probe code in eval mode, without a graph."""
+    was = getattr(G, "training", None)
+    try:
+        if was is not None:
+            G.eval()
+        with no_grad():
+            return tuple(call(G, z, labels).shape[1:])
+    finally:
+        if was is not None:
+            G.train(was)
 
 
 def check_images(images):
@@ -131,14 +146,10 @@ def inpaint(G, D, images, mask, cfg=None, *, iters=DEFAULTS["iters"], lam=DEFAUL
     def dev(a):
         return Tensor(backend.to_device(np.asarray(a, dtype=dtype), device))
 
-    modes = [(m, m.training) for m in (G, D) if hasattr(m, "training")]
-    for m, _ in modes:
-        m.eval()
-    with no_grad():                                     # which image shape does G make?
-        probe = call(G, dev(np.zeros((1, z_dim))), None if lab is None else lab[:1])
-    if tuple(probe.shape[1:]) != x.shape[1:]:
-        raise ValueError(f"inpaint: images of shape {x.shape} do not fit the generator, which makes images of "
-                         f"shape {tuple(probe.shape[1:])} (N, C, H, W) = (N, {', '.join(map(str, probe.shape[1:]))})")
+    made = _image_shape(G, dev(np.zeros((1, z_dim))), None if lab is None else lab[:1])
+    if made != x.shape[1:]:
+        raise ValueError(f"inpaint: images of shape {x.shape} do not fit the generator, which makes images "
+                         f"of shape (N, {', '.join(map(str, made))})")
     m = check_mask(mask, x.shape)                       # (N or 1, 1, H, W), 0 / 1
     w = importance_weights(m) if weighted else m
     xt, wt = dev(np.tile(x, (R, 1, 1, 1))), dev(np.tile(w, (R if len(w) == n else 1, 1, 1, 1)))
@@ -155,13 +166,17 @@ def inpaint(G, D, images, mask, cfg=None, *, iters=DEFAULTS["iters"], lam=DEFAUL
             frames.append(gen.numpy().reshape((R, n) + x.shape[1:])[:, :k].copy())   # (R, k, C, H, W)
             frame_iters.append(i)
 
-    frozen = [(p, p.requires_grad) for p in params]
-    for p, _ in frozen:
-        p.requires_grad = False
     from tqdm import tqdm
-    bar = tqdm(total=int(iters), disable=not progress, unit="it", desc=f"inpainting {n} x {R} restarts",
-               dynamic_ncols=True)
+    modes = [(mod, mod.training) for mod in (G, D) if hasattr(mod, "training")]
+    frozen = [(p, p.requires_grad) for p in params]
+    bar = None
     try:
+        for mod, _ in modes:
+            mod.eval()
+        for p, _ in frozen:
+            p.requires_grad = False
+        bar = tqdm(total=int(iters), disable=not progress, unit="it", desc=f"inpainting {n} x {R} restarts",
+                   dynamic_ncols=True)
         for i in range(int(iters)):
             total, lc, lp, gen = objective(G, D, z, xt, wt, lam, perceptual, scale, labt, gamma)
             history[i] = total.numpy().reshape(R, n)
@@ -175,7 +190,8 @@ def inpaint(G, D, images, mask, cfg=None, *, iters=DEFAULTS["iters"], lam=DEFAUL
         with no_grad():
             total, lc, lp, gen = objective(G, D, z, xt, wt, lam, perceptual, scale, labt, gamma)
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
         for p, flag in frozen:
             p.requires_grad = flag
         for mod, flag in modes:
