@@ -114,8 +114,12 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=10, help="timed steps of each (default 10)")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--profile", action="store_true", help="also print where minigan's time goes")
+    p.add_argument("--no-malloc-tuning", action="store_true",
+                   help="leave glibc's allocator as it is (see backend.reuse_freed_memory)")
     a = p.parse_args(argv)
     device = backend.check_device(a.device)
+    if not a.no_malloc_tuning:
+        backend.reuse_freed_memory()       # as the minigan command does (docs/performance.md)
     try:
         import torch
     except ImportError:

@@ -149,6 +149,8 @@ COMMANDS = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate, 
 def main(argv=None):
     """Entry point of ``minigan`` and ``python -m minigan``."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    from .backend import reuse_freed_memory
+    reuse_freed_memory()
     if argv[:1] == ["bench"]:                     # bench has its own parser (minigan/bench.py)
         from .bench import main as bench_main
         return bench_main(argv[1:])
