@@ -42,6 +42,7 @@ def prepare(args):
     """Check the device, create the output folder; returns the device name."""
     from minigan import backend
     device = backend.check_device(args.device)
+    getattr(backend, "reuse_freed_memory", lambda: None)()      # as the command-line tools do (CPU speed)
     os.makedirs(args.out, exist_ok=True)
     return device
 
@@ -100,8 +101,11 @@ def add_training_args(p, what):
                                                           "(the frames of progress.gif; default 20)")
 
 
-def train_or_load(args, device, default_steps, model, conditional=False):
-    """Train (into OUT/run) or reuse ``--run``; returns (run_dir, cfg, G, D) with G and D in eval mode."""
+def train_or_load(args, device, default_steps, model, conditional=False, **overrides):
+    """Train (into OUT/run) or reuse ``--run``; returns (run_dir, cfg, G, D) with G and D in eval mode.
+
+    ``overrides`` (e.g. lr=0.05) are training options on top of the recipe; None means "the recipe's".
+    """
     from minigan.gan.evaluate import load_run
     from minigan.gan.train import train
     if args.run:
@@ -109,7 +113,8 @@ def train_or_load(args, device, default_steps, model, conditional=False):
     else:
         steps = None if args.epochs else (args.steps or default_steps)
         opts = dict(data=args.data, model=model, conditional=conditional or None, seed=args.seed, device=device,
-                    data_dir=args.data_dir, out=os.path.join(args.out, "run"), steps=steps, epochs=args.epochs)
+                    data_dir=args.data_dir, out=os.path.join(args.out, "run"), steps=steps, epochs=args.epochs,
+                    **overrides)
         if steps:
             opts["sample_every"] = max(1, steps // max(1, args.frames))
         run_dir = train(progress=True, **opts)

@@ -21,7 +21,7 @@ from minigan.gan import evaluate
 from minigan.gan.train import held_out
 from minigan.tensor import Tensor, no_grad
 
-DEFAULT_STEPS = 600
+DEFAULT_STEPS = 1200
 
 
 def class_grid(cfg, G, rng, device, cols=10):

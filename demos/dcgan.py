@@ -27,7 +27,7 @@ from minigan.gan import evaluate
 from minigan.gan.train import held_out
 from minigan.tensor import Tensor, no_grad
 
-DEFAULT_STEPS = 600
+DEFAULT_STEPS = 1400
 ARITHMETIC = {"fashion-mnist": "Ankle boot,Sneaker,Sandal", "mnist": "9,4,7"}
 
 
@@ -117,13 +117,13 @@ def decode(cfg, G, z, device):
         return evaluate.to_unit_range(cfg, G(Tensor(backend.to_device(z.astype(np.float32), device))).numpy())
 
 
-def arithmetic(cfg, G, train_x, train_y, spec, n_samples, rng, device, path):
+def arithmetic(cfg, G, train_x, train_y, spec, n_samples, rng, device, path, exemplars=3):
     """z arithmetic mean_z(A) - mean_z(B) + mean_z(C), classes from nearest training images; returns a dict."""
     names = data.CLASS_NAMES[cfg["data"]]
     a, b, c = (class_index(s.strip(), cfg["data"]) for s in spec.split(","))
     z = evaluate.prior(cfg, n_samples, rng).numpy()
     x = np.concatenate([decode(cfg, G, z[i:i + 500], device) for i in range(0, n_samples, 500)])
-    lab, _ = _common.nearest_labels(x, train_x, train_y)
+    lab, dist = _common.nearest_labels(x, train_x, train_y)
     counts = np.bincount(lab, minlength=len(names))
     missing = [names[k] for k in (a, b, c) if counts[k] == 0]
     if missing:
@@ -131,22 +131,26 @@ def arithmetic(cfg, G, train_x, train_y, spec, n_samples, rng, device, path):
               "(train longer, or pick other classes with --arithmetic)")
         return dict(a=names[a], b=names[b], c=names[c], class_counts=counts.tolist(), result_labels=[],
                     skipped=missing)
-    means = {k: z[lab == k].mean(0) for k in (a, b, c)}
+    # DCGAN averaged the z of 3 exemplars per concept: here the 3 samples of the class nearest to a training
+    # image. (The mean of many z's would shrink towards 0, a point far from where the prior puts its mass.)
+    order = {k: np.flatnonzero(lab == k)[np.argsort(dist[lab == k])] for k in (a, b, c)}
+    means = {k: z[order[k][:exemplars]].mean(0) for k in (a, b, c)}
     z_r = means[a] - means[b] + means[c]
     z_set = np.concatenate([z_r[None], z_r[None] + rng.uniform(-0.25, 0.25, (7, z.shape[1]))])
     result = decode(cfg, G, z_set, device)
     res_lab, _ = _common.nearest_labels(result, train_x, train_y)
     rows, labels = [], []
     for k in (a, b, c):
-        examples = x[lab == k][:7]
+        examples = x[order[k][:7]]
         examples = np.concatenate([examples, np.ones((7 - len(examples),) + x.shape[1:], np.float32)])
         rows.append(np.concatenate([decode(cfg, G, means[k][None], device), examples]))
-        labels.append(f"{names[k]} ({counts[k]})")
+        labels.append(f"{names[k]} ({counts[k]} of {n_samples})")
     rows.append(result)
     labels.append(f"{names[a]} - {names[b]}\n+ {names[c]}")
     fig = _common.grid_figure(np.concatenate(rows), 8, row_labels=labels,
-                              title="first column: G(mean z of the class); then samples labelled so.\n"
-                                    "last row: G(z_A - z_B + z_C) and 7 points around it")
+                              title=f"first column: G(mean z of the first {exemplars} samples shown); then the\n"
+                                    "samples labelled so, nearest a training image first. Last row: "
+                                    "G(z_A - z_B + z_C) and 7 points around it")
     _common.savefig(fig, path)
     return dict(a=names[a], b=names[b], c=names[c], class_counts=counts.tolist(),
                 result_labels=[names[k] for k in res_lab])
@@ -154,10 +158,12 @@ def arithmetic(cfg, G, train_x, train_y, spec, n_samples, rng, device, path):
 
 def build_parser():
     p = _common.parser("dcgan", __doc__.split("\n\n")[0], images=True)
-    _common.add_training_args(p, f"default {DEFAULT_STEPS}: recognisable shapes; 5 epochs look much better")
+    _common.add_training_args(p, f"default {DEFAULT_STEPS}: recognisable garments; 5 epochs look better")
     p.add_argument("--arithmetic", default=None, metavar="A,B,C",
                    help="classes for z_A - z_B + z_C, by name or number (default: fashion-mnist "
                         f"'{ARITHMETIC['fashion-mnist']}', mnist '{ARITHMETIC['mnist']}')")
+    p.add_argument("--exemplars", type=int, default=3,
+                   help="samples averaged per class for the arithmetic (default 3, as the DCGAN paper)")
     p.add_argument("--arith-samples", type=int, default=2000,
                    help="samples labelled by nearest training image for the arithmetic (default 2000)")
     p.add_argument("--nn-train", type=int, default=20000,
@@ -187,7 +193,7 @@ def main(argv=None):
     train_x, train_y = train_x[:min(n_train, args.nn_train)], train_y[:min(n_train, args.nn_train)]
     spec = args.arithmetic or ARITHMETIC[cfg["data"]]
     arith = arithmetic(cfg, G, train_x, train_y, spec, args.arith_samples, rng, device,
-                       os.path.join(out, "arithmetic.png"))
+                       os.path.join(out, "arithmetic.png"), args.exemplars)
     if not arith.get("skipped"):
         figs.append(os.path.join(out, "arithmetic.png"))
     figs = [f for f in figs if f]

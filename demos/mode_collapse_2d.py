@@ -9,7 +9,9 @@ Each variant trains the same toy MLPs on the same data with one objective:
 * ``recipe``         the library's default for the set (``minigan train --data ring``): nonsaturating with
                      PacGAN packing (D judges 4 samples at once), the best recipe we found.
 
-All but ``recipe`` use an unpacked D (``pack=1``): they are the plain objectives. The demo draws, for each
+All but ``recipe`` use an unpacked D (``pack=1``) and, for time, minibatches of 256 (``--batch-size``): they
+are the plain objectives on the set's recipe otherwise (models, and each loss's own optimizer). The recipe row
+trains with its own steps and batch size. The demo draws, for each
 set, a grid of scatter plots (rows = variants, columns = stages of training) and counts, from 2,500
 samples, the modes covered and the share of high-quality samples (within 3 standard deviations of a mode),
 the measure of VEEGAN (Srivastava et al. 2017) and PacGAN (Lin et al. 2018); see ``minigan.data.mode_stats``.
@@ -30,11 +32,11 @@ DEFAULT_STEPS = {"ring": 2000, "grid": 2000}     # per variant; the recipe row t
 LIMITS = {"ring": 1.5, "grid": 5.5}
 
 
-def variant_config(name, variant, steps, seed, device, out):
+def variant_config(name, variant, steps, seed, device, out, batch_size=256):
     """The training config of one variant on one set."""
     opts = dict(data=name, model="toy", seed=seed, device=device, out=out)
     if variant != "recipe":
-        opts.update(loss=variant, pack=1, steps=steps)
+        opts.update(loss=variant, pack=1, steps=steps, batch_size=batch_size)
     elif steps is not None:
         opts.update(steps=steps)
     return make_config(**opts)
@@ -100,10 +102,10 @@ def plot_grid(name, results, path):
 
 def table(rows):
     """Markdown table of the final numbers, per seed and the mean over seeds."""
-    lines = ["| set | variant | steps | seed | modes covered | high-quality samples |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| set | variant | steps | batch | seed | modes covered | high-quality samples |",
+             "|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['set']} | {r['variant']} | {r['steps']} | {r['seed']} | "
+        lines.append(f"| {r['set']} | {r['variant']} | {r['steps']} | {r['batch_size']} | {r['seed']} | "
                      f"{r['modes_covered']}/{r['n_modes']} | {100 * r['high_quality']:.1f}% |")
     groups = {}
     for r in rows:
@@ -124,6 +126,8 @@ def build_parser():
     p.add_argument("--steps", type=int, default=None,
                    help="generator steps per variant (default: ring 2000, grid 2000; the recipe row "
                         "uses its own recipe's steps unless --steps is given)")
+    p.add_argument("--batch-size", type=int, default=256,
+                   help="minibatch of the loss variants (default 256; the recipe row keeps its own)")
     p.add_argument("--seeds", default=None, help="comma-separated seeds (default: --seed)")
     p.add_argument("--stages", type=int, default=5, help="columns of the scatter grid (default 5)")
     p.add_argument("--samples", type=int, default=2500, help="samples for plots and counts (default 2500)")
@@ -152,7 +156,7 @@ def main(argv=None):
             for seed in seeds:
                 out = os.path.join(args.out, "runs", f"{name}_{v}_seed{seed}")
                 plan.append((name, v, seed, variant_config(name, v, args.steps if v == "recipe" else steps,
-                                                           seed, device, out)))
+                                                           seed, device, out, args.batch_size)))
     from tqdm import tqdm
     total = sum(cfg["steps"] for *_, cfg in plan)
     rows, figures = [], []
@@ -167,7 +171,8 @@ def main(argv=None):
                 if seed == seeds[0]:
                     results[v] = shots
                 last = shots[-1]
-                rows.append(dict(set=name, variant=label(v, name), steps=cfg["steps"], seed=seed,
+                rows.append(dict(set=name, variant=label(v, name), steps=cfg["steps"], batch_size=cfg["batch_size"],
+                                 seed=seed,
                                  modes_covered=last["modes_covered"], n_modes=last["n_modes"],
                                  high_quality=last["high_quality"]))
             figures.append(plot_grid(name, results, os.path.join(args.out, f"{name}_modes.png")))

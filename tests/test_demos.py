@@ -77,6 +77,7 @@ def test_mode_collapse_runs(tmp_path):
     out = tmp_path / "mc"
     rows = mode_collapse_2d.main(["--sets", "ring", "--variants", "nonsaturating,wasserstein-gp,recipe",
                                   "--steps", "3", "--stages", "2", "--samples", "200", "--seeds", "0,1",
+                                  "--batch-size", "16",
                                   "--out", str(out)] + dev())
     assert len(rows) == 6 and {r["seed"] for r in rows} == {0, 1}
     assert all(0 <= r["modes_covered"] <= 8 and r["n_modes"] == 8 and 0 <= r["high_quality"] <= 1 for r in rows)
@@ -87,11 +88,11 @@ def test_mode_collapse_runs(tmp_path):
     cfg = json.loads((out / "runs" / "ring_recipe_seed0" / "config.json").read_text())
     assert cfg["pack"] == mode_collapse_2d.RECIPES["ring"]["pack"]
     cfg = json.loads((out / "runs" / "ring_nonsaturating_seed0" / "config.json").read_text())
-    assert cfg["pack"] == 1 and cfg["loss"] == "nonsaturating"
+    assert cfg["pack"] == 1 and cfg["loss"] == "nonsaturating" and cfg["batch_size"] == 16
 
 
 def test_mode_table_means():
-    rows = [dict(set="grid", variant="v", steps=1, seed=s, modes_covered=m, n_modes=25, high_quality=q)
+    rows = [dict(set="grid", variant="v", steps=1, batch_size=8, seed=s, modes_covered=m, n_modes=25, high_quality=q)
             for s, m, q in ((0, 20, 0.5), (1, 25, 1.0))]
     lines = mode_collapse_2d.table(rows)
     assert "| grid | v | 2 | 22.50/25 | 75.0% |" in lines

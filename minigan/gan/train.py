@@ -39,8 +39,8 @@ POINT_SETS = ("gaussian1d", "ring", "grid")
 RECIPES = {
     "gaussian1d": dict(model="toy", loss="nonsaturating", optimizer="adam", lr=1e-3, beta1=0.5, batch_size=256,
                        steps=3000, z_dim=1, prior="uniform", hidden=32, depth=2, sample_every=100),
-    "ring": dict(model="toy", loss="nonsaturating", optimizer="adam", lr=1e-3, beta1=0.5, batch_size=256,
-                 steps=5000, z_dim=2, prior="normal", hidden=128, depth=3, pack=4, sample_every=250),
+    "ring": dict(model="toy", loss="nonsaturating", optimizer="adam", lr=1e-3, beta1=0.5, batch_size=1024,
+                 steps=8000, z_dim=2, prior="normal", hidden=128, depth=3, pack=4, sample_every=500),
     "grid": dict(model="toy", loss="nonsaturating", optimizer="adam", lr=1e-3, beta1=0.5, batch_size=256,
                  steps=10000, z_dim=2, prior="normal", hidden=256, depth=3, pack=4, sample_every=500),
     "mnist": dict(model="dcgan", loss="nonsaturating", optimizer="adam", lr=2e-4, beta1=0.5, batch_size=64,
