@@ -35,7 +35,7 @@ def class_grid(cfg, G, rng, device, cols=10):
 
 
 def build_parser():
-    p = _common.parser("conditional", __doc__.split("\n\n")[0], images=True)
+    p = _common.parser("conditional", __doc__, images=True)
     p.add_argument("--model", choices=["dcgan", "mlp"], default="dcgan", help="DCGAN-28 (default) or the MLP")
     _common.add_training_args(p, f"default {DEFAULT_STEPS}")
     p.add_argument("--check-samples", type=int, default=1000,

@@ -157,7 +157,7 @@ def arithmetic(cfg, G, train_x, train_y, spec, n_samples, rng, device, path, exe
 
 
 def build_parser():
-    p = _common.parser("dcgan", __doc__.split("\n\n")[0], images=True)
+    p = _common.parser("dcgan", __doc__, images=True)
     _common.add_training_args(p, f"default {DEFAULT_STEPS}: recognisable garments; 5 epochs look better")
     p.add_argument("--arithmetic", default=None, metavar="A,B,C",
                    help="classes for z_A - z_B + z_C, by name or number (default: fashion-mnist "

@@ -153,7 +153,7 @@ def plot_curves(track, floor, path):
 
 
 def build_parser():
-    p = _common.parser("figure1_1d", __doc__.split("\n\n")[0])
+    p = _common.parser("figure1_1d", __doc__)
     p.add_argument("--steps", type=int, default=RECIPES["gaussian1d"]["steps"],
                    help=f"generator steps (default {RECIPES['gaussian1d']['steps']}, the recipe's)")
     p.add_argument("--stages", default=None,

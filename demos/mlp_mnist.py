@@ -53,7 +53,7 @@ def parzen(cfg, G, train_x, test_x, n_samples, n_test, rng, device):
 
 
 def build_parser():
-    p = _common.parser("mlp_mnist", __doc__.split("\n\n")[0], images=True)
+    p = _common.parser("mlp_mnist", __doc__, images=True)
     _common.add_training_args(p, f"default {DEFAULT_STEPS}, two epochs of batch 100")
     p.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd",
                    help="sgd: the paper's recipe (momentum 0.5 -> 0.7); adam: lr 2e-4, beta1 0.5 (default sgd)")

@@ -6,15 +6,15 @@ Each variant trains the same toy MLPs on the same data with one objective:
 * ``nonsaturating``  G ascends log D(G(z)) (the paper's practical fix);
 * ``wasserstein``    WGAN: critic with weight clipping, RMSprop, 5 critic steps;
 * ``wasserstein-gp`` WGAN-GP: gradient penalty instead of clipping, Adam, 5 critic steps;
-* ``recipe``         the library's default for the set (``minigan train --data ring``): nonsaturating with
-                     PacGAN packing (D judges 4 samples at once), the best recipe we found.
+* ``recipe``         the library's default for the set (``minigan train --data ring``): nonsaturating, batch
+                     1024, PacGAN packing (D judges 4 (ring) or 2 (grid) samples at once); the best we found.
 
 All but ``recipe`` use an unpacked D (``pack=1``) and, for time, minibatches of 256 (``--batch-size``): they
 are the plain objectives on the set's recipe otherwise (models, and each loss's own optimizer). The recipe row
-trains with its own steps and batch size. The demo draws, for each
-set, a grid of scatter plots (rows = variants, columns = stages of training) and counts, from 2,500
-samples, the modes covered and the share of high-quality samples (within 3 standard deviations of a mode),
-the measure of VEEGAN (Srivastava et al. 2017) and PacGAN (Lin et al. 2018); see ``minigan.data.mode_stats``.
+trains with its own steps (8,000 ring, 20,000 grid) and batch size. The demo draws, for each set, a grid of
+scatter plots (rows = variants, columns = stages of training) and counts, from 2,500 samples, the modes
+covered and the share of high-quality samples (within 3 standard deviations of a mode), the measure of VEEGAN
+(Srivastava et al. 2017) and PacGAN (Lin et al. 2018); see ``minigan.data.mode_stats``.
 """
 import _common  # noqa: F401  (first: sets the BLAS thread count before NumPy loads)
 
@@ -119,7 +119,7 @@ def table(rows):
 
 
 def build_parser():
-    p = _common.parser("mode_collapse_2d", __doc__.split("\n\n")[0])
+    p = _common.parser("mode_collapse_2d", __doc__)
     p.add_argument("--sets", default="ring,grid", help="comma-separated: ring, grid (default both)")
     p.add_argument("--variants", default=",".join(VARIANTS),
                    help=f"comma-separated, from {', '.join(VARIANTS)} (default all)")
