@@ -15,6 +15,7 @@ import numpy as np
 
 from . import backend, optim, profiler
 from .gan import losses, models
+from .gan.train import sample_prior
 from .tensor import Tensor, no_grad
 
 
@@ -29,9 +30,7 @@ def gan_step(G, D, optG, optD, real, z_dim, prior="normal"):
     rng = backend.rng(device)
 
     def noise():
-        z = rng.standard_normal((m, z_dim), dtype=np.float32) if prior == "normal" else \
-            rng.uniform(-1, 1, (m, z_dim)).astype(np.float32)
-        return Tensor(z)
+        return Tensor(sample_prior(prior, m, z_dim, rng))
 
     def step():
         with no_grad():

@@ -16,7 +16,7 @@ from .. import backend, data
 from ..serialization import load
 from ..tensor import Tensor, no_grad
 from . import viz
-from .train import IMAGE_SETS, build_models, held_out
+from .train import IMAGE_SETS, build_models, held_out, sample_prior
 
 
 def load_run(run_dir, device=None):
@@ -37,9 +37,7 @@ def load_run(run_dir, device=None):
 
 def prior(cfg, n, rng, device="cpu"):
     """n draws of the run's noise prior, as a Tensor."""
-    shape = (n, cfg["z_dim"])
-    z = rng.standard_normal(shape).astype(np.float32) if cfg["prior"] == "normal" else \
-        rng.uniform(-1, 1, shape).astype(np.float32)
+    z = sample_prior(cfg["prior"], n, cfg["z_dim"], rng)
     return Tensor(backend.to_device(z, device))
 
 

@@ -49,8 +49,9 @@ def generator_loss(fake_logits, loss="nonsaturating"):
 
 
 def gradient_penalty(D, real, fake, rng, *args):
-    # args: extra inputs of D (class labels for a conditional D)
     """WGAN-GP: E[(||grad_x D(x_hat)||_2 - 1)^2] at x_hat = e x + (1 - e) G(z), e ~ U[0, 1].
+
+    ``args`` are D's extra inputs (class labels for a conditional D).
 
     Differentiable in D's parameters: the gradient is taken with create_graph=True,
     so backward goes through it (a second derivative of D).

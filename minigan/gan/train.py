@@ -30,6 +30,13 @@ IMAGE_SETS = ("mnist", "fashion-mnist")
 HELD_OUT = 1000      # the last 1,000 training images are never trained on: Parzen's sigma is chosen on them
 
 
+def sample_prior(prior, m, z_dim, rng):
+    """m draws of p_z as float32 (m, z_dim): N(0, I) ("normal") or U(-1, 1)^z_dim ("uniform")."""
+    if prior == "normal":
+        return rng.standard_normal((m, z_dim), dtype=np.float32)
+    return rng.uniform(-1, 1, (m, z_dim)).astype(np.float32)
+
+
 def held_out(n):
     """How many of n training images are held out (1,000, or a fifth of a small set)."""
     return min(HELD_OUT, n // 5)
@@ -196,9 +203,7 @@ class Trainer:
 
     def noise(self, m):
         """m samples of the prior p_z: N(0, I) or U(-1, 1)^z_dim."""
-        shape = (m, self.cfg["z_dim"])
-        z = self.rng.standard_normal(shape, dtype=np.float32) if self.cfg["prior"] == "normal" else \
-            self.rng.uniform(-1, 1, shape).astype(np.float32)
+        z = sample_prior(self.cfg["prior"], m, self.cfg["z_dim"], self.rng)
         return Tensor(backend.to_device(z, self.device))
 
     def fake_labels(self, m):
