@@ -5,9 +5,10 @@
     python benchmarks/bench.py --profile               # and where minigan's time goes
 
 For each model and batch size: build minigan's step (minigan/bench.py) and the
-identical PyTorch step, run a warm-up of each, then alternate one minigan step
-and one PyTorch step, so both see the same machine load; report the medians and
-their ratio (minigan / PyTorch). PyTorch is only used here, never by minigan.
+identical PyTorch step, run a warm-up of each, then alternate blocks of a few
+minigan steps and a few PyTorch steps, so both see the same machine load; report
+the medians and their ratio (minigan / PyTorch). PyTorch is only used here,
+never by minigan.
 """
 import argparse
 import os
@@ -83,25 +84,33 @@ def torch_step(name, batch, device, seed=0):
     return step, sync
 
 
-def interleaved(mg_step, mg_sync, pt_step, pt_sync, n, warmup):
-    """Medians of n alternating timed steps of each, after warm-up: (wall, CPU) seconds for each.
+def interleaved(mg_step, mg_sync, pt_step, pt_sync, n, warmup, block=5, pause=0.5):
+    """Medians of n timed steps of each, taken in alternating blocks: (wall, CPU) seconds for each.
 
-    The CPU time (all threads of the process) is steadier than the wall time on a
-    machine shared with other work; on an idle machine the wall time is the one to quote.
+    Blocks, not single steps: each library's thread pool (OpenBLAS's, PyTorch's
+    OpenMP) keeps spinning for a while after its last call and steals the cores
+    from the other one, which made step-by-step alternation slow PyTorch down by
+    up to 2x on this 2-core machine. So each block starts with a pause and one
+    untimed step, then times ``block`` steps; blocks alternate, so both libraries
+    still see the same machine load. The CPU time (all threads of the process) is
+    steadier than the wall time on a shared machine; on an idle one, quote the wall time.
     """
-    for _ in range(warmup):
-        mg_step()
-        pt_step()
-    mg_sync()
-    pt_sync()
+    for step, sync in ((mg_step, mg_sync), (pt_step, pt_sync)):
+        for _ in range(warmup):
+            step()
+        sync()
     times = {"mg": ([], []), "pt": ([], [])}
-    for _ in range(n):
+    while len(times["pt"][0]) < n:
         for key, step, sync in (("mg", mg_step, mg_sync), ("pt", pt_step, pt_sync)):
-            t0, c0 = time.perf_counter(), time.process_time()
+            time.sleep(pause)
             step()
             sync()
-            times[key][0].append(time.perf_counter() - t0)
-            times[key][1].append(time.process_time() - c0)
+            for _ in range(min(block, n - len(times[key][0]))):
+                t0, c0 = time.perf_counter(), time.process_time()
+                step()
+                sync()
+                times[key][0].append(time.perf_counter() - t0)
+                times[key][1].append(time.process_time() - c0)
     med = {k: (statistics.median(w), statistics.median(c)) for k, (w, c) in times.items()}
     return med["mg"], med["pt"]
 

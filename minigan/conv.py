@@ -12,7 +12,7 @@ So every derivative of every order is again one of these three ops
 """
 from .backend import as_strided, get_array_module
 from .profiler import section
-from .tensor import Function, Tensor
+from .tensor import Function, Tensor, is_grad_enabled
 
 
 def _pair(v, name):
@@ -73,14 +73,14 @@ def _batch_last(y):
 
 
 def _conv_forward(x, w, sh, sw, ph, pw):
-    """y[n,o,oh,ow] = sum_{c,i,j} w[o,c,i,j] x_pad[n,c,oh*SH+i,ow*SW+j]: one GEMM."""
+    """y[n,o,oh,ow] = sum_{c,i,j} w[o,c,i,j] x_pad[n,c,oh*SH+i,ow*SW+j]: one GEMM. Returns y and the columns."""
     n, c, h, wd = x.shape
     o, _, kh, kw = w.shape
     oh, ow = (h + 2 * ph - kh) // sh + 1, (wd + 2 * pw - kw) // sw + 1
     cols = _im2col(x, kh, kw, sh, sw, ph, pw, oh, ow)
     with section("GEMM"):
         y = w.reshape(o, c * kh * kw) @ cols                                # (O, OH*OW*N)
-    return y.reshape(o, oh, ow, n).transpose(3, 0, 1, 2)                        # (N, O, OH, OW) view
+    return y.reshape(o, oh, ow, n).transpose(3, 0, 1, 2), cols                  # (N, O, OH, OW) view
 
 
 def _conv_transpose_forward(y, w, sh, sw, ph, pw, out_hw):
@@ -93,24 +93,36 @@ def _conv_transpose_forward(y, w, sh, sw, ph, pw, out_hw):
     return _col2im(cols, n, c, kh, kw, sh, sw, ph, pw, oh, ow, *out_hw)
 
 
-def _conv_weight_grad(x, gy, kh, kw, sh, sw, ph, pw):
-    """gw[o,c,i,j] = sum_{n,oh,ow} gy[n,o,oh,ow] x_pad[n,c,oh*SH+i,ow*SW+j]: one GEMM."""
+def _conv_weight_grad(x, gy, kh, kw, sh, sw, ph, pw, cols=None):
+    """gw[o,c,i,j] = sum_{n,oh,ow} gy[n,o,oh,ow] x_pad[n,c,oh*SH+i,ow*SW+j]: one GEMM.
+
+    ``cols`` is x's im2col when the caller still has it (conv2d's forward keeps it).
+    """
     o, c = gy.shape[1], x.shape[1]
     oh, ow = gy.shape[2:]
-    gy2, cols = _batch_last(gy), _im2col(x, kh, kw, sh, sw, ph, pw, oh, ow)
+    gy2 = _batch_last(gy)
+    if cols is None:
+        cols = _im2col(x, kh, kw, sh, sw, ph, pw, oh, ow)
     with section("GEMM"):
         gw = gy2 @ cols.T                                                   # (O, C*KH*KW)
     return gw.reshape(o, c, kh, kw)
 
 
 class Conv2d(Function):
-    """y = conv2d(x, w) + b; x (N, C, H, W), w (O, C, KH, KW), b (O,)."""
+    """y = conv2d(x, w) + b; x (N, C, H, W), w (O, C, KH, KW), b (O,).
+
+    The forward keeps x's im2col columns for the weight-gradient GEMM of the
+    backward (a memory-for-time trade: one copy of x's windows per conv layer
+    stays alive until the backward), and drops them once used.
+    """
 
     def __init__(self, stride, padding):
-        self.stride, self.padding = stride, padding
+        self.stride, self.padding, self.cols = stride, padding, None
 
     def forward(self, x, w, b=None):
-        y = _conv_forward(x, w, *self.stride, *self.padding)
+        y, cols = _conv_forward(x, w, *self.stride, *self.padding)
+        if is_grad_enabled():
+            self.cols = cols
         if b is not None:
             y = y + b.reshape(1, -1, 1, 1)
         return y
@@ -118,8 +130,9 @@ class Conv2d(Function):
     def backward(self, gy):
         x, w = self.inputs[:2]
         need = self.needs_input_grad or [True] * len(self.inputs)
+        cols, self.cols = self.cols, None
         gx = ConvTranspose2d(self.stride, self.padding, x.shape[2:])(gy, w) if need[0] else None
-        gw = Conv2dGradW(self.stride, self.padding, w.shape[2:])(x, gy) if need[1] else None
+        gw = Conv2dGradW(self.stride, self.padding, w.shape[2:], cols)(x, gy) if need[1] else None
         if len(self.inputs) == 2:
             return gx, gw
         return gx, gw, (gy.sum(axis=(0, 2, 3)) if need[2] else None)
@@ -154,11 +167,12 @@ class Conv2dGradW(Function):
     It is linear in each input, so its own gradients are conv_transpose2d and conv2d.
     """
 
-    def __init__(self, stride, padding, kernel):
-        self.stride, self.padding, self.kernel = stride, padding, tuple(kernel)
+    def __init__(self, stride, padding, kernel, cols=None):
+        self.stride, self.padding, self.kernel, self.cols = stride, padding, tuple(kernel), cols
 
     def forward(self, x, gy):
-        return _conv_weight_grad(x, gy, *self.kernel, *self.stride, *self.padding)
+        cols, self.cols = self.cols, None
+        return _conv_weight_grad(x, gy, *self.kernel, *self.stride, *self.padding, cols)
 
     def backward(self, ggw):
         x, gy = self.inputs

@@ -45,9 +45,11 @@ class BatchNormTrain(Function):
         var = (d * d).mean(axis=self.axes, keepdims=True)
         self.mean, self.var = mu, var                       # kept for the running statistics
         self.inv = 1 / xp.sqrt(var + x.dtype.type(self.eps))
-        self.xhat = d * self.inv
-        shape = mu.shape
-        return self.xhat * w.reshape(shape) + b.reshape(shape)
+        d *= self.inv                                       # in place: d becomes x_hat
+        self.xhat = d
+        y = d * w.reshape(mu.shape)
+        y += b.reshape(mu.shape)
+        return y
 
     def backward(self, gy):
         x, w, b = self.inputs
@@ -75,8 +77,12 @@ class BatchNormTrain(Function):
         gw = (gy * self.xhat).sum(axis=self.axes, keepdims=True)
         gb = gy.sum(axis=self.axes, keepdims=True)
         gx = None
-        if need[0]:
-            gx = Tensor((gy - gb * (1 / n) - self.xhat * (gw * (1 / n))) * (self.inv * w))
+        if need[0]:                                         # in place on one buffer: 4 passes
+            gx = self.xhat * (gw * (-1 / n))
+            gx += gy
+            gx -= gb * (1 / n)
+            gx *= self.inv * w
+            gx = Tensor(gx)
         return gx, Tensor(gw.reshape(-1)) if need[1] else None, Tensor(gb.reshape(-1)) if need[2] else None
 
 

@@ -314,7 +314,8 @@ class LeakyReLU(Function):
             mask *= x.dtype.type(1 - self.slope)               # 1 where x > 0, else slope
             mask += x.dtype.type(self.slope)
         if not is_grad_enabled():                              # first order: plain array work
-            return Tensor(gy.data * mask)
+            mask *= gy.data
+            return Tensor(mask)
         return gy * Tensor(mask)                               # mask is a constant: d mask / dx = 0
 
 

@@ -209,8 +209,12 @@ class Adam(Optimizer):
         v *= b2
         v += (1 - b2) * g * g
         step_size = self.lr / (1 - b1 ** t)
-        denom = xp.sqrt(v) / math.sqrt(1 - b2 ** t) + p.dtype.type(self.eps)
-        p.data -= step_size * (m / denom)
+        u = xp.sqrt(v)                                    # u = step_size * m / (sqrt(v_hat) + eps),
+        u /= math.sqrt(1 - b2 ** t)                       # in place in one buffer
+        u += p.dtype.type(self.eps)
+        xp.divide(m, u, out=u)
+        u *= step_size
+        p.data -= u
 
 
 class RMSprop(Optimizer):

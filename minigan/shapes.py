@@ -13,7 +13,7 @@ import numpy as np
 from . import backend
 from .backend import get_array_module
 from .ops import broadcast_to
-from .tensor import Function, Tensor
+from .tensor import Function, Tensor, is_grad_enabled
 
 
 # ------------------------------------------------------------------ reductions
@@ -103,7 +103,16 @@ class Reshape(Function):
             raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} into {self.shape}") from None
 
     def backward(self, gy):
-        return gy.reshape(self.inputs[0].shape)
+        x = self.inputs[0]
+        g = gy.reshape(x.shape)
+        if is_grad_enabled() or g.data.strides == x.data.strides:
+            return g
+        # First order: lay the gradient out in memory as its input is (e.g. a conv's batch-last
+        # output), so the element-wise backward ops before it see one layout; mixed layouts make
+        # NumPy walk one operand with large strides (docs/performance.md).
+        out = get_array_module(x.data).empty_like(x.data)
+        out[...] = g.data
+        return Tensor(out)
 
 
 class Permute(Function):
