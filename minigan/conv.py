@@ -124,7 +124,7 @@ class Conv2d(Function):
         if is_grad_enabled():
             self.cols = cols
         if b is not None:
-            y = y + b.reshape(1, -1, 1, 1)
+            y += b.reshape(1, -1, 1, 1)                                      # y is fresh: in place
         return y
 
     def backward(self, gy):
@@ -147,7 +147,7 @@ class ConvTranspose2d(Function):
     def forward(self, x, w, b=None):
         y = _conv_transpose_forward(x, w, *self.stride, *self.padding, self.out_hw)
         if b is not None:
-            y = y + b.reshape(1, -1, 1, 1)
+            y += b.reshape(1, -1, 1, 1)                                      # y is fresh: in place
         return y
 
     def backward(self, gy):
