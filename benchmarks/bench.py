@@ -24,6 +24,25 @@ from minigan import backend  # noqa: E402
 from minigan.bench import STEPS, peak_memory, profile_step  # noqa: E402
 
 
+def torch_dcgan():
+    """PyTorch's DCGAN-28 (G, D): minigan.gan.models.DCGAN28Generator / DCGAN28Discriminator, layer for layer,
+    with the DCGAN init (weights N(0, 0.02), BN scales N(1, 0.02), biases 0)."""
+    from torch import nn
+    G = nn.Sequential(nn.Linear(100, 7 * 7 * 128), nn.BatchNorm1d(7 * 7 * 128), nn.ReLU(),
+                      nn.Unflatten(1, (128, 7, 7)), nn.ConvTranspose2d(128, 64, 4, 2, 1), nn.BatchNorm2d(64),
+                      nn.ReLU(), nn.ConvTranspose2d(64, 1, 4, 2, 1), nn.Tanh())
+    D = nn.Sequential(nn.Conv2d(1, 64, 4, 2, 1), nn.LeakyReLU(0.2), nn.Conv2d(64, 128, 4, 2, 1),
+                      nn.BatchNorm2d(128), nn.LeakyReLU(0.2), nn.Flatten(), nn.Linear(128 * 7 * 7, 1))
+    for m in list(G.modules()) + list(D.modules()):
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0, 0.02)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            nn.init.normal_(m.weight, 1, 0.02)
+            nn.init.zeros_(m.bias)
+    return G, D
+
+
 def torch_step(name, batch, device, seed=0):
     """The PyTorch twin of minigan.bench.dcgan_step / mlp_step (same layers, init recipe, optimizers)."""
     import torch
@@ -32,18 +51,7 @@ def torch_step(name, batch, device, seed=0):
     torch.manual_seed(seed)
     dev = torch.device(device)
     if name == "dcgan":
-        G = nn.Sequential(nn.Linear(100, 7 * 7 * 128), nn.BatchNorm1d(7 * 7 * 128), nn.ReLU(),
-                          nn.Unflatten(1, (128, 7, 7)), nn.ConvTranspose2d(128, 64, 4, 2, 1), nn.BatchNorm2d(64),
-                          nn.ReLU(), nn.ConvTranspose2d(64, 1, 4, 2, 1), nn.Tanh())
-        D = nn.Sequential(nn.Conv2d(1, 64, 4, 2, 1), nn.LeakyReLU(0.2), nn.Conv2d(64, 128, 4, 2, 1),
-                          nn.BatchNorm2d(128), nn.LeakyReLU(0.2), nn.Flatten(), nn.Linear(128 * 7 * 7, 1))
-        for m in list(G.modules()) + list(D.modules()):
-            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-                nn.init.normal_(m.weight, 0, 0.02)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
-                nn.init.normal_(m.weight, 1, 0.02)
-                nn.init.zeros_(m.bias)
+        G, D = torch_dcgan()
         make_opt = lambda ps: torch.optim.Adam(ps, lr=2e-4, betas=(0.5, 0.999))  # noqa: E731
         real = torch.rand(batch, 1, 28, 28) * 2 - 1
         noise = lambda: torch.randn(batch, 100, device=dev)  # noqa: E731

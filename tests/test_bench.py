@@ -89,3 +89,22 @@ def test_conv2d_reuses_its_columns_once_and_frees_them():
     np.testing.assert_allclose(w.grad.data, g1, rtol=1e-12)
     with minigan.no_grad():
         assert F.conv2d(x, w).creator is None                   # nothing recorded, nothing kept
+
+
+def test_torch_quality_reference_trains_the_twin():
+    """benchmarks/torch_dcgan_quality.py: PyTorch's DCGAN-28 has minigan's parameter shapes and trains."""
+    torch = pytest.importorskip("torch")
+    spec = importlib.util.spec_from_file_location(
+        "torch_quality", os.path.join(ROOT, "benchmarks", "torch_dcgan_quality.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    from bench import torch_dcgan
+    from minigan.gan import models
+    for theirs, ours in zip(torch_dcgan(), (models.DCGAN28Generator(), models.DCGAN28Discriminator())):
+        assert [tuple(p.shape) for p in theirs.parameters()] == [p.shape for p in ours.parameters()]
+    x = np.random.default_rng(0).uniform(-1, 1, (130, 1, 28, 28)).astype(np.float32)
+    G = mod.train(x, epochs=1, batch=64, seed=0, device="cpu", progress=False)
+    assert not G.training
+    with torch.no_grad():
+        out = G(torch.randn(3, 100))
+    assert out.shape == (3, 1, 28, 28) and float(out.abs().max()) <= 1
