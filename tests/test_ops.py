@@ -225,6 +225,21 @@ def test_matmul(shapes, seed):
     assert minigan.gradcheck(lambda p, q: p @ q, [t64(a), t64(b)])
 
 
+@pytest.mark.parametrize("sa, sb", [((4, 1), (1, 6)), ((2, 5, 1), (1, 3)), ((4, 1), (3, 1, 6))])
+def test_matmul_inner_size_one_is_an_outer_product(sa, sb, rng):
+    """K = 1 takes the broadcast-multiply path (ops.MatMul.forward); it must equal np.matmul exactly."""
+    a, b = normal(rng, sa), normal(rng, sb)
+    y = t64(a) @ t64(b)
+    assert y.shape == np.matmul(a, b).shape
+    assert np.array_equal(y.data, np.matmul(a, b))
+    assert minigan.gradcheck(lambda p, q: p @ q, [t64(a), t64(b)])
+
+
+def test_matmul_inner_size_one_still_checks_shapes():
+    with pytest.raises(ValueError, match="matmul"):
+        t64(np.ones((3, 1))) @ t64(np.ones((2, 3)))
+
+
 def test_matmul_closed_form_gradients(rng):
     a, b, g = normal(rng, (3, 4)), normal(rng, (4, 2)), normal(rng, (3, 2))
     x, w = t64(a), t64(b)
