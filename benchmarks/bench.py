@@ -10,7 +10,6 @@ minigan steps and a few PyTorch steps, so both see the same machine load; report
 the medians and their ratio (minigan / PyTorch). PyTorch is only used here,
 never by minigan.
 """
-import argparse
 import os
 import statistics
 import sys
@@ -21,7 +20,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import numpy as np  # noqa: E402
 
 from minigan import backend  # noqa: E402
-from minigan.bench import STEPS, peak_memory, profile_step  # noqa: E402
+from minigan.bench import STEPS, parse_args, parser, peak_memory, profile_step  # noqa: E402
 
 
 def torch_dcgan():
@@ -124,17 +123,11 @@ def interleaved(mg_step, mg_sync, pt_step, pt_sync, n, warmup, block=5, pause=0.
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", choices=["dcgan", "mlp", "both"], default="both")
-    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    p.add_argument("--batch-size", type=int, nargs="+", default=[64])
-    p.add_argument("--steps", type=int, default=10, help="timed steps of each (default 10)")
-    p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--profile", action="store_true", help="also print where minigan's time goes")
+    p = parser(prog="benchmarks/bench.py", description=__doc__.splitlines()[0])
     p.add_argument("--no-malloc-tuning", action="store_true",
                    help="leave glibc's allocator as it is (see backend.reuse_freed_memory)")
-    a = p.parse_args(argv)
-    device = backend.check_device(a.device)
+    a = parse_args(p, argv)
+    device = a.device
     if not a.no_malloc_tuning:
         backend.reuse_freed_memory()       # as the minigan command does (docs/performance.md)
     try:

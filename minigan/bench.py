@@ -108,22 +108,43 @@ def profile_step(step, device, n=5):
     return prof.table(steps=n)
 
 
-def parser():
-    p = argparse.ArgumentParser(prog="minigan bench", description="Time minigan's GAN training steps "
-                                "(benchmarks/bench.py also times PyTorch beside it and prints the ratio).")
-    p.add_argument("--model", choices=["dcgan", "mlp", "both"], default="both")
-    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    p.add_argument("--batch-size", type=int, nargs="+", default=[64], help="one or more batch sizes")
-    p.add_argument("--steps", type=int, default=10, help="timed steps (median reported; default 10)")
-    p.add_argument("--warmup", type=int, default=3, help="untimed steps first (default 3)")
+def _count(minimum):
+    def parse(text):
+        n = int(text)
+        if n < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {n}")
+        return n
+    return parse
+
+
+def parser(prog="minigan bench", description="Time minigan's GAN training steps "
+           "(benchmarks/bench.py also times PyTorch beside it and prints the ratio)."):
+    """The options of ``minigan bench``; benchmarks/bench.py adds its own to the same parser."""
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    p.add_argument("--model", choices=["dcgan", "mlp", "both"], default="both",
+                   help="DCGAN-28 (Adam), the GAN paper's MLP (SGD), or both (default)")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="cuda needs CuPy (default cpu)")
+    p.add_argument("--batch-size", type=_count(1), nargs="+", default=[64], help="one or more batch sizes")
+    p.add_argument("--steps", type=_count(1), default=10, help="timed steps (median reported; default 10)")
+    p.add_argument("--warmup", type=_count(0), default=3, help="untimed steps first (default 3)")
     p.add_argument("--profile", action="store_true", help="show where minigan's time goes, per op")
     return p
 
 
+def parse_args(p, argv):
+    """Parse, and check the device up front: a missing CuPy is one line of error (exit 2), not a traceback."""
+    a = p.parse_args(argv)
+    try:
+        a.device = backend.check_device(a.device)
+    except (ValueError, RuntimeError) as err:
+        p.error(str(err))
+    return a
+
+
 def main(argv=None):
     """Entry point of ``minigan bench``."""
-    a = parser().parse_args(argv)
-    device = backend.check_device(a.device)
+    a = parse_args(parser(), argv)
+    device = a.device
     for name in (["dcgan", "mlp"] if a.model == "both" else [a.model]):
         for b in a.batch_size:
             step = STEPS[name](b, device)

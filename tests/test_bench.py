@@ -33,6 +33,28 @@ def test_minigan_bench_runs_and_profiles(model, capsys):
         assert "GEMM" in out and "im2col" in out and "col2im" in out and "Adam step" in out
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--batch-size", "0"], "--batch-size: must be at least 1, got 0"),
+    (["--steps", "0"], "--steps: must be at least 1, got 0"),
+    (["--warmup", "-1"], "--warmup: must be at least 0, got -1"),
+])
+def test_bench_options_are_checked(args, message, capsys):
+    for main in (bench.main, _load_benchmark_script().main):
+        with pytest.raises(SystemExit) as exit_:
+            main(args)
+        assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_bench_without_cupy_is_one_line_of_error(capsys):
+    if minigan.backend.cuda_available():
+        pytest.skip("CuPy is usable here")
+    for main in (bench.main, _load_benchmark_script().main):
+        with pytest.raises(SystemExit) as exit_:
+            main(["--device", "cuda"])
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and "device 'cuda' needs CuPy" in err and "Traceback" not in err
+
+
 def test_steps_train_both_players():
     step = bench.STEPS["dcgan"](4)
     loss_d, loss_g = step()
