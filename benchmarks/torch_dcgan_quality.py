@@ -75,8 +75,14 @@ def main(argv=None):
     p.add_argument("--device", default="cpu", help="PyTorch device (default cpu)")
     p.add_argument("--out", default=None, help="also write the result as JSON into this directory")
     a = p.parse_args(argv)
-    import torch
-    train_x, _ = data.load_images(a.data, "train", a.data_dir, scale="tanh")
+    try:
+        import torch
+    except ImportError:
+        p.error("this reference needs PyTorch (pip install torch); minigan itself never does")
+    try:
+        train_x, _ = data.load_images(a.data, "train", a.data_dir, scale="tanh")
+    except (FileNotFoundError, ValueError) as err:
+        p.error(str(err))
     train_x = train_x[:len(train_x) - held_out(len(train_x))]                  # as minigan's trainer
     t0 = time.time()
     G = train(train_x, a.epochs, a.batch_size, a.seed, a.device)
