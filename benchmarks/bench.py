@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import numpy as np  # noqa: E402
 
 from minigan import backend  # noqa: E402
-from minigan.bench import STEPS, parse_args, parser, peak_memory, profile_step  # noqa: E402
+from minigan.bench import STEPS, parse_args, parser, peak_memory, profile_step, sync as minigan_sync  # noqa: E402
 
 
 def torch_dcgan():
@@ -137,7 +137,7 @@ def main(argv=None):
         print("PyTorch is not installed: timing minigan alone (pip install torch for the comparison)")
     if torch is not None:
         print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} CPU threads; NumPy {np.__version__}")
-    mg_sync = (lambda: backend.xp_of("cuda").cuda.Device().synchronize()) if device == "cuda" else (lambda: None)
+    mg_sync = lambda: minigan_sync(device)  # noqa: E731
     print(f"{'model':6s} {'batch':>5s} {'minigan ms':>11s} {'PyTorch ms':>11s} {'ratio':>6s}   "
           f"{'(CPU time: minigan':>19s} {'PyTorch':>8s} {'ratio)':>7s}")
     for name in (["dcgan", "mlp"] if a.model == "both" else [a.model]):

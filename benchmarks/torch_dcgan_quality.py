@@ -24,7 +24,7 @@ sys.path[:0] = [os.path.join(HERE, ".."), HERE]
 import numpy as np  # noqa: E402
 
 from minigan import data  # noqa: E402
-from minigan.gan.evaluate import parzen_log_likelihood, select_sigma  # noqa: E402
+from minigan.gan.evaluate import parzen_score  # noqa: E402
 from minigan.gan.train import held_out  # noqa: E402
 
 
@@ -92,15 +92,9 @@ def main(argv=None):
         samples = np.concatenate([G(torch.randn(min(500, a.samples - i), 100, device=a.device)).cpu().numpy()
                                   for i in range(0, a.samples, 500)])
     samples = ((samples + 1) / 2).astype(np.float32)                            # [-1, 1] -> [0, 1]
-    full_train, _ = data.load_images(a.data, "train", a.data_dir, scale="sigmoid")
-    test_x, _ = data.load_images(a.data, "test", a.data_dir, scale="sigmoid")
-    valid = full_train[len(full_train) - held_out(len(full_train)):][:1000]     # held out, as `minigan evaluate`
-    sigma, _ = select_sigma(valid, samples)
-    ll = parzen_log_likelihood(test_x, samples, sigma)
+    scores, _ = parzen_score(samples, a.data, a.data_dir)                       # as `minigan evaluate`
     result = dict(library=f"PyTorch {torch.__version__}", data=a.data, epochs=a.epochs, seed=a.seed,
-                  train_minutes=round(minutes, 1), parzen_ll=float(ll.mean()),
-                  parzen_se=float(ll.std(ddof=1) / np.sqrt(len(ll))), sigma=sigma,
-                  n_samples=len(samples), n_test=len(test_x))
+                  train_minutes=round(minutes, 1), **scores)
     print(json.dumps(result, indent=2))
     if a.out:
         os.makedirs(a.out, exist_ok=True)

@@ -19,7 +19,7 @@ from .gan.train import sample_prior
 from .tensor import Tensor, no_grad
 
 
-def _sync(device):
+def sync(device):
     if device == "cuda":
         backend.xp_of("cuda").cuda.Device().synchronize()
 
@@ -79,12 +79,12 @@ def time_step(step, device, n=10, warmup=3):
     """Seconds per call of ``step`` (each synchronised), after ``warmup`` untimed calls."""
     for _ in range(warmup):
         step()
-    _sync(device)
+    sync(device)
     out = []
     for _ in range(n):
         t0 = time.perf_counter()
         step()
-        _sync(device)
+        sync(device)
         out.append(time.perf_counter() - t0)
     return out
 

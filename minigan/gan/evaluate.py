@@ -101,6 +101,21 @@ def nearest_neighbours(samples, train, n=16):
     return idx
 
 
+def parzen_score(samples, name, data_dir=None, n_valid=1000, progress=print):
+    """Table 1's protocol for image samples in [0, 1]: sigma chosen on ``n_valid`` of the training images
+    the trainer held out, then the Parzen log-likelihood of the test images (mean and standard error).
+    Returns the scores and the training images (so callers can look for nearest neighbours)."""
+    train_x, _ = data.load_images(name, "train", data_dir, scale="sigmoid")
+    test_x, _ = data.load_images(name, "test", data_dir, scale="sigmoid")
+    valid = train_x[len(train_x) - held_out(len(train_x)):][:n_valid]     # held out of training by the trainer
+    progress(f"choosing sigma on {len(valid)} held-out training images ...")
+    sigma, grid = select_sigma(valid, samples)
+    progress(f"sigma = {sigma:.4f}; Parzen log-likelihood of {len(test_x)} test images ...")
+    ll = parzen_log_likelihood(test_x, samples, sigma)
+    return dict(parzen_ll=float(ll.mean()), parzen_se=float(ll.std(ddof=1) / np.sqrt(len(ll))), sigma=sigma,
+                n_samples=len(samples), n_test=len(test_x), sigma_scores=grid), train_x
+
+
 def evaluate(run_dir, n_samples=10000, n_valid=1000, device=None, seed=1234, progress=print):
     """Measure a run; writes evaluation.json (and nearest_neighbours.png for images); returns the dict."""
     cfg, G, _ = load_run(run_dir, device)
@@ -110,16 +125,9 @@ def evaluate(run_dir, n_samples=10000, n_valid=1000, device=None, seed=1234, pro
     if cfg["data"] in IMAGE_SETS:
         labels = rng.integers(0, 10, n_samples) if cfg["conditional"] else None
         samples = generate(cfg, G, n_samples, rng, labels, device=dev)
-        train_x, _ = data.load_images(cfg["data"], "train", cfg.get("data_dir"), scale="sigmoid")
-        test_x, _ = data.load_images(cfg["data"], "test", cfg.get("data_dir"), scale="sigmoid")
+        scores, train_x = parzen_score(samples, cfg["data"], cfg.get("data_dir"), n_valid, progress)
+        result.update(scores)
         h = held_out(len(train_x))
-        valid = train_x[len(train_x) - h:][:n_valid]      # held out of training by the trainer
-        progress(f"choosing sigma on {len(valid)} held-out training images ...")
-        sigma, grid = select_sigma(valid, samples)
-        progress(f"sigma = {sigma:.4f}; Parzen log-likelihood of {len(test_x)} test images ...")
-        ll = parzen_log_likelihood(test_x, samples, sigma)
-        result.update(parzen_ll=float(ll.mean()), parzen_se=float(ll.std(ddof=1) / np.sqrt(len(ll))),
-                      sigma=sigma, n_samples=n_samples, n_test=len(test_x), sigma_scores=grid)
         nn_idx = nearest_neighbours(samples, train_x[:len(train_x) - h], 16)
         pairs = np.stack([samples[:16], train_x[nn_idx]], 1).reshape((32,) + samples.shape[1:])
         viz.save_image_grid(pairs, os.path.join(run_dir, "nearest_neighbours.png"), nrow=8, scale=3)
