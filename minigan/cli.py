@@ -48,6 +48,9 @@ def _parser():
     t.add_argument("--device", choices=["cpu", "cuda"], default=None, help="cpu (default) or cuda (needs CuPy)")
     t.add_argument("--seed", type=int, default=0, help="random seed (same seed, same result on CPU)")
     t.add_argument("--conditional", action="store_true", help="feed the class label to G and D (images)")
+    t.add_argument("--reuse-fake", action="store_true",
+                   help="the G step reuses the D step's noise, as PyTorch's DCGAN example does (default: fresh "
+                        "noise, as Algorithm 1)")
     t.add_argument("--data-dir", help="folder with the IDX files (else $MINIGAN_DATA, ~/.cache/minigan, "
                                       "/usr/share/datasets)")
     t.add_argument("--out", help="run directory (default runs/DATA)")
@@ -84,7 +87,8 @@ def cmd_train(a):
     opts = dict(data=a.data, model=a.model, loss=a.loss, k=a.k, epochs=a.epochs, steps=a.steps,
                 batch_size=a.batch_size, lr=a.lr, beta1=a.beta1, optimizer=a.optimizer, z_dim=a.z_dim,
                 pack=a.pack, sample_every=a.sample_every, device=a.device, seed=a.seed,
-                conditional=a.conditional or None, data_dir=a.data_dir, out=a.out or f"runs/{a.data}")
+                conditional=a.conditional or None, reuse_fake=a.reuse_fake or None, data_dir=a.data_dir,
+                out=a.out or f"runs/{a.data}")
     if opts["model"] is None and not a.resume:
         opts["model"] = "dcgan" if a.data in ("mnist", "fashion-mnist") else "toy"
     try:

@@ -65,7 +65,8 @@ WASSERSTEIN_GP = dict(optimizer="adam", lr=1e-4, beta1=0.0, beta2=0.9, k=5, gp_l
 DEFAULTS = dict(model=None, data="ring", loss=None, k=1, epochs=None, steps=None, batch_size=None, lr=None,
                 beta1=None, beta2=0.999, optimizer=None, momentum=0.0, final_momentum=None, lr_decay=1.0,
                 device="cpu", seed=0, conditional=False, z_dim=None, prior=None, hidden=128, depth=3, pack=1,
-                clip=0.01, gp_lambda=10.0, ngf=64, ndf=64, sample_every=None, data_dir=None, out=None)
+                clip=0.01, gp_lambda=10.0, ngf=64, ndf=64, sample_every=None, data_dir=None, out=None,
+                reuse_fake=False)
 
 
 def make_config(**options):
@@ -215,6 +216,7 @@ class Trainer:
         cfg, m = self.cfg, self.cfg["batch_size"]
         x, y = self.real_batch(m)
         z, yz = self.noise(m), self.fake_labels(m)
+        self.last_fake_noise = z, yz                                    # for --reuse-fake
         with no_grad():                                                 # G is fixed here
             fake = self.G(z, yz)
         real_logits, fake_logits = self.D(x, y), self.D(fake, yz)
@@ -233,9 +235,16 @@ class Trainer:
         return loss, real_logits, fake_logits, gnorm
 
     def g_step(self):
-        """One generator update on m fresh noise samples (D's weights are not updated)."""
+        """One generator update on m fresh noise samples (D's weights are not updated).
+
+        Algorithm 1 samples fresh noise for the G step. With ``reuse_fake`` the G step reuses the noise (and
+        labels) of the last D step instead, as PyTorch's DCGAN example reuses its fake batch.
+        """
         m = self.cfg["batch_size"]
-        z, yz = self.noise(m), self.fake_labels(m)
+        if self.cfg.get("reuse_fake"):
+            z, yz = self.last_fake_noise
+        else:
+            z, yz = self.noise(m), self.fake_labels(m)
         for p in self.D.parameters():                                   # no gradient wasted on D
             p.requires_grad = False
         try:
