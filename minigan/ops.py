@@ -515,9 +515,9 @@ def where(cond, a, b):
     """Element-wise ``a`` where ``cond`` is true, else ``b`` (cond is not differentiated)."""
     a, b = _pair(a, b)
     c = cond.data if isinstance(cond, Tensor) else cond
-    same_device("where", c, a.data, b.data)
     shape = _broadcast_shape("where", a.shape, b.shape)
     _broadcast_shape("where", np.shape(c) if not hasattr(c, "shape") else c.shape, shape)
+    same_device("where", c, a.data, b.data)
     return Where(get_array_module(a.data).asarray(c, dtype=bool))(a, b)
 
 
