@@ -11,8 +11,8 @@ CuPy's documented behaviour where minigan could get it wrong:
 * integer-array indices out of range wrap around (CuPy does not check them; NumPy raises);
 * only the functions, array methods and ``cupy.random.Generator`` methods that CuPy has exist here.
 
-Every transfer is counted by the call site that asked for it (the first frame outside this stand-in and
-outside NumPy): ``h2d`` (``cupy.asarray`` / ``cupy.array`` of host data, host index arrays), ``d2h``
+Every transfer is counted by the call site that asked for it (the first frame outside this stand-in,
+NumPy and minigan/backend.py, whose helpers only pass requests on): ``h2d`` (``cupy.asarray`` / ``cupy.array`` of host data, host index arrays), ``d2h``
 (``.get()``, ``cupy.asnumpy``, ``.tolist()``, ``repr``) and ``sync`` (``.item()``, ``float()``,
 ``int()``, ``bool()``, ``synchronize()``: the host waits for the device). See ``counters`` below.
 
@@ -37,9 +37,13 @@ _NUMPY = _np.__file__.rsplit("/", 1)[0]
 counters = collections.Counter()            # (kind, "file:line") -> count
 
 
+HELPERS = ("minigan/backend.py",)            # frames in these files are passed over: the count goes to their caller
+
+
 def _site():
     f = sys._getframe(2)
-    while f is not None and (f.f_code.co_filename.startswith(_HERE) or f.f_code.co_filename.startswith(_NUMPY)):
+    while f is not None and (f.f_code.co_filename.startswith(_HERE) or f.f_code.co_filename.startswith(_NUMPY)
+                             or f.f_code.co_filename.endswith(HELPERS)):
         f = f.f_back
     if f is None:
         return "?"
