@@ -128,7 +128,8 @@ def test_torch_quality_reference_trains_the_twin():
     for theirs, ours in zip(torch_dcgan(), (models.DCGAN28Generator(), models.DCGAN28Discriminator())):
         assert [tuple(p.shape) for p in theirs.parameters()] == [p.shape for p in ours.parameters()]
     x = np.random.default_rng(0).uniform(-1, 1, (130, 1, 28, 28)).astype(np.float32)
-    G = mod.train(x, epochs=1, batch=64, seed=0, device="cpu", progress=False)
+    G = mod.train(x, epochs=1, batch=64, seed=0, device="cpu", progress=False)    # PyTorch's model: on the CPU,
+    # where this test's PyTorch runs (the stand-in pass has no CUDA PyTorch)
     assert not G.training
     with torch.no_grad():
         out = G(torch.randn(3, 100))

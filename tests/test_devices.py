@@ -216,3 +216,51 @@ def test_a_dcgan_step_makes_at_most_one_copy_back(log_every):
              if "backend.to_device(idx, self.device)" in line or "backend.to_device(z, self.device)" in line}
     assert set(counts["h2d"]) <= moved, counts["h2d"]
     assert sum(counts["h2d"].values()) == 3 * steps         # D: batch indices and noise; G: noise
+
+
+# ------------------------------------------------------------------ the stand-in itself behaves as CuPy documents
+def test_the_stand_in_is_as_strict_as_cupy():
+    out = _python("""
+import numpy as np, cupy, cupyx
+a = cupy.asarray(np.arange(6.0).reshape(2, 3))
+assert not isinstance(a, np.ndarray)
+def refused(f, text):
+    try:
+        f()
+    except TypeError as e:
+        assert text in str(e), str(e)
+    else:
+        raise AssertionError('not refused')
+refused(lambda: np.asarray(a), 'Implicit conversion to a NumPy array is not allowed')
+refused(lambda: a + np.ones(3), 'Unsupported type')
+refused(lambda: np.ones(3) * a, 'Unsupported type')
+refused(lambda: cupy.maximum(a, np.zeros(3)), 'Unsupported type')
+a[...] = a * 2.0 + np.float32(1)                      # Python and NumPy scalars are fine
+s = a.sum()
+assert type(s) is cupy.ndarray and s.shape == () and float(s) == 36.0
+assert a[:, cupy.asarray(np.array([4]))].get().ravel().tolist() == [3.0, 9.0]     # wraps, as CuPy
+g = cupy.random.default_rng(0)
+assert not hasattr(g, 'normal') and not hasattr(g, 'permutation')      # not in CuPy's Generator
+state = g.bit_generator._state.get()
+x = g.random(4).get()
+g.bit_generator._state[...] = cupy.asarray(state)
+assert np.array_equal(g.random(4).get(), x)           # the state array restores the stream
+z = cupy.zeros(3)
+cupyx.scatter_add(z, cupy.asarray(np.array([0, 0, 2])), 1.0)
+assert z.get().tolist() == [2.0, 0.0, 1.0]
+counts = cupy.snapshot()
+assert [sum(counts[k].values()) for k in ('h2d', 'd2h', 'sync')] == [4, 5, 1], counts
+print('ok')
+""", force_stand_in=True)
+    assert out.strip() == "ok"
+
+
+@pytest.mark.parametrize("error, missing", [
+    (RuntimeError("CuPy failed to load libnvrtc.so.12: OSError: libnvrtc.so.12: cannot open shared object"), "NVRTC"),
+    (ImportError("libcublas.so.12: cannot open shared object file"), "cuBLAS"),
+    (RuntimeError("cudaErrorInsufficientDriver: CUDA driver version is insufficient"), "driver"),
+    (RuntimeError("cudaErrorNoDevice: no CUDA-capable device is detected"), "GPU"),
+])
+def test_a_cuda_library_failure_is_one_line_naming_what_is_missing(error, missing):
+    line = backend._cuda_failure(error)
+    assert missing in line and "\n" not in line and type(error).__name__ in line

@@ -402,14 +402,13 @@ class Trainer:
 
 def _grad_norm(module):
     """||grad||_2 over all parameters of ``module``, in float64, as a 0-d array on their device (no sync)."""
-    total = None
+    total, xp = None, np
     for p in module.parameters():
+        xp = backend.get_array_module(p.data)
         if p.grad is not None:
             s = (p.grad.data.astype(np.float64) ** 2).sum()
             total = s if total is None else total + s
-    if total is None:
-        return np.zeros(())
-    return backend.get_array_module(total).sqrt(total)
+    return xp.zeros(()) if total is None else xp.sqrt(total)
 
 
 def _main_thread():
