@@ -17,38 +17,79 @@ DEVICES = ("cpu", "cuda")
 
 
 def _cupy():
-    """Import cupy once; return it, or None with the reason kept in _CUPY_ERROR."""
+    """Import cupy once and run one tiny kernel and one GEMM on it; return it, or None with the reason
+    kept in _CUPY_ERROR (a missing CUDA library shows here, once, not as a traceback at the first op)."""
     global _CUPY, _CUPY_ERROR
     if _CUPY is None:
         try:
             import cupy
-            cupy.cuda.runtime.getDeviceCount()
-            _CUPY = cupy
-        except Exception as e:  # ImportError, or no driver / no GPU
+        except Exception as e:  # noqa: BLE001  ImportError, or a broken install
             _CUPY, _CUPY_ERROR = False, f"{type(e).__name__}: {e}"
+            return None
+        try:
+            cupy.cuda.runtime.getDeviceCount()
+            x = cupy.arange(4, dtype=cupy.float32).reshape(2, 2)
+            float(((x * 2 + 1) @ x).sum())              # an element-wise kernel (NVRTC) and a GEMM (cuBLAS)
+            _CUPY = cupy
+        except Exception as e:  # noqa: BLE001  no driver / no GPU / a CUDA library missing
+            _CUPY, _CUPY_ERROR = False, _cuda_failure(e)
     return _CUPY or None
 
 
+_CUDA_LIBRARIES = (("nvrtc", "NVRTC (CUDA's run-time compiler, libnvrtc)"), ("cublas", "cuBLAS (libcublas)"),
+                   ("curand", "cuRAND (libcurand)"), ("cudart", "the CUDA runtime (libcudart)"),
+                   ("insufficientdriver", "a recent enough NVIDIA driver"),
+                   ("nodevice", "an NVIDIA GPU (none is visible)"), ("libcuda", "the NVIDIA driver (libcuda)"))
+
+
+def _cuda_failure(e):
+    """One line naming what a failed CUDA call says is missing."""
+    text = f"{type(e).__name__}: {e}".splitlines()[0] if str(e) else type(e).__name__
+    low = text.lower().replace("_", "").replace(" ", "")
+    for key, what in _CUDA_LIBRARIES:
+        if key in low:
+            return f"CuPy imports, but {what} is missing or unusable ({text})"
+    return f"CuPy imports, but a test kernel failed ({text})"
+
+
 def cuda_available():
-    """True when CuPy imports and sees a GPU."""
+    """True when CuPy imports, sees a GPU and runs a kernel and a GEMM on it."""
     return _cupy() is not None
 
 
 def check_device(device):
-    """Return a valid device name ('cpu' or 'cuda'), or raise a clear error."""
+    """Return a valid device name ('cpu' or 'cuda'), or raise a clear error.
+
+    ``None`` is the default device. ``'cuda:N'`` selects GPU N (it becomes CuPy's current device) and
+    is refused when there is no GPU N.
+    """
     if device is None:
         return default_device()
     device = str(device)
+    index = None
     if device.startswith("cuda:"):
-        device = "cuda"
+        index = device[5:]
+        if not index.isdigit():
+            raise ValueError(f"device: expected 'cpu', 'cuda' or 'cuda:N' with N a GPU number, got {device!r}")
+        device, index = "cuda", int(index)
     if device not in DEVICES:
-        raise ValueError(f"device: expected 'cpu' or 'cuda', got {device!r}")
+        raise ValueError(f"device: expected 'cpu', 'cuda' or 'cuda:N', got {device!r}")
     if device == "cuda" and _cupy() is None:
         raise RuntimeError(
-            "device 'cuda' needs CuPy and an NVIDIA GPU, but CuPy is not usable here "
-            f"({_CUPY_ERROR}). Install the extra with: pip install -e '.[cuda]' "
-            "(or pip install cupy-cuda12x / cupy-cuda13x to match your CUDA), or use device='cpu'.")
+            f"device 'cuda' needs CuPy and an NVIDIA GPU, but CuPy is not usable here ({_CUPY_ERROR}). "
+            "Install the extra with: pip install -e '.[cuda]' (CuPy for CUDA 12 with NVIDIA's CUDA library "
+            "wheels; only the NVIDIA driver must be on the machine), or use device='cpu'.")
+    if index is not None:
+        n = _CUPY.cuda.runtime.getDeviceCount()
+        if index >= n:
+            raise ValueError(f"device 'cuda:{index}': this machine has {n} GPU(s), cuda:0 to cuda:{n - 1}")
+        _CUPY.cuda.Device(index).use()
     return device
+
+
+def resolve_device(device=None):
+    """The device a command runs on: ``device`` (its --device) if given, else $MINIGAN_DEVICE, else 'cpu'."""
+    return check_device(device) if device else check_device(os.environ.get("MINIGAN_DEVICE") or "cpu")
 
 
 _default = None
@@ -73,17 +114,26 @@ def xp_of(device):
     return _cupy() if check_device(device) == "cuda" else np
 
 
+def is_device_array(x):
+    """True for a CuPy array, told by its type alone: no CuPy import is needed to ask."""
+    return type(x).__module__.startswith("cupy")
+
+
 def get_array_module(x):
     """numpy or cupy, whichever ``x`` (an array) belongs to."""
-    cp = _CUPY or None
-    if cp is not None and isinstance(x, cp.ndarray):
-        return cp
+    if type(x) is not np.ndarray and is_device_array(x):
+        return _cupy() or _imported_cupy()
     return np
+
+
+def _imported_cupy():
+    import cupy                          # an array of it exists, so it imports
+    return cupy
 
 
 def device_of(x):
     """'cuda' for a CuPy array, else 'cpu'."""
-    return "cpu" if get_array_module(x) is np else "cuda"
+    return "cuda" if type(x) is not np.ndarray and is_device_array(x) else "cpu"
 
 
 def to_device(x, device):
@@ -91,14 +141,16 @@ def to_device(x, device):
     device = check_device(device)
     if device == "cpu":
         return as_numpy(x)
+    if is_device_array(x):
+        return x
     return _cupy().asarray(x)
 
 
 def as_numpy(x):
     """A NumPy array from a NumPy or CuPy array (copies from the GPU)."""
-    if get_array_module(x) is np:
-        return np.asarray(x)
-    return x.get()
+    if is_device_array(x):
+        return x.get()
+    return np.asarray(x)
 
 
 def add_at(a, index, values):
@@ -142,13 +194,30 @@ def rng(device="cpu"):
 
 
 def rng_state():
-    """The CPU generator's state as a JSON-able dict (for checkpoints)."""
-    return rng("cpu").bit_generator.state
+    """The generators' states as a dict for checkpoints: {"cpu": NumPy's state (JSON-able)} and, once the
+    GPU generator has been used, {"cuda": its cuRAND states as a NumPy int8 array}.
+
+    CuPy's ``Generator`` has no public state API; its bit generator keeps every cuRAND state in one
+    device array, ``bit_generator._state``, which is copied out here and back in by ``set_rng_state``.
+    """
+    state = {"cpu": rng("cpu").bit_generator.state}
+    if "cuda" in _rng:
+        state["cuda"] = as_numpy(_rng["cuda"].bit_generator._state)
+    return state
 
 
 def set_rng_state(state):
-    """Restore what ``rng_state()`` returned."""
-    rng("cpu").bit_generator.state = state
+    """Restore what ``rng_state()`` returned (or, from older checkpoints, the CPU state alone)."""
+    if "cpu" not in state:
+        state = {"cpu": state}
+    rng("cpu").bit_generator.state = state["cpu"]
+    if "cuda" in state:
+        saved = state["cuda"]
+        target = rng("cuda").bit_generator._state
+        if tuple(saved.shape) != tuple(target.shape):
+            raise ValueError(f"set_rng_state: the saved GPU generator state has {saved.shape[0]} bytes, this "
+                             f"GPU's has {target.shape[0]} (another GPU model?); it cannot be restored exactly")
+        target[...] = _cupy().asarray(saved)
 
 
 # ---------------------------------------------------------------- CPU memory

@@ -51,8 +51,9 @@ def gan_step(G, D, optG, optD, real, z_dim, prior="normal"):
     return step
 
 
-def dcgan_step(batch, device="cpu", seed=0):
+def dcgan_step(batch, device=None, seed=0):
     """The DCGAN-28 step of the GAN issue: Adam 2e-4 (0.5, 0.999), N(0, 0.02) init, batch ``batch``."""
+    device = backend.resolve_device(device)
     backend.manual_seed(seed)
     G = models.dcgan_init(models.DCGAN28Generator()).to(device)
     D = models.dcgan_init(models.DCGAN28Discriminator()).to(device)
@@ -62,8 +63,9 @@ def dcgan_step(batch, device="cpu", seed=0):
     return gan_step(G, D, optG, optD, Tensor(backend.to_device(real, device)), 100)
 
 
-def mlp_step(batch, device="cpu", seed=0):
+def mlp_step(batch, device=None, seed=0):
     """The GAN paper's MNIST MLP step: maxout D with dropout, SGD lr 0.1 momentum 0.5, U(-1, 1) noise."""
+    device = backend.resolve_device(device)
     backend.manual_seed(seed)
     G, D = models.MLPGenerator().to(device), models.MLPDiscriminator().to(device)
     optG = optim.SGD(G.parameters(), lr=0.1, momentum=0.5)
@@ -123,7 +125,8 @@ def parser(prog="minigan bench", description="Time minigan's GAN training steps 
     p = argparse.ArgumentParser(prog=prog, description=description)
     p.add_argument("--model", choices=["dcgan", "mlp", "both"], default="both",
                    help="DCGAN-28 (Adam), the GAN paper's MLP (SGD), or both (default)")
-    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="cuda needs CuPy (default cpu)")
+    p.add_argument("--device", default=None,
+                   help="cpu, cuda or cuda:N (default: $MINIGAN_DEVICE, else cpu; cuda needs CuPy)")
     p.add_argument("--batch-size", type=_count(1), nargs="+", default=[64], help="one or more batch sizes")
     p.add_argument("--steps", type=_count(1), default=10, help="timed steps (median reported; default 10)")
     p.add_argument("--warmup", type=_count(0), default=3, help="untimed steps first (default 3)")
@@ -135,7 +138,7 @@ def parse_args(p, argv):
     """Parse, and check the device up front: a missing CuPy is one line of error (exit 2), not a traceback."""
     a = p.parse_args(argv)
     try:
-        a.device = backend.check_device(a.device)
+        a.device = backend.resolve_device(a.device)
     except (ValueError, RuntimeError) as err:
         p.error(str(err))
     return a

@@ -19,6 +19,9 @@ EPILOG = """examples:
 """
 
 
+DEVICE_HELP = "cpu, cuda or cuda:N (default: $MINIGAN_DEVICE, else cpu; cuda needs CuPy)"
+
+
 def _parser():
     p = argparse.ArgumentParser(prog="minigan", description="GANs from scratch on NumPy / CuPy.",
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -45,7 +48,9 @@ def _parser():
     t.add_argument("--z-dim", type=int, help="size of the noise vector z")
     t.add_argument("--pack", type=int, help="PacGAN packing: D judges this many samples at once (toy models)")
     t.add_argument("--sample-every", type=int, help="save the fixed-noise picture every N steps")
-    t.add_argument("--device", choices=["cpu", "cuda"], default=None, help="cpu (default) or cuda (needs CuPy)")
+    t.add_argument("--device", default=None, help=DEVICE_HELP)
+    t.add_argument("--log-every", type=int, help="write a metrics.csv row (one device-to-host copy) every N steps "
+                                               "(default 1); NaN losses are caught on logged steps")
     t.add_argument("--seed", type=int, default=0, help="random seed (same seed, same result on CPU)")
     t.add_argument("--conditional", action="store_true", help="feed the class label to G and D (images)")
     t.add_argument("--reuse-fake", action="store_true",
@@ -65,12 +70,12 @@ def _parser():
     s.add_argument("--labels", help="conditional runs: class labels, e.g. '3' or '0,1,2' (cycled); "
                                     "default cycles through all classes")
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--device", choices=["cpu", "cuda"])
+    s.add_argument("--device", help=DEVICE_HELP)
 
     e = sub.add_parser("evaluate", help="Parzen log-likelihood (images) or modes covered (2-D) of a run")
     e.add_argument("--run", required=True, help="run directory")
     e.add_argument("--samples", type=int, default=10000, help="samples for the Parzen window (default 10,000)")
-    e.add_argument("--device", choices=["cpu", "cuda"])
+    e.add_argument("--device", help=DEVICE_HELP)
     from .inpaint.cli import add_parser as add_inpaint_parser
     add_inpaint_parser(sub)
     sub.add_parser("bench", help="time minigan's GAN training steps (benchmarks/bench.py adds PyTorch)")
@@ -86,7 +91,7 @@ def cmd_train(a):
     from .gan.train import TrainingDiverged, train
     opts = dict(data=a.data, model=a.model, loss=a.loss, k=a.k, epochs=a.epochs, steps=a.steps,
                 batch_size=a.batch_size, lr=a.lr, beta1=a.beta1, optimizer=a.optimizer, z_dim=a.z_dim,
-                pack=a.pack, sample_every=a.sample_every, device=a.device, seed=a.seed,
+                pack=a.pack, sample_every=a.sample_every, device=a.device, seed=a.seed, log_every=a.log_every,
                 conditional=a.conditional or None, reuse_fake=a.reuse_fake or None, data_dir=a.data_dir,
                 out=a.out or f"runs/{a.data}")
     if opts["model"] is None and not a.resume:
@@ -116,7 +121,7 @@ def cmd_sample(a):
     elif a.labels:
         raise ValueError("--labels is for conditional runs; this run is not conditional")
     out = generate(cfg, G, a.n, np.random.default_rng(a.seed), labels,
-                   device=backend.check_device(a.device or cfg.get("device", "cpu")))
+                   device=backend.resolve_device(a.device))
     if a.out.endswith(".npy"):
         np.save(a.out, out)
     elif a.out.endswith(".png"):

@@ -9,7 +9,7 @@ each input's shape by the one helper ``sum_to``. Derivations: docs/autodiff.md.
 import numpy as np
 
 from .backend import get_array_module
-from .tensor import Function, Tensor, is_grad_enabled
+from .tensor import Function, Tensor, _constant, is_grad_enabled, same_device
 
 
 def _shape_error(op, a, b):
@@ -27,8 +27,7 @@ def _tensor(x, like):
     """``x`` as a Tensor of ``like``'s dtype and device (Python numbers become constants)."""
     if isinstance(x, Tensor):
         return x
-    xp = get_array_module(like.data)
-    return Tensor(xp.asarray(x, dtype=like.dtype))
+    return _constant(x, like)
 
 
 def _pair(a, b):
@@ -184,23 +183,110 @@ class MatMul(Function):
         return ga, gb
 
 
+# A Python (or NumPy) number in an op stays a number: it is kept on the Function, not made into an
+# array, so on the GPU it is a kernel argument rather than a host-to-device copy and an allocation.
+_NUMBERS = (int, float, np.number)
+
+
+class AddScalar(Function):
+    """x + c for a number c (x - c is x + (-c), the same IEEE result)."""
+
+    def __init__(self, c):
+        self.c = c
+
+    def forward(self, x):
+        return x + x.dtype.type(self.c)
+
+    def backward(self, gy):
+        return gy
+
+
+class MulScalar(Function):
+    """x * c for a number c."""
+
+    def __init__(self, c):
+        self.c = c
+
+    def forward(self, x):
+        return x * x.dtype.type(self.c)
+
+    def backward(self, gy):
+        return MulScalar(self.c)(gy)
+
+
+class DivScalar(Function):
+    """x / c for a number c."""
+
+    def __init__(self, c):
+        self.c = c
+
+    def forward(self, x):
+        return x / x.dtype.type(self.c)
+
+    def backward(self, gy):
+        return DivScalar(self.c)(gy)
+
+
+class RSubScalar(Function):
+    """c - x for a number c."""
+
+    def __init__(self, c):
+        self.c = c
+
+    def forward(self, x):
+        return x.dtype.type(self.c) - x
+
+    def backward(self, gy):
+        return -gy
+
+
+class RDivScalar(Function):
+    """c / x for a number c: d/dx = -c / x^2."""
+
+    def __init__(self, c):
+        self.c = c
+
+    def forward(self, x):
+        return x.dtype.type(self.c) / x
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        return div(MulScalar(-self.c)(gy), x * x)
+
+
 def add(a, b):
     """a + b (broadcasting)."""
+    if isinstance(b, _NUMBERS) and isinstance(a, Tensor):
+        return AddScalar(b)(a)
+    if isinstance(a, _NUMBERS) and isinstance(b, Tensor):
+        return AddScalar(a)(b)
     return Add()(a, b)
 
 
 def sub(a, b):
     """a - b (broadcasting)."""
+    if isinstance(b, _NUMBERS) and isinstance(a, Tensor):
+        return AddScalar(-b)(a)
+    if isinstance(a, _NUMBERS) and isinstance(b, Tensor):
+        return RSubScalar(a)(b)
     return Sub()(a, b)
 
 
 def mul(a, b):
     """a * b (broadcasting)."""
+    if isinstance(b, _NUMBERS) and isinstance(a, Tensor):
+        return MulScalar(b)(a)
+    if isinstance(a, _NUMBERS) and isinstance(b, Tensor):
+        return MulScalar(a)(b)
     return Mul()(a, b)
 
 
 def div(a, b):
     """a / b (broadcasting)."""
+    if isinstance(b, _NUMBERS) and isinstance(a, Tensor):
+        return DivScalar(b)(a)
+    if isinstance(a, _NUMBERS) and isinstance(b, Tensor):
+        return RDivScalar(a)(b)
     return Div()(a, b)
 
 
@@ -430,19 +516,19 @@ def where(cond, a, b):
     a, b = _pair(a, b)
     c = cond.data if isinstance(cond, Tensor) else cond
     shape = _broadcast_shape("where", a.shape, b.shape)
-    _broadcast_shape("where", np.shape(c), shape)
+    _broadcast_shape("where", np.shape(c) if not hasattr(c, "shape") else c.shape, shape)
+    same_device("where", c, a.data, b.data)
     return Where(get_array_module(a.data).asarray(c, dtype=bool))(a, b)
 
 
 def maximum(a, b):
-    """Element-wise max; where a == b the gradient is split evenly, as PyTorch."""
+    """Element-wise max; where a == b the gradient is split evenly, as PyTorch (no host sync: the ties
+    are not looked for, the half-and-half average is always formed)."""
     a, b = _pair(a, b)
+    same_device("maximum", a.data, b.data)
     _broadcast_shape("maximum", a.shape, b.shape)
-    half = (a.data == b.data)
-    if not half.any():
-        return where(a.data > b.data, a, b)
     avg = (a + b) * 0.5
-    return where(half, avg, where(a.data > b.data, a, b))
+    return where(a.data == b.data, avg, where(a.data > b.data, a, b))
 
 
 def minimum(a, b):

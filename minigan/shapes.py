@@ -13,7 +13,7 @@ import numpy as np
 from . import backend
 from .backend import get_array_module
 from .ops import broadcast_to
-from .tensor import Function, Tensor, is_grad_enabled
+from .tensor import Function, Tensor, is_grad_enabled, raise_mixed_devices
 
 
 # ------------------------------------------------------------------ reductions
@@ -188,22 +188,60 @@ def _has_array(index):
     return any(hasattr(i, "shape") or isinstance(i, list) for i in items)
 
 
-def getitem(x, index):
-    """x[index]; integer arrays and Tensors as indices gather (backward accumulates)."""
+def getitem(x, index, check=True):
+    """x[index]; integer arrays and Tensors as indices gather (backward accumulates).
+
+    Out-of-range integer-array indices raise IndexError on both devices (CuPy alone would wrap them).
+    On the GPU that check reads the indices' min and max back (one sync); ``check=False`` skips it for
+    indices that are valid by construction.
+    """
     xp = get_array_module(x.data)
 
     def conv(i):
         if isinstance(i, Tensor):
             i = i.data
-        if isinstance(i, list) or (hasattr(i, "shape") and not isinstance(i, xp.ndarray)):
+        if isinstance(i, list):
             i = xp.asarray(i)
+        elif hasattr(i, "shape") and not isinstance(i, np.generic) and backend.device_of(i) != x.device:
+            if x.device == "cpu":
+                raise_mixed_devices("getitem", "cpu", backend.device_of(i))
+            i = xp.asarray(i)                                        # host indices move to x's device (as CuPy)
         return i
     index = tuple(conv(i) for i in index) if isinstance(index, tuple) else conv(index)
+    if check:
+        _check_index_arrays(index, x.shape, xp)
     try:
-        x.data[index]
+        return GetItem(index)(x)
     except IndexError as e:
         raise IndexError(f"getitem: index {index!r} does not fit shape {x.shape}: {e}") from None
-    return GetItem(index)(x)
+
+
+def _check_index_arrays(index, shape, xp):
+    """IndexError for an integer-array index outside its dim (all arrays read back at once)."""
+    items = index if isinstance(index, tuple) else (index,)
+    used = builtins.sum(i.ndim if getattr(i, "dtype", None) == bool else 1
+                        for i in items if i is not None and i is not Ellipsis)
+    dim, arrays = 0, []
+    for i in items:
+        if i is Ellipsis:
+            dim += len(shape) - used
+        elif i is None:
+            continue
+        elif hasattr(i, "dtype") and not isinstance(i, np.generic) and i.dtype.kind in "iu":
+            if dim < len(shape) and i.size:
+                arrays.append((i, dim))
+            dim += 1
+        else:
+            dim += i.ndim if getattr(i, "dtype", None) == bool else 1
+    if not arrays:
+        return
+    ends = xp.stack([xp.stack([i.min(), i.max()]).astype(np.int64) for i, _ in arrays])
+    ends = backend.as_numpy(ends)                               # one copy for every index array
+    for (i, d), (lo, hi) in zip(arrays, ends):
+        if lo < -shape[d] or hi >= shape[d]:
+            bad = lo if lo < -shape[d] else hi
+            raise IndexError(f"getitem: index {int(bad)} is out of range for dim {d} of size {shape[d]} "
+                             f"(tensor of shape {shape})")
 
 
 class Concat(Function):

@@ -63,9 +63,32 @@ def _as_array(data, dtype, device):
     arr = xp.asarray(data, dtype=dtype)
     if device is not None and backend.device_of(arr) != backend.check_device(device):
         arr = backend.to_device(arr, device)
-    elif device is None and xp is np and backend.default_device() != "cpu" and not isinstance(data, np.ndarray):
-        arr = backend.to_device(arr, backend.default_device())
+    elif device is None and xp is np and not isinstance(data, (np.ndarray, np.generic)) and \
+            backend.default_device() != "cpu":        # Python data goes to the default device; host arrays
+        arr = backend.to_device(arr, backend.default_device())     # and NumPy scalars stay on the host
     return arr
+
+
+def _constant(x, like):
+    """A non-Tensor operand of an op as a Tensor: an array keeps its own device (a mismatch is then the
+    one "different devices" error), Python data goes to ``like``'s device in ``like``'s dtype."""
+    if hasattr(x, "shape") and not isinstance(x, np.generic):
+        return Tensor(x, dtype=like.dtype)
+    return Tensor(backend.get_array_module(like.data).asarray(x, dtype=like.dtype))
+
+
+def raise_mixed_devices(op, dev, other):
+    """The one error for operands on two devices."""
+    raise ValueError(f"{op}: tensors on different devices ({dev} and {other}); move them with .to('{dev}') first")
+
+
+def same_device(op, *arrays):
+    """Raise the "different devices" error unless every array (or Tensor) is on one device."""
+    devs = [backend.device_of(a.data if isinstance(a, Tensor) else a) for a in arrays
+            if isinstance(a, Tensor) or (hasattr(a, "shape") and not isinstance(a, np.generic))]
+    for d in devs[1:]:
+        if d != devs[0]:
+            raise_mixed_devices(op, devs[0], d)
 
 
 class Tensor:
@@ -203,7 +226,9 @@ class Tensor:
 
     # comparisons: plain boolean tensors, outside the graph
     def _cmp(self, o, f):
-        return Tensor(f(self.data, o.data if isinstance(o, Tensor) else o))
+        o = o.data if isinstance(o, Tensor) else o
+        same_device("comparison", self.data, o)
+        return Tensor(f(self.data, o))
     def __lt__(self, o): return self._cmp(o, lambda a, b: a < b)
     def __le__(self, o): return self._cmp(o, lambda a, b: a <= b)
     def __gt__(self, o): return self._cmp(o, lambda a, b: a > b)
@@ -315,15 +340,13 @@ class Function:
         tensors = []
         for x in inputs:
             if not isinstance(x, Tensor):
-                like = next(t for t in inputs if isinstance(t, Tensor))
-                x = Tensor(backend.get_array_module(like.data).asarray(x, dtype=like.dtype))
+                x = _constant(x, next(t for t in inputs if isinstance(t, Tensor)))
             tensors.append(x)
         if len(tensors) > 1:
             dev = tensors[0].device
             for t in tensors[1:]:
                 if t.device != dev:
-                    raise ValueError(f"{self.name}: tensors on different devices ({dev} and {t.device}); "
-                                     f"move them with .to('{dev}') first")
+                    raise_mixed_devices(self.name, dev, t.device)
         if profiler.active is None:
             y = self.forward(*[t.data for t in tensors])
         else:

@@ -42,7 +42,7 @@ GRADGRAD = {
     "matmul batched": (lambda a, b: (a @ b) ** 2, [(2, 3, 2), (2, 3)], normal),
     "getitem repeats": (lambda x: x[np.array([0, 2, 0])] ** 2, [(3, 2)], normal),
     "cat, stack": (lambda a, b: F.stack([F.cat([a, b], 1), F.cat([b, a], 1)]) ** 2, [(2, 2), (2, 3)], normal),
-    "where, maximum": (lambda a, b: F.maximum(a, b) * F.where(np.array([True, False, True]), a, b),
+    "where, maximum": (lambda a, b: F.maximum(a, b) * F.where(minigan.tensor([True, False, True], dtype=bool, device=a.device), a, b),
                        [(2, 3), (2, 3)], normal),
     "bce_with_logits": (lambda x, t: F.binary_cross_entropy_with_logits(x, t), [(3, 2), (3, 2)], normal),
     "mse_loss": (lambda x, t: F.mse_loss(x, t), [(3, 2), (3, 2)], normal),

@@ -23,9 +23,9 @@ def build(device=DEV):
 
 
 def train(model, opt, steps):
-    """Each step draws its batch (and dropout mask) from minigan's seeded CPU generator."""
+    """Each step draws its batch and its dropout mask from minigan's seeded generator of the default device."""
     for _ in range(steps):
-        x = minigan.randn(8, 4, device="cpu")
+        x = minigan.randn(8, 4, device=DEV)
         y = (x * x).sum(axis=1, keepdims=True)
         opt.zero_grad()
         minigan.functional.mse_loss(model(x), y).backward()
@@ -33,14 +33,14 @@ def train(model, opt, steps):
 
 
 def test_resume_after_5_steps_equals_10_steps_bitwise(tmp_path):
-    # on the CPU: backend.rng_state() is the CPU generator's state (CuPy's is not saved)
+    # on the default device: backend.rng_state() holds both generators' states (dropout draws on the device)
     minigan.manual_seed(0)
-    straight = build("cpu")
+    straight = build()
     opt = optim.Adam(straight.named_parameters(), lr=1e-2, betas=(0.5, 0.999))
     train(straight, opt, 10)
 
     minigan.manual_seed(0)
-    first = build("cpu")
+    first = build()
     opt1 = optim.Adam(first.named_parameters(), lr=1e-2, betas=(0.5, 0.999))
     train(first, opt1, 5)
     path = tmp_path / "ckpt.npz"
@@ -49,7 +49,7 @@ def test_resume_after_5_steps_equals_10_steps_bitwise(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["ckpt.npz"]          # no temporary file left behind
 
     minigan.manual_seed(123)                                       # another init, another stream
-    resumed = build("cpu")
+    resumed = build()
     opt2 = optim.Adam(resumed.named_parameters(), lr=0.5)
     ck = minigan.load(path)
     assert ck["step"] == 5 and type(ck["step"]) is int
@@ -95,11 +95,22 @@ def test_round_trip_of_values_and_types(tmp_path):
 def test_file_is_a_plain_npz_without_pickle(tmp_path):
     path = tmp_path / "x.npz"
     minigan.save({"G": {"w": np.ones(3)}, "rng": minigan.backend.rng_state()}, path)
+    cpu = {"rng/cpu/" + k for k in ("bit_generator", "state/state", "state/inc", "has_uint32", "uinteger")}
     with np.load(path, allow_pickle=False) as npz:
-        assert set(npz.files) == {"G/w", "rng/bit_generator", "rng/state/state", "rng/state/inc",
-                                  "rng/has_uint32", "rng/uinteger", "__minigan__"}
-        assert json.loads(str(npz["rng/state/state"])) == minigan.backend.rng_state()["state"]["state"]
-    assert minigan.load(path)["rng"] == minigan.backend.rng_state()
+        gpu = {"rng/cuda"} & set(npz.files)        # present once the GPU generator has been used
+        assert set(npz.files) == {"G/w", "__minigan__"} | cpu | gpu
+        assert json.loads(str(npz["rng/cpu/state/state"])) == minigan.backend.rng_state()["cpu"]["state"]["state"]
+    back, now = minigan.load(path)["rng"], minigan.backend.rng_state()
+    assert back["cpu"] == now["cpu"] and set(back) == set(now)
+    if "cuda" in now:
+        assert back["cuda"].dtype == np.int8 and np.array_equal(back["cuda"], now["cuda"])
+
+
+def test_old_checkpoints_hold_the_cpu_state_alone():
+    state = minigan.backend.rng_state()["cpu"]
+    minigan.backend.rng("cpu").random(5)
+    minigan.backend.set_rng_state(state)                  # the format before the GPU state was saved
+    assert minigan.backend.rng_state()["cpu"] == state
 
 
 def test_bad_inputs_to_save(tmp_path):

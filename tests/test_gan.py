@@ -70,7 +70,7 @@ def test_minimax_saturates_and_nonsaturating_does_not():
 def test_gradient_penalty_of_a_linear_critic():
     # D(x) = w.x has gradient w everywhere: the penalty is (||w|| - 1)^2 exactly
     lin = nn.Linear(3, 1)
-    lin.weight.data[...] = np.array([[0.6, 0.0, 0.8]]) * 2.0   # norm 2
+    lin.weight.data[...] = minigan.backend.to_device(np.array([[0.6, 0.0, 0.8]]) * 2.0, lin.weight.device)   # norm 2
     x, y = minigan.randn(8, 3), minigan.randn(8, 3)
     gp = losses.gradient_penalty(lin, x, y, np.random.default_rng(0))
     assert np.isclose(gp.item(), 1.0, atol=1e-5)

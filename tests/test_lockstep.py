@@ -339,7 +339,7 @@ def test_trainer_in_lockstep_with_pytorch(case, tmp_path, monkeypatch):
     torch.set_num_threads(1)                       # deterministic reductions on the PyTorch side
     make_set(tmp_path / "data", n_train=120, n_test=4)
     opts = dict(case, steps=STEPS, out=str(tmp_path / "run"), data_dir=str(tmp_path / "data"),
-                device="cpu", seed=3)
+                device="cpu", seed=3)        # the twin is PyTorch on the CPU
     if opts.get("model") == "mlp":
         # The paper's lr 0.1 is for its 60,000 images; the same rule at a size where 100 steps stay finite.
         opts["lr"] = 0.01

@@ -27,7 +27,7 @@ def load_run(run_dir, device=None):
             raise FileNotFoundError(f"{p} not found: is {run_dir!r} a run directory made by 'minigan train'?")
     with open(cfg_path) as f:
         cfg = json.load(f)
-    device = backend.check_device(device or cfg.get("device", "cpu"))
+    device = backend.resolve_device(device)         # --device, else $MINIGAN_DEVICE, else cpu
     G, D = build_models(cfg, 10 if cfg["data"] in IMAGE_SETS else 0)
     st = load(ckpt_path)
     G.load_state_dict(st["G"])
@@ -119,7 +119,7 @@ def parzen_score(samples, name, data_dir=None, n_valid=1000, progress=print):
 def evaluate(run_dir, n_samples=10000, n_valid=1000, device=None, seed=1234, progress=print):
     """Measure a run; writes evaluation.json (and nearest_neighbours.png for images); returns the dict."""
     cfg, G, _ = load_run(run_dir, device)
-    dev = backend.check_device(device or cfg.get("device", "cpu"))
+    dev = backend.resolve_device(device)
     rng = np.random.default_rng(seed)
     result = {"run": run_dir, "data": cfg["data"], "model": cfg["model"], "loss": cfg["loss"]}
     if cfg["data"] in IMAGE_SETS:

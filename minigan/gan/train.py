@@ -64,9 +64,9 @@ WASSERSTEIN_GP = dict(optimizer="adam", lr=1e-4, beta1=0.0, beta2=0.9, k=5, gp_l
 
 DEFAULTS = dict(model=None, data="ring", loss=None, k=1, epochs=None, steps=None, batch_size=None, lr=None,
                 beta1=None, beta2=0.999, optimizer=None, momentum=0.0, final_momentum=None, lr_decay=1.0,
-                device="cpu", seed=0, conditional=False, z_dim=None, prior=None, hidden=128, depth=3, pack=1,
+                device=None, seed=0, conditional=False, z_dim=None, prior=None, hidden=128, depth=3, pack=1,
                 clip=0.01, gp_lambda=10.0, ngf=64, ndf=64, sample_every=None, data_dir=None, out=None,
-                reuse_fake=False)
+                log_every=1, reuse_fake=False)
 
 
 def make_config(**options):
@@ -106,7 +106,7 @@ def _validate(cfg):
         raise ValueError(f"--model {cfg['model']} needs images; {cfg['data']} is {'1' if cfg['data'] == 'gaussian1d' else '2'}-D: use --model toy")
     if cfg["conditional"] and not image:
         raise ValueError(f"--conditional needs a labelled image set (mnist, fashion-mnist), not {cfg['data']}")
-    for key in ("k", "batch_size", "z_dim", "pack", "sample_every"):
+    for key in ("k", "batch_size", "z_dim", "pack", "sample_every", "log_every"):
         if int(cfg[key]) < 1:
             raise ValueError(f"--{key.replace('_', '-')} must be >= 1; got {cfg[key]}")
     if cfg["batch_size"] % cfg["pack"]:
@@ -154,7 +154,9 @@ class Trainer:
         self.cfg, self.progress = cfg, progress
         self.run_dir = cfg["out"] or os.path.join("runs", cfg["data"])
         self.ckpt_path = os.path.join(self.run_dir, "checkpoint.npz")
-        self.device = backend.check_device(cfg["device"])
+        # --device, else $MINIGAN_DEVICE, else cpu; config.json records the device the run used
+        cfg["device"] = self.device = backend.resolve_device(cfg.get("device"))
+        cfg.setdefault("log_every", 1)
         backend.manual_seed(cfg["seed"])
         self.rng = backend.rng("cpu")         # every random draw of training comes from here
         self._load_data()
@@ -270,7 +272,11 @@ class Trainer:
                 opt.momentum, opt.lr = mom, lr
 
     def train_step(self):
-        """k D steps then one G step; returns the metrics row."""
+        """k D steps then one G step; returns the metrics row, or None on a step that is not logged.
+
+        The row's numbers are computed on the device and copied to the host in one transfer, every
+        ``log_every`` steps (and at the last step); the NaN check reads that row.
+        """
         t0 = time.perf_counter()
         self.G.train()
         self.D.train()
@@ -278,11 +284,17 @@ class Trainer:
         for _ in range(self.cfg["k"]):
             loss_d, real_logits, fake_logits, gn_d = self.d_step()
         loss_g, gn_g = self.g_step()
+        if (self.step + 1) % self.cfg.get("log_every", 1) and self.step + 1 != self.total_steps:
+            self.step += 1
+            return None
         wasser = self.cfg["loss"].startswith("wasserstein")
-        score = (lambda l: float(l.data.mean())) if wasser else (lambda l: float((1 / (1 + np.exp(-l.numpy()))).mean()))
-        row = dict(step=self.step + 1, epoch=self.step // self.steps_per_epoch, loss_D=float(loss_d.data),
-                   loss_G=float(loss_g.data), D_x=score(real_logits), D_G_z=score(fake_logits),
-                   grad_norm_D=gn_d, grad_norm_G=gn_g, seconds=time.perf_counter() - t0)
+        xp = backend.get_array_module(loss_d.data)
+        score = (lambda l: l.data.mean()) if wasser else (lambda l: (1 / (1 + xp.exp(-l.data))).mean())
+        values = [loss_d.data, loss_g.data, score(real_logits), score(fake_logits), gn_d, gn_g]
+        host = backend.as_numpy(xp.stack([xp.asarray(v, dtype=np.float64) for v in values])).tolist()
+        row = dict(step=self.step + 1, epoch=self.step // self.steps_per_epoch, loss_D=host[0],
+                   loss_G=host[1], D_x=host[2], D_G_z=host[3],
+                   grad_norm_D=host[4], grad_norm_G=host[5], seconds=time.perf_counter() - t0)
         for key in ("loss_D", "loss_G"):
             if not math.isfinite(row[key]):
                 raise TrainingDiverged(
@@ -310,10 +322,11 @@ class Trainer:
                 self.save_samples()
             while self.step < self.total_steps and not stop["now"]:
                 row = self.train_step()
-                metrics.write(row)
                 bar.update(1)
-                bar.set_postfix(loss_D=f"{row['loss_D']:.3f}", loss_G=f"{row['loss_G']:.3f}",
-                                D_x=f"{row['D_x']:.2f}", D_G_z=f"{row['D_G_z']:.2f}", refresh=False)
+                if row is not None:
+                    metrics.write(row)
+                    bar.set_postfix(loss_D=f"{row['loss_D']:.3f}", loss_G=f"{row['loss_G']:.3f}",
+                                    D_x=f"{row['D_x']:.2f}", D_G_z=f"{row['D_G_z']:.2f}", refresh=False)
                 if self.step % self.cfg["sample_every"] == 0 or self.step == self.total_steps:
                     self.save_samples()
                 if self.step % self.steps_per_epoch == 0:
@@ -396,12 +409,14 @@ class Trainer:
 
 
 def _grad_norm(module):
-    """||grad||_2 over all parameters of ``module`` (a float)."""
-    total = 0.0
+    """||grad||_2 over all parameters of ``module``, in float64, as a 0-d array on their device (no sync)."""
+    total, xp = None, np
     for p in module.parameters():
+        xp = backend.get_array_module(p.data)
         if p.grad is not None:
-            total += float((p.grad.data.astype(np.float64) ** 2).sum())
-    return math.sqrt(total)
+            s = (p.grad.data.astype(np.float64) ** 2).sum()
+            total = s if total is None else total + s
+    return xp.zeros(()) if total is None else xp.sqrt(total)
 
 
 def _main_thread():
@@ -441,12 +456,14 @@ def train(**options):
             raise ValueError("--resume needs --out RUN_DIR")
         with open(os.path.join(run_dir, "config.json")) as f:
             cfg = json.load(f)
-        for key in ("steps", "epochs", "device"):        # a resumed run may be extended or moved
+        for key in ("steps", "epochs", "device", "log_every"):     # a resumed run may be extended or moved
             if options.get(key) is not None:
                 cfg[key] = options[key]
                 if key == "steps":
                     cfg["epochs"] = None
                 elif key == "epochs":
                     cfg["steps"] = None
+        if options.get("device") is None and os.environ.get("MINIGAN_DEVICE"):
+            cfg["device"] = os.environ["MINIGAN_DEVICE"]           # --device, then $MINIGAN_DEVICE, then the run's
         return Trainer(cfg, resume=True, progress=progress).run()
     return Trainer(make_config(**options), progress=progress).run()

@@ -67,7 +67,7 @@ def add_parser(subparsers):
     p.add_argument("--weighted", action="store_true", help="importance-weighted contextual loss (Yeh et al.)")
     p.add_argument("--blend", choices=list(BLENDS), default=DEFAULTS["blend"],
                    help=f"how G(z) fills the hole (default {DEFAULTS['blend']})")
-    p.add_argument("--device", choices=["cpu", "cuda"], help="default: the run's device")
+    p.add_argument("--device", help="cpu, cuda or cuda:N (default: $MINIGAN_DEVICE, else cpu)")
     p.add_argument("--seed", type=int, default=0, help="seeds the starting codes and random masks")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p

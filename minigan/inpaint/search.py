@@ -158,7 +158,7 @@ def inpaint(G, D, images, mask, cfg=None, *, iters=DEFAULTS["iters"], lam=DEFAUL
     z = Tensor(backend.to_device(z0.astype(dtype), device), requires_grad=True)
     opt = optim.Adam([z], lr=lr)
     gamma = prior_weight if constraint == "penalty" else 0.0
-    history, frames, frame_iters = np.zeros((int(iters) + 1, R, n)), [], []
+    history, frames, frame_iters, losses = np.zeros((int(iters) + 1, R, n)), [], [], []
     k = min(int(record), n)
 
     def keep_frame(i, gen):
@@ -179,14 +179,15 @@ def inpaint(G, D, images, mask, cfg=None, *, iters=DEFAULTS["iters"], lam=DEFAUL
                    dynamic_ncols=True)
         for i in range(int(iters)):
             total, lc, lp, gen = objective(G, D, z, xt, wt, lam, perceptual, scale, labt, gamma)
-            history[i] = total.numpy().reshape(R, n)
+            losses.append(total.data.reshape(R, n))          # kept on the device, copied once at the end
             keep_frame(i, gen)
             opt.zero_grad()
             total.sum().backward()
             opt.step()
             project(z.data, constraint)
             bar.update(1)
-            bar.set_postfix(loss=f"{history[i].min(0).mean():.3f}", refresh=False)
+            if progress and (i + 1) % 25 == 0:               # the bar's loss: one small copy per 25 iterations
+                bar.set_postfix(loss=f"{float(losses[-1].min(axis=0).mean()):.3f}", refresh=False)
         with no_grad():
             total, lc, lp, gen = objective(G, D, z, xt, wt, lam, perceptual, scale, labt, gamma)
     finally:
@@ -196,8 +197,10 @@ def inpaint(G, D, images, mask, cfg=None, *, iters=DEFAULTS["iters"], lam=DEFAUL
             p.requires_grad = flag
         for mod, flag in modes:
             mod.train(flag)
-    final = total.numpy().reshape(R, n)
-    history[int(iters)] = final
+    losses.append(total.data.reshape(R, n))
+    xp = backend.get_array_module(losses[0])
+    history[:] = backend.as_numpy(xp.stack(losses))     # (iters + 1, R, N), one copy
+    final = history[int(iters)]
     keep_frame(int(iters), gen)
     best = final.argmin(axis=0)                         # (N,) the kept restart of each image
     cols = np.arange(n)

@@ -170,7 +170,8 @@ class _BatchNorm(Module):
             return F.batch_norm(x, None, None, self.weight, self.bias, training=True, eps=self.eps)
         momentum = self.momentum
         if self.training and momentum is None:    # cumulative moving average, as PyTorch
-            momentum = 1.0 / (float(self.num_batches_tracked.item()) + 1)
+            n = self.num_batches_tracked.data                # 1 / (n + 1) stays on the device: no sync
+            momentum = (1.0 / (n + 1)).astype(self.running_mean.dtype)
         y = F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
                          training=self.training, momentum=momentum, eps=self.eps)
         if self.training:
