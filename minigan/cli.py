@@ -134,6 +134,14 @@ def cmd_evaluate(a):
     if "parzen_ll" in r:
         print(f"Parzen window log-likelihood: {r['parzen_ll']:.1f} +- {r['parzen_se']:.1f} "
               f"(sigma {r['sigma']:.3f}, {r['n_samples']} samples, {r['n_test']} test images)")
+        if "fid" in r:
+            ratio = r["class_max_min_ratio"]
+            print(f"FID (classifier features, vs training set): {r['fid']:.2f}; Inception-style score: "
+                  f"{r['is_mean']:.2f} +- {r['is_std']:.2f} ({r['is_splits']} splits); class balance: entropy "
+                  f"{r['class_entropy']:.3f} of 2.303 nats, max/min {'inf' if ratio is None else f'{ratio:.2f}'}, "
+                  f"counts {r['class_counts']}")
+        else:
+            print(f"no FID / IS / class balance: {r.get('quality_note')}")
         print(f"nearest training neighbours: {r['nearest_neighbours_png']}")
     elif "modes_covered" in r:
         print(f"modes covered: {r['modes_covered']}/{r['n_modes']}, "
