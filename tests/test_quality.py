@@ -114,7 +114,7 @@ def test_frechet_distance_closed_form(seed):
     np.testing.assert_allclose(quality.frechet_distance(mu1, np.diag(a), mu2, np.diag(b)), ref, rtol=1e-10)
     q, _ = np.linalg.qr(rng.standard_normal((d, d)))
     np.testing.assert_allclose(quality.frechet_distance(mu1, q @ np.diag(a) @ q.T, mu2, q @ np.diag(b) @ q.T),
-                               ref, rtol=1e-9, atol=1e-6)   # sqrt of a rounding-size eigenvalue: ~1e-8
+                               ref, rtol=1e-9, atol=1e-9)
     # one dimension: (m1 - m2)^2 + (s1 - s2)^2
     np.testing.assert_allclose(quality.frechet_distance([1.0], [[4.0]], [3.0], [[9.0]]), 4 + 1)
 
@@ -235,6 +235,21 @@ def test_fid_synthetic_same_distribution_near_zero(seed):
     assert 0 <= fid["same"] < 0.2 * min(fid["noisy"], fid["blurred"]), fid
     r = quality.score_samples(synthetic_images(300, rng), classifier=clf)   # against the training statistics
     assert r["fid"] > 10 * fid["same"] and 1 <= r["is_mean"] <= 10 and sum(r["class_counts"]) == 300
+    x = synthetic_images(50, rng)
+    assert abs(quality.score_samples(x, reference=x.copy(), classifier=clf)["fid"]) < 1e-6   # identical sets
+
+
+def test_quality_check_script_scores_an_array(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("quality_check", ROOT / "benchmarks" / "quality_check.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    x = synthetic_images(30, np.random.default_rng(0))
+    np.save(tmp_path / "s.npy", x)
+    (r,) = mod.main(["--samples", str(tmp_path / "s.npy")])
+    assert r == quality.score_samples(x, splits=10)
+    np.save(tmp_path / "bad.npy", x * 3)
+    with pytest.raises(SystemExit, match=r"--samples .*\[0, 1\]"):
+        mod.main(["--samples", str(tmp_path / "bad.npy")])
 
 
 @pytest.mark.skipif(not (FM_DIR / "t10k-images-idx3-ubyte.gz").exists() and

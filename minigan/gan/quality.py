@@ -125,12 +125,21 @@ def feature_stats(feats):
     return f.mean(0), np.cov(f, rowvar=False)
 
 
-def sqrtm_psd(a):
-    """The symmetric positive semi-definite square root of a symmetric matrix (negative eigenvalues,
-    which only rounding makes, are set to 0)."""
+def _psd_eigvalsh(a, vectors=False):
+    """Eigenvalues (and vectors) of the symmetric part of ``a``, those below the numerical rank threshold
+    d * eps * max|w| (rounding noise around 0, of either sign) set to 0, so their square roots add nothing."""
     a = np.asarray(a, np.float64)
     w, v = np.linalg.eigh((a + a.T) / 2)
-    return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    tol = len(w) * np.finfo(np.float64).eps * (np.abs(w).max() if len(w) else 0.0)
+    w = np.where(w > tol, w, 0.0)
+    return (w, v) if vectors else w
+
+
+def sqrtm_psd(a):
+    """The symmetric positive semi-definite square root of a symmetric PSD matrix (eigenvalues that
+    only rounding makes nonzero, or negative, are taken as 0)."""
+    w, v = _psd_eigvalsh(a, vectors=True)
+    return (v * np.sqrt(w)) @ v.T
 
 
 def frechet_distance(mu1, cov1, mu2, cov2):
@@ -139,6 +148,8 @@ def frechet_distance(mu1, cov1, mu2, cov2):
     S1 S2 is not symmetric, but it is similar to the symmetric PSD matrix M = S1^(1/2) S2 S1^(1/2)
     (S1 S2 = S1^(1/2) M S1^(-1/2) for invertible S1, and by continuity the eigenvalues agree for any PSD
     S1), so Tr((S1 S2)^(1/2)) = sum of the square roots of M's eigenvalues, found with ``eigh``.
+    Eigenvalues below d * eps * the largest count as 0: the square root magnifies rounding noise
+    (sqrt(1e-16) = 1e-8 for each of up to d of them), which matters when N < d makes S rank-deficient.
     """
     mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
     cov1, cov2 = np.atleast_2d(np.asarray(cov1, np.float64)), np.atleast_2d(np.asarray(cov2, np.float64))
@@ -147,7 +158,7 @@ def frechet_distance(mu1, cov1, mu2, cov2):
                          f"cov {cov1.shape} / {cov2.shape}")
     s1h = sqrtm_psd(cov1)
     m = s1h @ cov2 @ s1h
-    tr_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh((m + m.T) / 2), 0, None)).sum()
+    tr_sqrt = np.sqrt(_psd_eigvalsh(m)).sum()
     d = mu1 - mu2
     return float(d @ d + np.trace(cov1) + np.trace(cov2) - 2 * tr_sqrt)
 
