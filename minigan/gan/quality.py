@@ -102,9 +102,11 @@ def check_images(x, what="samples"):
     return x
 
 
-def classify(model, images, batch=500, device="cpu"):
-    """(features (N, 128), class probabilities (N, 10)), float64 NumPy, of images in [0, 1]."""
+def classify(model, images, batch=500, device=None):
+    """(features (N, 128), class probabilities (N, 10)), float64 NumPy, of images in [0, 1]; the images go
+    to ``device`` (default: where the model is)."""
     x = check_images(images, "classify")
+    device = device or model.head.weight.device
     feats, probs = [], []
     with no_grad():
         for i in range(0, len(x), batch):
