@@ -9,6 +9,8 @@ benchmarks/bench.py) with the identical recipe — Adam 2e-4 (0.5, 0.999), batch
 non-saturating loss, k = 1, N(0, 0.02) init, images in [-1, 1], the last 1,000 training images
 held out, a fresh shuffle per epoch — and scores it with minigan's own evaluation functions
 (sigma chosen on the held-out images, 10,000 samples of G in eval mode, the 10,000 test images).
+It also reports the classifier-based FID, Inception-style score and class balance of ``minigan
+evaluate`` (minigan.gan.quality.evaluate_quality, the same function on the same kind of array).
 So the two numbers differ only by the library that trained the model (and the seeds).
 PyTorch is only used here, never by minigan.
 """
@@ -25,6 +27,7 @@ import numpy as np  # noqa: E402
 
 from minigan import data  # noqa: E402
 from minigan.gan.evaluate import parzen_score  # noqa: E402
+from minigan.gan.quality import evaluate_quality  # noqa: E402
 from minigan.gan.train import held_out  # noqa: E402
 
 
@@ -93,6 +96,7 @@ def main(argv=None):
                                   for i in range(0, a.samples, 500)])
     samples = ((samples + 1) / 2).astype(np.float32)                            # [-1, 1] -> [0, 1]
     scores, _ = parzen_score(samples, a.data, a.data_dir)                       # as `minigan evaluate`
+    scores.update(evaluate_quality(samples, a.data))                           # FID, IS, class balance
     result = dict(library=f"PyTorch {torch.__version__}", data=a.data, epochs=a.epochs, seed=a.seed,
                   train_minutes=round(minutes, 1), **scores)
     print(json.dumps(result, indent=2))

@@ -13,7 +13,7 @@ EPILOG = """examples:
   minigan train --data ring --out runs/ring              # 8 Gaussians on a ring, the default recipe
   minigan train --data fashion-mnist --epochs 5 --out runs/fm   # DCGAN-28
   minigan sample --run runs/fm --n 64 --out samples.png
-  minigan evaluate --run runs/fm                          # Parzen log-likelihood, nearest neighbours
+  minigan evaluate --run runs/fm                          # FID, IS, class balance, Parzen, nearest neighbours
   minigan inpaint --run runs/fm --data fashion-mnist --n 16 --mask center --out filled.png
   minigan bench --profile                                 # ms per DCGAN / MLP training step, per-op times
 """
@@ -72,7 +72,8 @@ def _parser():
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--device", help=DEVICE_HELP)
 
-    e = sub.add_parser("evaluate", help="Parzen log-likelihood (images) or modes covered (2-D) of a run")
+    e = sub.add_parser("evaluate", help="FID, Inception-style score, class balance and Parzen log-likelihood "
+                                        "(images; docs/evaluation.md) or modes covered (2-D) of a run")
     e.add_argument("--run", required=True, help="run directory")
     e.add_argument("--samples", type=int, default=10000, help="samples for the Parzen window (default 10,000)")
     e.add_argument("--device", help=DEVICE_HELP)
@@ -143,6 +144,14 @@ def cmd_evaluate(a):
     if "parzen_ll" in r:
         print(f"Parzen window log-likelihood: {r['parzen_ll']:.1f} +- {r['parzen_se']:.1f} "
               f"(sigma {r['sigma']:.3f}, {r['n_samples']} samples, {r['n_test']} test images)")
+        if "fid" in r:
+            ratio = r["class_max_min_ratio"]
+            print(f"FID (classifier features, against the training set): {r['fid']:.2f}")
+            print(f"Inception-style score: {r['is_mean']:.2f} +- {r['is_std']:.2f} ({r['is_splits']} splits)")
+            print(f"class balance: entropy {r['class_entropy']:.3f} of 2.303 nats, max/min "
+                  f"{'inf' if ratio is None else f'{ratio:.2f}'}, counts {r['class_counts']}")
+        else:
+            print(f"no FID / IS / class balance: {r.get('quality_note')}")
         print(f"nearest training neighbours: {r['nearest_neighbours_png']}")
     elif "modes_covered" in r:
         print(f"modes covered: {r['modes_covered']}/{r['n_modes']}, "

@@ -5,6 +5,8 @@ module re-exports them and adds the composite ones: linear, batch_norm, dropout
 and the losses. Losses are written from logits with softplus / log_sigmoid,
 never log(sigmoid(x)), so they stay finite when D saturates.
 """
+import numpy as np
+
 from . import backend
 from .backend import get_array_module
 from .conv import conv2d, conv_transpose2d  # noqa: F401
@@ -176,6 +178,42 @@ def mse_loss(x, target, reduction="mean"):
     return _reduce(d * d, reduction, "mse_loss")
 
 
+def log_softmax(x, dim=-1):
+    """log(softmax(x)) along ``dim``: x - max - log(sum(exp(x - max))), finite for any logits.
+
+    The max is a detached constant: log_softmax(x + c) = log_softmax(x) for any c, so shifting by it
+    changes neither the value nor the gradient, dL/dx = g - softmax(x) * sum(g) along ``dim``.
+    """
+    if not -x.ndim <= dim < x.ndim:
+        raise ValueError(f"log_softmax: dim {dim} is out of range for an input of shape {x.shape}")
+    z = x - x.max(axis=dim, keepdims=True).detach()
+    return z - log(exp(z).sum(axis=dim, keepdims=True))
+
+
+def softmax(x, dim=-1):
+    """exp(log_softmax(x)): probabilities along ``dim`` that sum to 1."""
+    return exp(log_softmax(x, dim))
+
+
+def cross_entropy(x, target, reduction="mean"):
+    """PyTorch's ``cross_entropy`` for logits x (N, C) and class indices ``target`` (N,) in 0..C-1:
+    -log softmax(x)[i, target_i], averaged (or summed) over the batch."""
+    t = np.asarray(backend.as_numpy(target.data if isinstance(target, Tensor) else target))
+    if x.ndim != 2:
+        raise ValueError(f"cross_entropy: input must be logits of shape (N, C), got shape {x.shape}")
+    if t.shape != (x.shape[0],) or t.dtype.kind not in "iu":
+        raise ValueError(f"cross_entropy: target must be {x.shape[0]} integer class indices, "
+                         f"got shape {t.shape} of dtype {t.dtype}")
+    if t.size and (t.min() < 0 or t.max() >= x.shape[1]):
+        raise ValueError(f"cross_entropy: target holds classes outside 0..{x.shape[1] - 1} "
+                         f"(min {t.min()}, max {t.max()})")
+    onehot = np.zeros(x.shape, dtype=x.dtype)
+    onehot[np.arange(x.shape[0]), t] = 1
+    loss = -(log_softmax(x, 1) * Tensor(backend.to_device(onehot, x.device))).sum(axis=1)
+    return _reduce(loss, reduction, "cross_entropy")
+
+
 __all__ = ["abs", "batch_norm", "binary_cross_entropy_with_logits", "cat", "clamp", "conv2d", "conv_transpose2d",
-           "dropout", "exp", "l1_loss", "leaky_relu", "linear", "log", "log_sigmoid", "matmul", "maximum",
-           "minimum", "mse_loss", "relu", "sigmoid", "softplus", "sqrt", "stack", "tanh", "where"]
+           "cross_entropy", "dropout", "exp", "l1_loss", "leaky_relu", "linear", "log", "log_sigmoid",
+           "log_softmax", "matmul", "maximum", "minimum", "mse_loss", "relu", "sigmoid", "softmax", "softplus", "sqrt",
+           "stack", "tanh", "where"]

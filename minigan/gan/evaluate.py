@@ -5,6 +5,8 @@
   log-likelihood of the test set under it, with sigma chosen on held-out
   training images.
 - ``nearest_neighbours``: the paper's Figure 2 check that G did not memorise.
+- ``quality.evaluate_quality``: FID, Inception-style score and class balance from a small classifier
+  trained with minigan (gan/quality.py), for data sets whose classifier weights are shipped.
 - For 2-D runs, modes covered and % high-quality samples (``data.mode_stats``).
 """
 import json
@@ -15,7 +17,7 @@ import numpy as np
 from .. import backend, data
 from ..serialization import load
 from ..tensor import Tensor, no_grad
-from . import viz
+from . import quality, viz
 from .train import IMAGE_SETS, build_models, held_out, sample_prior
 
 
@@ -127,6 +129,7 @@ def evaluate(run_dir, n_samples=10000, n_valid=1000, device=None, seed=1234, pro
         samples = generate(cfg, G, n_samples, rng, labels, device=dev)
         scores, train_x = parzen_score(samples, cfg["data"], cfg.get("data_dir"), n_valid, progress)
         result.update(scores)
+        result.update(quality.evaluate_quality(samples, cfg["data"], dev, progress))
         h = held_out(len(train_x))
         nn_idx = nearest_neighbours(samples, train_x[:len(train_x) - h], 16)
         pairs = np.stack([samples[:16], train_x[nn_idx]], 1).reshape((32,) + samples.shape[1:])
