@@ -264,3 +264,27 @@ print('ok')
 def test_a_cuda_library_failure_is_one_line_naming_what_is_missing(error, missing):
     line = backend._cuda_failure(error)
     assert missing in line and "\n" not in line and type(error).__name__ in line
+
+
+COUNT_INPAINT = """
+import json, numpy as np, cupy
+from minigan.gan import models
+from minigan.inpaint import search
+G = models.dcgan_init(models.DCGAN28Generator()).to("cuda")
+D = models.dcgan_init(models.DCGAN28Discriminator()).to("cuda")
+x = np.random.default_rng(0).uniform(0, 1, (2, 1, 28, 28)).astype(np.float32)
+m = np.ones((1, 1, 28, 28), np.float32)
+m[..., 8:20, 8:20] = 0
+out = []
+for iters in (2, 6):
+    cupy.reset_counters()
+    search.inpaint(G, D, x, m, iters=iters, restarts=2, progress=False, record=0, z_dim=100, scale="tanh",
+                   prior="normal")
+    out.append({k: sum(v.values()) for k, v in cupy.snapshot().items()})
+print(json.dumps(out))
+"""
+
+
+def test_inpainting_copies_do_not_grow_with_iterations():
+    few, more = json.loads(_python(COUNT_INPAINT, force_stand_in=True))
+    assert few == more, (few, more)
