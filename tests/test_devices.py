@@ -293,3 +293,16 @@ print(json.dumps(out))
 def test_inpainting_copies_do_not_grow_with_iterations():
     few, more = json.loads(_python(COUNT_INPAINT, force_stand_in=True))
     assert few == more, (few, more)
+
+
+def test_numbers_in_ops_are_not_copied_to_the_device():
+    out = _python("""
+import json, numpy as np, cupy, minigan, minigan.functional as F
+x = minigan.tensor(np.linspace(-1, 1, 6).astype(np.float32), device='cuda', requires_grad=True)
+cupy.reset_counters()
+y = (1 - x * 0.5 + 2.0) / 3.0 + F.maximum(x, 0.0) + F.where(x > 0, x, 0.25) + 1.5 / (x + 4)
+y.sum().backward()
+print(json.dumps(cupy.snapshot()))
+""", force_stand_in=True)
+    counts = json.loads(out)
+    assert counts == {"h2d": {}, "d2h": {}, "sync": {}}, counts
