@@ -74,7 +74,10 @@ def _constant(x, like):
     one "different devices" error), Python data goes to ``like``'s device in ``like``'s dtype."""
     if hasattr(x, "shape") and not isinstance(x, np.generic):
         return Tensor(x, dtype=like.dtype)
-    return Tensor(backend.get_array_module(like.data).asarray(x, dtype=like.dtype))
+    xp = backend.get_array_module(like.data)
+    if isinstance(x, (int, float, bool, np.generic)):
+        return Tensor(xp.full((), x, dtype=like.dtype))      # a fill on the device, not a host-to-device copy
+    return Tensor(xp.asarray(x, dtype=like.dtype))
 
 
 def raise_mixed_devices(op, dev, other):

@@ -193,7 +193,7 @@ from minigan.gan.train import Trainer, make_config
 d = tempfile.mkdtemp()
 make_set(os.path.join(d, "fm"), n_train=120, n_test=20)
 cfg = make_config(data="fashion-mnist", model="dcgan", data_dir=os.path.join(d, "fm"), steps=50, batch_size=8,
-                  device="cuda", out=os.path.join(d, "run"), log_every={log_every})
+                  device="cuda", out=os.path.join(d, "run"), log_every={log_every}, conditional={conditional})
 tr = Trainer(cfg, progress=False)
 tr.train_step()                                      # the first step makes the optimizers' buffers
 cupy.reset_counters()
@@ -203,19 +203,24 @@ print(json.dumps(cupy.snapshot()))
 """
 
 
-@pytest.mark.parametrize("log_every", [1, 4])
-def test_a_dcgan_step_makes_at_most_one_copy_back(log_every):
+@pytest.mark.parametrize("log_every, conditional", [(1, False), (4, False), (1, True)])
+def test_a_dcgan_step_makes_at_most_one_copy_back(log_every, conditional):
     """Counted by the strict stand-in: per DCGAN-28 step at most one device-to-host copy or sync on
-    average, and host-to-device copies only for the batch's indices and the noise."""
+    average, and host-to-device copies only for the batch's indices and the noise (and, conditional, the
+    real and the drawn labels, each moved once)."""
     steps = 8
-    counts = json.loads(_python(COUNT_STEP.format(log_every=log_every, steps=steps), force_stand_in=True))
+    counts = json.loads(_python(COUNT_STEP.format(log_every=log_every, steps=steps, conditional=conditional),
+                                force_stand_in=True))
     back = sum(counts["d2h"].values()) + sum(counts["sync"].values())
     assert back <= steps / log_every, counts
     src = open(os.path.join(ROOT, "minigan", "gan", "train.py")).read().splitlines()
     moved = {f"minigan/gan/train.py:{i + 1}" for i, line in enumerate(src)
-             if "backend.to_device(idx, self.device)" in line or "backend.to_device(z, self.device)" in line}
+             if "backend.to_device(idx, self.device)" in line or "backend.to_device(z, self.device)" in line
+             or (conditional and "self.labels[idx], self.device" in line)
+             or (conditional and "self.rng.integers(0, self.n_classes, m), self.device" in line)}
     assert set(counts["h2d"]) <= moved, counts["h2d"]
-    assert sum(counts["h2d"].values()) == 3 * steps         # D: batch indices and noise; G: noise
+    # D: batch indices and noise; G: noise; conditional: real labels, D's and G's drawn labels
+    assert sum(counts["h2d"].values()) == (6 if conditional else 3) * steps
 
 
 # ------------------------------------------------------------------ the stand-in itself behaves as CuPy documents
@@ -264,3 +269,40 @@ print('ok')
 def test_a_cuda_library_failure_is_one_line_naming_what_is_missing(error, missing):
     line = backend._cuda_failure(error)
     assert missing in line and "\n" not in line and type(error).__name__ in line
+
+
+COUNT_INPAINT = """
+import json, numpy as np, cupy
+from minigan.gan import models
+from minigan.inpaint import search
+G = models.dcgan_init(models.DCGAN28Generator()).to("cuda")
+D = models.dcgan_init(models.DCGAN28Discriminator()).to("cuda")
+x = np.random.default_rng(0).uniform(0, 1, (2, 1, 28, 28)).astype(np.float32)
+m = np.ones((1, 1, 28, 28), np.float32)
+m[..., 8:20, 8:20] = 0
+out = []
+for iters in (2, 6):
+    cupy.reset_counters()
+    search.inpaint(G, D, x, m, iters=iters, restarts=2, progress=False, record=0, z_dim=100, scale="tanh",
+                   prior="normal")
+    out.append({k: sum(v.values()) for k, v in cupy.snapshot().items()})
+print(json.dumps(out))
+"""
+
+
+def test_inpainting_copies_do_not_grow_with_iterations():
+    few, more = json.loads(_python(COUNT_INPAINT, force_stand_in=True))
+    assert few == more, (few, more)
+
+
+def test_numbers_in_ops_are_not_copied_to_the_device():
+    out = _python("""
+import json, numpy as np, cupy, minigan, minigan.functional as F
+x = minigan.tensor(np.linspace(-1, 1, 6).astype(np.float32), device='cuda', requires_grad=True)
+cupy.reset_counters()
+y = (1 - x * 0.5 + 2.0) / 3.0 + F.maximum(x, 0.0) + F.where(x > 0, x, 0.25) + 1.5 / (x + 4)
+y.sum().backward()
+print(json.dumps(cupy.snapshot()))
+""", force_stand_in=True)
+    counts = json.loads(out)
+    assert counts == {"h2d": {}, "d2h": {}, "sync": {}}, counts

@@ -202,7 +202,10 @@ class Trainer:
             self.perm, self.pos = self.rng.permutation(len(self.labels)), 0
         idx = self.perm[self.pos:self.pos + m]
         self.pos += m
-        return Tensor(self.images[backend.to_device(idx, self.device)]), self.labels[idx]
+        y = self.labels[idx]
+        if self.cfg["conditional"]:                                    # moved once, not at every use
+            y = backend.to_device(self.labels[idx], self.device)
+        return Tensor(self.images[backend.to_device(idx, self.device)]), y
 
     def noise(self, m):
         """m samples of the prior p_z: N(0, I) or U(-1, 1)^z_dim."""
@@ -210,7 +213,7 @@ class Trainer:
         return Tensor(backend.to_device(z, self.device))
 
     def fake_labels(self, m):
-        return self.rng.integers(0, self.n_classes, m) if self.cfg["conditional"] else None
+        return backend.to_device(self.rng.integers(0, self.n_classes, m), self.device) if self.cfg["conditional"] else None
 
     # ------------------------------------------------------------------ Algorithm 1
     def d_step(self):

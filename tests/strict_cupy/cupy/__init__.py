@@ -9,7 +9,11 @@ CuPy's documented behaviour where minigan could get it wrong:
   ``TypeError: Unsupported type <class 'numpy.ndarray'>``; Python and NumPy scalars are fine;
 * reductions return 0-d device arrays, never NumPy scalars;
 * integer-array indices out of range wrap around (CuPy does not check them; NumPy raises);
-* only the functions, array methods and ``cupy.random.Generator`` methods that CuPy has exist here.
+* only the functions, array methods and ``cupy.random.Generator`` methods that CuPy has exist here
+  (a subset: those minigan may call, each checked against CuPy's namespace).
+
+It is stricter than CuPy in one way: NumPy ufuncs called on a device array (``np.exp(a)``) raise here,
+where CuPy's ``__array_ufunc__`` would run them on the GPU; minigan always calls ``xp.exp``.
 
 Every transfer is counted by the call site that asked for it (the first frame outside this stand-in,
 NumPy and minigan/backend.py, whose helpers only pass requests on): ``h2d`` (``cupy.asarray`` / ``cupy.array`` of host data, host index arrays), ``d2h``
@@ -227,7 +231,7 @@ class ndarray:
 
     def __repr__(self):
         _count("d2h")
-        return repr(self._a).replace("array(", "array(", 1)
+        return repr(self._a)
 
     __str__ = __repr__
 
@@ -379,11 +383,6 @@ class ndarray:
 
 
 # ------------------------------------------------------------------ creation and transfers
-def _host_input(obj):
-    """True when ``obj`` has to be copied from the host (arrays, lists, scalars)."""
-    return type(obj) is not ndarray
-
-
 def asarray(a, dtype=None, order=None, blocking=False):
     """A device array from a device array (no copy when dtype fits) or host data (an H2D copy)."""
     if type(a) is ndarray:
