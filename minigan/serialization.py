@@ -20,8 +20,10 @@ temporary file in the same directory, flushed and fsync'ed, then moved over
 """
 import json
 import os
+import struct
 import tempfile
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -133,7 +135,8 @@ def load(path):
             flat = {name: npz[name] for name in npz.files}
     except CheckpointError:
         raise
-    except (zipfile.BadZipFile, ValueError, EOFError, OSError, KeyError, UnicodeDecodeError) as e:
+    except (zipfile.BadZipFile, ValueError, EOFError, OSError, KeyError, UnicodeDecodeError, NotImplementedError,
+            RuntimeError, zlib.error, struct.error) as e:
         raise CheckpointError(f"load: cannot read checkpoint {path!r} (truncated or corrupt?): "
                               f"{type(e).__name__}: {e}") from e
     meta = {"python": [], "json": [], "empty": []}
