@@ -103,7 +103,8 @@ def cmd_train(a):
     if opts["model"] is None and not a.resume:
         opts["model"] = "dcgan" if a.data in ("mnist", "fashion-mnist") else "toy"
     try:
-        trainer = train(resume=a.resume, force=a.force, progress=not a.quiet, return_trainer=True, **opts)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):    # divergence is checked for
+            trainer = train(resume=a.resume, force=a.force, progress=not a.quiet, return_trainer=True, **opts)
     except TrainingDiverged as err:
         print(f"minigan train: {_one_line(err)}", file=sys.stderr)
         return 1

@@ -129,9 +129,10 @@ def load(path):
     if not os.path.exists(path):
         raise FileNotFoundError(f"load: no checkpoint at {path!r}")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            if not hasattr(npz, "files"):
-                raise CheckpointError(f"load: {path!r} holds a single .npy array, not a checkpoint (.npz)")
+        npz = np.load(path, allow_pickle=False)
+        if not hasattr(npz, "files"):
+            raise CheckpointError(f"load: {path!r} holds a single .npy array, not a checkpoint (.npz)")
+        with npz:
             flat = {name: npz[name] for name in npz.files}
     except CheckpointError:
         raise

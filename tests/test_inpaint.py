@@ -98,14 +98,21 @@ def test_mask_files_round_trip(tmp_path):
         I.save_mask(m4, tmp_path / "m4.png")
 
 
-def test_mask_files_nonzero_and_bright_mean_known(tmp_path):
+def test_mask_files_are_binary(tmp_path):
     from PIL import Image
-    a = np.array([[0, 3.5, -1], [0, 0, 1e-3]])
-    np.save(tmp_path / "a.npy", a)
+    np.save(tmp_path / "a.npy", np.array([[0, 1, 1], [0, 0, 1]], np.uint8))
     np.testing.assert_array_equal(I.load_mask(str(tmp_path / "a.npy")), [[0, 1, 1], [0, 0, 1]])
-    grey = np.array([[0, 127, 128], [255, 30, 200]], np.uint8)
-    Image.fromarray(grey).save(tmp_path / "g.png")
-    np.testing.assert_array_equal(I.load_mask(str(tmp_path / "g.png")), [[0, 0, 1], [1, 0, 1]])
+    np.save(tmp_path / "b.npy", np.array([[False, True], [True, True]]))
+    np.testing.assert_array_equal(I.load_mask(str(tmp_path / "b.npy")), [[0, 1], [1, 1]])
+    np.save(tmp_path / "bad.npy", np.array([[0, 3.5, -1], [0, 0, 1e-3]]))
+    with pytest.raises(ValueError, match=r"bad.npy must hold only 0 \(missing\) and 1 \(known\); it holds "
+                                         r"3 value\(s\) such as -1, 0.001, 3.5"):
+        I.load_mask(str(tmp_path / "bad.npy"))
+    Image.fromarray(np.array([[0, 255, 255], [255, 0, 255]], np.uint8)).save(tmp_path / "g.png")
+    np.testing.assert_array_equal(I.load_mask(str(tmp_path / "g.png")), [[0, 1, 1], [1, 0, 1]])
+    Image.fromarray(np.array([[0, 127, 128], [255, 30, 200]], np.uint8)).save(tmp_path / "grey.png")
+    with pytest.raises(ValueError, match=r"grey.png must be black .* and white .* only; .*127"):
+        I.load_mask(str(tmp_path / "grey.png"))
     with pytest.raises(FileNotFoundError, match="nope.npy"):
         I.load_mask(str(tmp_path / "nope.npy"))
     (tmp_path / "m.txt").write_text("1 0")

@@ -438,11 +438,12 @@ class Trainer:
 
     def _advice(self):
         """What to do after a divergence: resume the last good checkpoint, or start over, with a lower --lr."""
-        lower = f"{self.cfg['lr'] / 10:g}"
+        lower, disk = f"{self.cfg['lr'] / 10:g}", self._on_disk()
+        disk = disk[0].upper() + disk[1:]
         if self.saved_step is None:
-            return (f"{self._on_disk()}; start again with a lower learning rate: "
+            return (f"{disk}; start again with a lower learning rate: "
                     f"minigan train ... --out {self.run_dir} --force --lr {lower}")
-        return (f"{self._on_disk()}; continue it with a lower learning rate: "
+        return (f"{disk}; continue it with a lower learning rate: "
                 f"minigan train --resume --out {self.run_dir} --lr {lower}")
 
     def _restore(self):
@@ -629,8 +630,8 @@ def train(**options):
         cfg, changes = _resume_config(options)
         trainer = Trainer(cfg, resume=True, progress=progress)
         if trainer.step >= trainer.total_steps:
-            raise ValueError(f"--resume: {trainer.run_dir} is already at step {trainer.step} of "
-                             f"{trainer.total_steps}; give --steps greater than {trainer.step} to train on")
+            raise ValueError(f"--resume: {trainer.run_dir} is already at step {trainer.step} (its --steps / --epochs "
+                             f"make {trainer.total_steps}); give --steps greater than {trainer.step} to train on")
         trainer._apply_changes(changes)
         trainer.run()
         return trainer if return_trainer else trainer.run_dir
