@@ -280,8 +280,9 @@ class LinearG(nn.Module):
         return self.lin(z).reshape(z.shape[0], 1, self.h, self.w)
 
 
-def test_linear_generator_recovers_the_hole():
-    rng = np.random.default_rng(5)
+@pytest.mark.parametrize("seed", [5, 6, 7, 8, 9])
+def test_linear_generator_recovers_the_hole(seed):
+    rng = np.random.default_rng(seed)
     k, h = 4, 6
     A = (rng.standard_normal((h * h, k)) * 0.1).astype(np.float32)
     G = LinearG(A)
@@ -339,8 +340,9 @@ def test_search_result_shapes_restarts_and_history():
     np.testing.assert_allclose(r["generated"], (g + 1) / 2, atol=1e-6)
 
 
-def test_search_descends_the_loss():
-    G, D, x = tiny_setup(n=2)
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
+def test_search_descends_the_loss(seed):
+    G, D, x = tiny_setup(n=2, seed=seed)
     r = I.inpaint(G, D, x, I.make_mask("center", (5, 4)), z_dim=3, iters=40, restarts=1, lr=0.05)
     loss = r["history"]["loss"][:, 0]
     assert (loss[-1] < loss[0]).all()

@@ -162,6 +162,7 @@ def evaluate(run_dir, n_samples=None, n_valid=1000, device=None, seed=1234, prog
         result["nearest_neighbours_png"] = os.path.join(run_dir, "nearest_neighbours.png")
     else:
         samples = generate(cfg, G, n_samples, rng, device=dev)
+        result["n_samples"] = n_samples
         if cfg["data"] in data.MODES:
             result.update(data.mode_stats(samples, cfg["data"]))
         else:

@@ -79,7 +79,14 @@ def _load_images(a, cfg):
             raise ValueError(f"--images must be a .npy file, got {a.images!r}")
         if not os.path.exists(a.images):
             raise FileNotFoundError(f"--images: no such file {a.images!r}")
-        return np.load(a.images, allow_pickle=False), None
+        try:
+            x = np.load(a.images, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as e:
+            raise ValueError(f"--images {a.images}: not a readable .npy array ({_one_line(e)})") from None
+        if not isinstance(x, np.ndarray) or x.dtype.kind not in "fiu":
+            raise ValueError(f"--images {a.images}: holds {getattr(x, 'dtype', type(x).__name__)} values, "
+                             "not numbers in [0, 1]")
+        return x, None
     from .. import data
     if a.n < 1:
         raise ValueError(f"--n must be >= 1, got {a.n}")
@@ -104,6 +111,10 @@ def _search(G, D, images, mask, cfg, a, labels):
     return inpaint(G, D, images, mask, cfg, iters=a.iters, lam=a.lam, lr=a.lr, restarts=a.restarts,
                    perceptual=a.perceptual, weighted=a.weighted, blend=a.blend, seed=a.seed,
                    labels=labels if cfg.get("conditional") else None, progress=not a.quiet)
+
+
+def _one_line(err):
+    return " ".join(str(err).split())
 
 
 def run_cli(a):
