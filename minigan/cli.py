@@ -142,6 +142,13 @@ def _parse_labels(text):
     return pool
 
 
+def _size(nbytes):
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:.1f} {unit}"
+    return f"{nbytes} bytes"
+
+
 def _free_memory():
     try:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
@@ -172,11 +179,11 @@ def cmd_sample(a):
             raise ValueError(f"--n {a.n}: too many for one PNG (at most {PNG_LIMIT[kind]}); write a .npy instead")
         free = _free_memory()
         if free is not None and 4 * nbytes > free:
-            raise ValueError(f"--n {a.n}: the samples need {nbytes / 2**30:.1f} GiB, more than the free memory")
+            raise ValueError(f"--n {a.n}: the samples need {_size(nbytes)}, more than the free memory")
     free = shutil.disk_usage(os.path.dirname(os.path.abspath(a.out))).free
     if a.out.endswith(".npy") and nbytes + 4096 > free:
-        raise ValueError(f"--n {a.n}: {a.out} would take {nbytes / 2**30:.2f} GiB, more than the "
-                         f"{free / 2**30:.2f} GiB free on its disk")
+        raise ValueError(f"--n {a.n}: {a.out} would take {_size(nbytes)}, more than the {_size(free)} free "
+                         f"on its disk")
     labels = np.resize(np.array(pool if pool else list(range(10))), a.n) if cfg["conditional"] else None
     device = backend.check_device(a.device or cfg.get("device", "cpu"))
     rng, batch = np.random.default_rng(a.seed), 500

@@ -604,7 +604,10 @@ def test_gradients_have_the_dtype_of_their_leaf():
 
 # ------------------------------------------------------------------------------------------------ hypothesis
 BAD_FLOATS = st.one_of(st.sampled_from([float("nan"), float("inf"), -float("inf"), 0.0]),
-                       st.floats(max_value=0.0, allow_nan=False, allow_infinity=False))
+                       st.floats(max_value=0.0, allow_nan=False, allow_infinity=False))   # bad for --lr
+BAD_BETAS = st.one_of(st.sampled_from([float("nan"), float("inf"), -float("inf"), 1.0]),
+                      st.floats(max_value=-1e-300, allow_nan=False, allow_infinity=False),
+                      st.floats(min_value=1.0, allow_nan=False, allow_infinity=False))    # bad for --beta1
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -620,9 +623,10 @@ def test_hypothesis_inpaint_real_options(ws, key, value):
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(key=st.sampled_from(["--lr", "--beta1"]), value=BAD_FLOATS, counts=st.sampled_from(["--steps", "--k"]),
+@given(lr=BAD_FLOATS, beta1=BAD_BETAS, use_lr=st.booleans(), counts=st.sampled_from(["--steps", "--k"]),
        n=st.integers(max_value=0))
-def test_hypothesis_train_options(ws, key, value, counts, n):
+def test_hypothesis_train_options(ws, lr, beta1, use_lr, counts, n):
+    key, value = ("--lr", lr) if use_lr else ("--beta1", beta1)
     before = snapshot(ws)
     rc, out, err = run_main(["train", "--quiet", "--out", "hyp-run", f"{key}={value!r}"])
     assert rc == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1 and key in err

@@ -603,8 +603,6 @@ def _resume_config(options):
             raise ValueError(f"--resume cannot change {name} (the run has {old!r}, got {value!r}); "
                              f"--resume may change only {', '.join('--' + k.replace('_', '-') for k in RESUME_MAY_CHANGE)}"
                              f"; start a new run with another --out (or --force)")
-        if key not in cfg and key == "log_every":
-            raise ValueError(f"--resume: this run has no {name} option")
         changes.append({"option": key, "from": old, "to": value})
         cfg[key] = value
         if key == "steps":
