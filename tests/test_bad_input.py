@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 import zipfile
 
 import numpy as np
@@ -76,14 +77,18 @@ def snapshot(root):
 
 
 def run_main(argv):
-    """(exit code, stdout, stderr) of minigan.cli.main(argv) in-process."""
+    """(exit code, stdout, stderr) of minigan.cli.main(argv) in-process; warnings count as stderr lines, as
+    they would be printed there."""
     out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
         try:
             rc = main(argv)
         except SystemExit as e:                       # argparse
             rc = e.code
-    return rc, out.getvalue(), err.getvalue()
+    hidden = (ResourceWarning, DeprecationWarning, PendingDeprecationWarning, ImportWarning)   # not shown by default
+    shown = [x for x in w if not issubclass(x.category, hidden)]
+    return rc, out.getvalue(), err.getvalue() + "".join(f"{x.category.__name__}: {x.message}\n" for x in shown)
 
 
 # ------------------------------------------------------------------------------------------------ set-ups

@@ -592,7 +592,10 @@ def _resume_config(options):
         if value is None or key == "out" or (key == "conditional" and value == cfg.get(key)):
             continue
         old = cfg.get(key)
-        if key == "data_dir" and cfg["data"] in IMAGE_SETS and old is not None:
+        if key == "data_dir" and old is None:           # a run made before config.json recorded its folder
+            cfg[key] = value
+            continue
+        if key == "data_dir" and cfg["data"] in IMAGE_SETS:
             folder = data.find_files(cfg["data"], value, download_missing=False)["train_images"].parent
             if os.path.realpath(folder) == os.path.realpath(old):
                 continue                                # the same folder, named another way
