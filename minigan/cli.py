@@ -166,6 +166,8 @@ def cmd_sample(a):
     from .gan.evaluate import load_run, prior, to_unit_range
     if a.n < 1:
         raise ValueError(f"--n must be >= 1, got {a.n}")
+    if a.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {a.seed}")
     check_output_path(a.out)
     pool = _parse_labels(a.labels) if a.labels else None
     cfg, G, _ = load_run(a.run, a.device)

@@ -237,8 +237,13 @@ for opt in ("--steps", "--epochs", "--batch-size", "--k", "--z-dim", "--pack", "
         case(f"train{opt}-{v}", T + [f"{opt}={v}"], 2, [opt, ">= 1", v])
     case(f"train{opt}-text", T + [opt, "x"], 2, [opt, "invalid int value", "'x'"])
     case(f"train{opt}-float", T + [opt, "1.5"], 2, [opt, "invalid int value", "'1.5'"])
-for opt in ("--seed",):
-    case("train-seed-text", T + [opt, "x"], 2, ["--seed", "invalid int value"])
+case("train-seed-text", T + ["--seed", "x"], 2, ["--seed", "invalid int value"])
+case("train-seed-negative", T + ["--seed=-1"], 2, ["--seed must be a whole number >= 0", "-1"])
+case("sample-seed-negative", S + ["--seed=-3"], 2, ["--seed must be >= 0", "-3"])
+case("inpaint-seed-negative", P + ["--seed=-1"], 2, ["--seed must be >= 0", "-1"])
+case("train-batch-size-beyond-memory", T + ["--batch-size", "4000000000000"], 2,
+     ["--batch-size 4000000000000", "GiB of memory"])
+case("train-z-dim-beyond-memory", TI + ["--z-dim", "100000000000"], 2, ["--z-dim 100000000000", "GiB of memory"])
 case("train-pack-not-divisor", T + ["--pack", "3"], 2, ["--batch-size 1024", "multiple of --pack 3"])
 case("train-batch-not-multiple", T + ["--batch-size", "30"], 2, ["--batch-size 30", "multiple of --pack 4"])
 case("train-data-unknown", T + ["--data", "cifar"], 2, ["--data", "invalid choice", "cifar"])
@@ -288,7 +293,7 @@ case("train-env-partial", ["train", "--quiet", "--data", "fashion-mnist", "--ste
      ["$MINIGAN_DATA partial", "lacks t10k-labels"], None, {"MINIGAN_DATA": "partial"})
 case("train-no-data-anywhere", ["train", "--quiet", "--data", "mnist", "--steps", "2", "--out", "{c}/new"], 2,
      ["mnist", "not found"])
-for bs in ("500", "161", "100000"):
+for bs in ("500", "161", "1000"):
     case(f"train-batch-larger-than-data-{bs}", TI + ["--steps", "2", "--batch-size", bs], 2,
          [f"--batch-size {bs} is larger than the 160 training images"])
 # --- train --resume: what may and may not change

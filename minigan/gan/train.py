@@ -110,6 +110,8 @@ def _validate(cfg):
                                          or cfg[key] < 1):
             raise ValueError(f"--{key.replace('_', '-')} must be >= 1 (a whole number); got {cfg[key]!r}")
     _check_reals(cfg)
+    if isinstance(cfg["seed"], bool) or not isinstance(cfg["seed"], (int, np.integer)) or cfg["seed"] < 0:
+        raise ValueError(f"--seed must be a whole number >= 0; got {cfg['seed']!r}")
     if cfg["batch_size"] % cfg["pack"]:
         raise ValueError(f"--batch-size {cfg['batch_size']} must be a multiple of --pack {cfg['pack']}")
     if (cfg["steps"] is None) == (cfg["epochs"] is None):
@@ -540,6 +542,30 @@ RESUME_MAY_CHANGE = ("lr", "steps", "epochs", "device", "sample_every", "log_eve
 RUN_FILES = ("config.json", "checkpoint.npz", "metrics.csv")
 
 
+def _check_memory(cfg):
+    """Refuse a --batch-size or --z-dim whose training step cannot fit in the free memory (before any work).
+
+    A rough lower bound: the floats of one sample's activations in G and D (forward and backward), times the
+    k + 1 batches of a step, plus G's first layer (z_dim x its width) with Adam's two moments.
+    """
+    if cfg["device"] != "cpu":                          # the step's memory is the GPU's, not the host's
+        return
+    try:
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return
+    if cfg["model"] == "dcgan":                          # the outputs of G's and D's layers, one float each
+        per_sample, width = 6272 + 12544 + 784 + 12544 + 6272, 6272
+    elif cfg["model"] == "mlp":
+        per_sample, width = 1200 * 5 + 784 + 240 * 5, 1200
+    else:
+        per_sample, width = cfg["hidden"] * cfg["depth"] * 2, cfg["hidden"]
+    need = 4 * (per_sample * cfg["batch_size"] * (cfg["k"] + 1) + 3 * cfg["z_dim"] * width)
+    if need > free:
+        raise ValueError(f"--batch-size {cfg['batch_size']} with --z-dim {cfg['z_dim']}: one training step needs "
+                         f"at least {need / 2**30:.1f} GiB of memory, more than the {free / 2**30:.1f} GiB free")
+
+
 def holds_run(run_dir):
     """Whether ``run_dir`` holds (part of) a training run."""
     return any(os.path.exists(os.path.join(run_dir, f)) for f in RUN_FILES)
@@ -639,6 +665,7 @@ def train(**options):
     cfg = make_config(**options)
     run_dir = cfg["out"] = cfg["out"] or os.path.join("runs", cfg["data"])
     _check_out(run_dir)
+    _check_memory(cfg)
     if holds_run(run_dir):
         if not force:
             raise ValueError(f"--out {run_dir} already holds a run; continue it with --resume, or start over "

@@ -105,6 +105,8 @@ def check_options(a):
     for opt, v in (("--iters", a.iters), ("--restarts", a.restarts), ("--n", a.n)):
         if v < 1:
             raise ValueError(f"{opt} must be >= 1, got {v}")
+    if a.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {a.seed}")
 
 
 def _search(G, D, images, mask, cfg, a, labels):
