@@ -221,8 +221,19 @@ NAN, INF = "nan", "inf"
 CASES = []
 
 
-def case(cid, argv, rc, words, setup=None, env=None):
-    CASES.append(pytest.param(argv, rc, words, setup, env, id=cid))
+def case(cid, argv, rc, words, setup=None, env=None, marks=()):
+    CASES.append(pytest.param(argv, rc, words, setup, env, id=cid, marks=marks))
+
+
+def _has_cupy():
+    try:
+        import cupy  # noqa: F401
+        return True
+    except Exception:                                   # noqa: BLE001  (ImportError, or a broken CUDA install)
+        return False
+
+
+NO_CUPY = pytest.mark.skipif(_has_cupy(), reason="CuPy is usable here")
 
 
 # --- train: real options, non-finite and out of range, refused before anything is made
@@ -369,6 +380,10 @@ case("sample-device-unknown", S + ["--device", "gpu"], 2, ["--device", "invalid 
 case("sample-seed-text", S + ["--seed", "x"], 2, ["--seed", "invalid int value"])
 case("sample-missing-out", ["sample", "--run", "ring"], 2, ["--out", "required"])
 case("sample-missing-run", ["sample", "--out", "{c}/s.npy"], 2, ["--run", "required"])
+for cid, argv in (("train", T + ["--steps", "2"]), ("sample", S), ("evaluate", E),
+                  ("inpaint", P), ("resume", R + ["--steps", "4"])):
+    case(f"{cid}-device-cuda-without-cupy", argv + ["--device", "cuda"], 2, ["'cuda' needs CuPy"],
+         copy_run("ring") if cid == "resume" else None, marks=NO_CUPY)
 # --- evaluate
 for v in ("0", "-1", "-10000"):
     case(f"evaluate-samples-{v}", E + [f"--samples={v}"], 2, ["--samples must be >= 1", v])
