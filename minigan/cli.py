@@ -29,7 +29,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser():
     p = _Parser(prog="minigan", description="GANs from scratch on NumPy / CuPy.",
-                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     t = sub.add_parser("train", help="train a GAN (Algorithm 1) into a run directory",
