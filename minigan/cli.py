@@ -222,10 +222,26 @@ def cmd_sample(a):
     return 0
 
 
+def _check_evaluate_memory(a):
+    """Refuse a --samples whose samples and Parzen distance matrices cannot fit in the free memory."""
+    try:
+        with open(os.path.join(a.run, "config.json")) as f:
+            images = json.load(f).get("data") in ("mnist", "fashion-mnist")
+    except (OSError, ValueError, AttributeError):
+        return                                          # evaluate() says what is wrong with the run
+    n = a.samples or (10000 if images else 2500)
+    per_sample = 784 * 12 + 1000 * 8 * 3 if images else 2 * 4 + 25 * 8 * 2   # samples, float64 copy, (1000, n)
+    free = _free_memory()
+    if free is not None and n * per_sample > free:
+        raise ValueError(f"--samples {n}: evaluating needs about {_size(n * per_sample)} of memory, more than "
+                         f"the {_size(free)} free")
+
+
 def cmd_evaluate(a):
     from .gan.evaluate import evaluate
     if a.samples is not None and a.samples < 1:
         raise ValueError(f"--samples must be >= 1, got {a.samples}")
+    _check_evaluate_memory(a)
     r = evaluate(a.run, n_samples=a.samples, device=a.device)
     if "parzen_ll" in r:
         print(f"Parzen window log-likelihood: {r['parzen_ll']:.1f} +- {r['parzen_se']:.1f} "

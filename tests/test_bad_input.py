@@ -388,6 +388,9 @@ for cid, argv in (("train", T + ["--steps", "2"]), ("sample", S), ("evaluate", E
 for v in ("0", "-1", "-10000"):
     case(f"evaluate-samples-{v}", E + [f"--samples={v}"], 2, ["--samples must be >= 1", v])
     case(f"evaluate-images-samples-{v}", ["evaluate", "--run", "img", f"--samples={v}"], 2, ["--samples must be >= 1"])
+case("evaluate-samples-beyond-memory", E + ["--samples", "100000000000000"], 2, ["--samples 100000000000000", "memory"])
+case("evaluate-images-samples-beyond-memory", ["evaluate", "--run", "img", "--samples", "10000000000"], 2,
+     ["--samples 10000000000", "memory"])
 case("evaluate-samples-text", E + ["--samples", "many"], 2, ["--samples", "invalid int value"])
 case("evaluate-run-missing", ["evaluate", "--run", "nope"], 2, ["nope", "run directory"])
 for how in ("truncated", "npy", "method", "D", "text"):
