@@ -17,7 +17,6 @@ import subprocess
 import sys
 import time
 import warnings
-import zipfile
 
 import numpy as np
 import pytest
@@ -426,7 +425,8 @@ for name, arr, words in (("all-known", np.ones((28, 28)), ["all known"]),
                           ["all missing", "image(s) 1"])):
     case(f"inpaint-mask-{name}", PM, 2, ["mask"] + words, save_npy("m.npy", arr))
 for name, arr in (("strings", np.array([["a", "b"]])), ("wrong-shape", np.ones((14, 14))),
-                  ("3-images", np.ones((3, 1, 28, 28))), ("1-d", np.ones(784)), ("complex", np.ones((28, 28), complex))):
+                  ("3-images", np.ones((3, 1, 28, 28))), ("1-d", np.ones(784)),
+                  ("complex", np.ones((28, 28), complex))):
     case(f"inpaint-mask-{name}", PM, 2, ["mask"], save_npy("m.npy", arr))
 case("inpaint-mask-object", PM, 2, ["m.npy"], lambda f: np.save(f / "m.npy", np.array([None, 1]), allow_pickle=True))
 case("inpaint-mask-corrupt-npy", PM, 2, ["m.npy"], write_text("m.npy", "not numpy"))

@@ -629,9 +629,9 @@ def _resume_config(options):
             continue
         name = "--" + key.replace("_", "-")
         if key not in RESUME_MAY_CHANGE:
-            raise ValueError(f"--resume cannot change {name} (the run has {old!r}, got {value!r}); "
-                             f"--resume may change only {', '.join('--' + k.replace('_', '-') for k in RESUME_MAY_CHANGE)}"
-                             f"; start a new run with another --out (or --force)")
+            allowed = ", ".join("--" + k.replace("_", "-") for k in RESUME_MAY_CHANGE)
+            raise ValueError(f"--resume cannot change {name} (the run has {old!r}, got {value!r}); --resume may "
+                             f"change only {allowed}; start a new run with another --out (or --force)")
         changes.append({"option": key, "from": old, "to": value})
         cfg[key] = value
         if key == "steps":
