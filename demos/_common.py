@@ -118,7 +118,7 @@ def train_or_load(args, device, default_steps, model, conditional=False, **overr
                     **overrides)
         if steps:
             opts["sample_every"] = max(1, steps // max(1, args.frames))
-        run_dir = train(progress=True, **opts)
+        run_dir = train(progress=True, force=True, **opts)     # a re-run starts over (the old run -> run.old)
     cfg, G, D = load_run(run_dir, device)
     if cfg["model"] != model or bool(cfg["conditional"]) != bool(conditional):
         raise SystemExit(f"--run {run_dir}: this demo needs a {'conditional ' if conditional else ''}{model} run; "

@@ -56,7 +56,7 @@ def ensure_run(args, device):
     print(f"no trained run in {args.run}: training a short DCGAN-28 on Fashion-MNIST first "
           f"(1 epoch; 'minigan train --data fashion-mnist --epochs 5 --out {args.run}' gives better fills)")
     return train(data="fashion-mnist", model="dcgan", epochs=1, out=args.run, device=device, seed=args.seed,
-                 data_dir=args.data_dir)
+                 data_dir=args.data_dir, force=True)
 
 
 def write_gif(result, images, mask, path, k):

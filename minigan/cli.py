@@ -5,6 +5,7 @@ what the command does can be read in ``minigan.gan``.
 """
 import argparse
 import json
+import os
 import sys
 
 import numpy as np
@@ -22,15 +23,22 @@ EPILOG = """examples:
 DEVICE_HELP = "cpu, cuda or cuda:N (default: $MINIGAN_DEVICE, else cpu; cuda needs CuPy)"
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: "minigan train: error: argument --steps: invalid int value: 'x'"."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _parser():
-    p = argparse.ArgumentParser(prog="minigan", description="GANs from scratch on NumPy / CuPy.",
-                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _Parser(prog="minigan", description="GANs from scratch on NumPy / CuPy.",
+                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     t = sub.add_parser("train", help="train a GAN (Algorithm 1) into a run directory",
                        description="Train a GAN with Algorithm 1 of Goodfellow et al. (k D steps per G step). "
                        "Options left out take the data set's recipe (see docs/theory.md).")
-    t.add_argument("--data", default="ring", choices=["gaussian1d", "ring", "grid", "mnist", "fashion-mnist"],
+    t.add_argument("--data", choices=["gaussian1d", "ring", "grid", "mnist", "fashion-mnist"],
                    help="training data (default: ring)")
     t.add_argument("--model", choices=["mlp", "dcgan", "toy"],
                    help="mlp: the GAN paper's maxout MLP; dcgan: DCGAN-28; toy: small MLPs for 1-D/2-D "
@@ -51,7 +59,7 @@ def _parser():
     t.add_argument("--device", default=None, help=DEVICE_HELP)
     t.add_argument("--log-every", type=int, help="write a metrics.csv row (one device-to-host copy) every N steps "
                                                "(default 1); NaN losses are caught on logged steps")
-    t.add_argument("--seed", type=int, default=0, help="random seed (same seed, same result on CPU)")
+    t.add_argument("--seed", type=int, help="random seed (default 0; same seed, same result on CPU)")
     t.add_argument("--conditional", action="store_true", help="feed the class label to G and D (images)")
     t.add_argument("--reuse-fake", action="store_true",
                    help="the G step reuses the D step's noise, as PyTorch's DCGAN example does (default: fresh "
@@ -59,7 +67,10 @@ def _parser():
     t.add_argument("--data-dir", help="folder with the IDX files (else $MINIGAN_DATA, ~/.cache/minigan, "
                                       "/usr/share/datasets)")
     t.add_argument("--out", help="run directory (default runs/DATA)")
-    t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint "
+                   "(may change --lr, --steps/--epochs, --device, --sample-every)")
+    t.add_argument("--force", action="store_true", help="start over in an --out that holds a run "
+                   "(the old run is moved to OUT.old)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
 
     s = sub.add_parser("sample", help="draw samples from a trained run")
@@ -75,11 +86,13 @@ def _parser():
     e = sub.add_parser("evaluate", help="FID, Inception-style score, class balance and Parzen log-likelihood "
                                         "(images; docs/evaluation.md) or modes covered (2-D) of a run")
     e.add_argument("--run", required=True, help="run directory")
-    e.add_argument("--samples", type=int, default=10000, help="samples for the Parzen window (default 10,000)")
+    e.add_argument("--samples", type=int, help="samples drawn: for the Parzen window (default 10,000) or "
+                                               "the 2-D mode count (default 2,500)")
     e.add_argument("--device", help=DEVICE_HELP)
     from .inpaint.cli import add_parser as add_inpaint_parser
     add_inpaint_parser(sub)
     sub.add_parser("bench", help="time minigan's GAN training steps (benchmarks/bench.py adds PyTorch)")
+    p.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     return p
 
 
@@ -90,56 +103,155 @@ def cmd_inpaint(a):
 
 def cmd_train(a):
     from .gan.train import TrainingDiverged, train
+    if a.data is None and not a.resume:
+        a.data = "ring"
     opts = dict(data=a.data, model=a.model, loss=a.loss, k=a.k, epochs=a.epochs, steps=a.steps,
                 batch_size=a.batch_size, lr=a.lr, beta1=a.beta1, optimizer=a.optimizer, z_dim=a.z_dim,
                 pack=a.pack, sample_every=a.sample_every, device=a.device, seed=a.seed, log_every=a.log_every,
                 conditional=a.conditional or None, reuse_fake=a.reuse_fake or None, data_dir=a.data_dir,
-                out=a.out or f"runs/{a.data}")
+                out=a.out or f"runs/{a.data or 'ring'}")
     if opts["model"] is None and not a.resume:
         opts["model"] = "dcgan" if a.data in ("mnist", "fashion-mnist") else "toy"
     try:
-        run_dir = train(resume=a.resume, progress=not a.quiet, **opts)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):    # divergence is checked for
+            trainer = train(resume=a.resume, force=a.force, progress=not a.quiet, return_trainer=True, **opts)
     except TrainingDiverged as err:
-        print(f"minigan train: {err}", file=sys.stderr)
+        print(f"minigan train: {_one_line(err)}", file=sys.stderr)
         return 1
-    print(f"done: {run_dir} (samples/, progress.gif, metrics.csv, checkpoint.npz)")
+    if trainer.interrupted:
+        return 128 + int(trainer.interrupted)          # 130 for Ctrl-C, 143 for SIGTERM (the shell's convention)
+    print(f"done: {trainer.run_dir} (samples/, progress.gif, metrics.csv, checkpoint.npz)")
     return 0
 
 
+PNG_LIMIT = {"images": 10000, "points": 1000000}     # a grid / scatter plot of more is neither viewable nor cheap
+
+
+def check_output_path(path, option="--out", exts=(".npy", ".png")):
+    """Refuse an output path that cannot be written, before any work: wrong ending, a directory, under a file."""
+    if not path.endswith(exts):
+        raise ValueError(f"{option} must end in {' or '.join(exts)}, got {path!r}")
+    if os.path.isdir(path):
+        raise ValueError(f"{option} {path}: is a directory")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        what = "is a file" if os.path.exists(parent) else "does not exist"
+        raise ValueError(f"{option} {path}: the folder {parent} {what}")
+    if not os.access(parent, os.W_OK | os.X_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise ValueError(f"{option} {path}: not writable")
+
+
+def _parse_labels(text):
+    try:
+        pool = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise ValueError(f"--labels must be class numbers 0..9 separated by commas, e.g. '3' or '0,1,2'; "
+                         f"got {text!r}") from None
+    if any(not 0 <= v < 10 for v in pool):
+        raise ValueError(f"--labels must be class numbers 0..9, got {text!r}")
+    return pool
+
+
+def _size(nbytes):
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:.1f} {unit}"
+    return f"{nbytes} bytes"
+
+
+def _free_memory():
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
 def cmd_sample(a):
+    import shutil
+
+    from tqdm import tqdm
+
     from . import backend
     from .gan import viz
-    from .gan.evaluate import generate, load_run
-    cfg, G, _ = load_run(a.run, a.device)
+    from .gan.evaluate import load_run, prior, to_unit_range
     if a.n < 1:
         raise ValueError(f"--n must be >= 1, got {a.n}")
-    labels = None
-    if cfg["conditional"]:
-        pool = [int(v) for v in a.labels.split(",")] if a.labels else list(range(10))
-        if any(not 0 <= v < 10 for v in pool):
-            raise ValueError(f"--labels must be class numbers 0..9, got {a.labels}")
-        labels = np.resize(np.array(pool), a.n)
-    elif a.labels:
+    if a.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {a.seed}")
+    check_output_path(a.out)
+    pool = _parse_labels(a.labels) if a.labels else None
+    cfg, G, _ = load_run(a.run, a.device)
+    if not cfg["conditional"] and pool is not None:
         raise ValueError("--labels is for conditional runs; this run is not conditional")
-    out = generate(cfg, G, a.n, np.random.default_rng(a.seed), labels,
-                   device=backend.resolve_device(a.device))
-    if a.out.endswith(".npy"):
-        np.save(a.out, out)
-    elif a.out.endswith(".png"):
-        if out.ndim == 4:
+    kind = "images" if cfg["data"] in ("mnist", "fashion-mnist") else "points"
+    shape = (1, 28, 28) if kind == "images" else (1 if cfg["data"] == "gaussian1d" else 2,)
+    nbytes = a.n * int(np.prod(shape)) * 4
+    if a.out.endswith(".png"):
+        if a.n > PNG_LIMIT[kind]:
+            raise ValueError(f"--n {a.n}: too many for one PNG (at most {PNG_LIMIT[kind]}); write a .npy instead")
+        free = _free_memory()
+        if free is not None and 4 * nbytes > free:
+            raise ValueError(f"--n {a.n}: the samples need {_size(nbytes)}, more than the free memory")
+    free = shutil.disk_usage(os.path.dirname(os.path.abspath(a.out))).free
+    if a.out.endswith(".npy") and nbytes + 4096 > free:
+        raise ValueError(f"--n {a.n}: {a.out} would take {_size(nbytes)}, more than the {_size(free)} free "
+                         f"on its disk")
+    labels = np.resize(np.array(pool if pool else list(range(10))), a.n) if cfg["conditional"] else None
+    device = backend.resolve_device(a.device)
+    rng, batch = np.random.default_rng(a.seed), 500
+    tmp = f"{a.out}.part{os.getpid()}.npy"                  # written, then renamed: no half-written --out
+    try:
+        if a.out.endswith(".npy"):
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(a.n,) + shape)
+        else:
+            out = np.empty((a.n,) + shape, np.float32)
+        from .tensor import no_grad
+        with no_grad(), tqdm(total=a.n, unit="sample", disable=a.n <= 10 * batch, file=sys.stderr) as bar:
+            for i in range(0, a.n, batch):
+                m = min(batch, a.n - i)
+                lab = None if labels is None else labels[i:i + m]
+                out[i:i + m] = to_unit_range(cfg, G(prior(cfg, m, rng, device), lab).numpy())
+                bar.update(m)
+        if not np.isfinite(out).all():
+            raise ValueError(f"{a.run}: the generator made NaN / inf samples (a diverged run?); nothing written")
+        if a.out.endswith(".npy"):
+            out.flush()
+            del out
+            os.replace(tmp, a.out)
+            out = np.load(a.out, mmap_mode="r")
+        elif out.ndim == 4:
             viz.save_image_grid(out, a.out, nrow=int(np.ceil(np.sqrt(a.n))))
         elif out.shape[1] == 2:
             viz.save_png(viz.points_frame(out, title=f"{a.n} samples"), a.out)
         else:
             viz.save_png(viz.histogram_frame(out, title=f"{a.n} samples"), a.out)
-    else:
-        raise ValueError(f"--out must end in .npy or .png, got {a.out!r}")
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
     print(f"wrote {a.out}: {out.shape[0]} samples of shape {out.shape[1:]}")
     return 0
 
 
+def _check_evaluate_memory(a):
+    """Refuse a --samples whose samples and Parzen distance matrices cannot fit in the free memory."""
+    try:
+        with open(os.path.join(a.run, "config.json")) as f:
+            images = json.load(f).get("data") in ("mnist", "fashion-mnist")
+    except (OSError, ValueError, AttributeError):
+        return                                          # evaluate() says what is wrong with the run
+    n = a.samples or (10000 if images else 2500)
+    per_sample = 784 * 12 + 1000 * 8 * 3 if images else 2 * 4 + 25 * 8 * 2   # samples, float64 copy, (1000, n)
+    free = _free_memory()
+    if free is not None and n * per_sample > free:
+        raise ValueError(f"--samples {n}: evaluating needs about {_size(n * per_sample)} of memory, more than "
+                         f"the {_size(free)} free")
+
+
 def cmd_evaluate(a):
     from .gan.evaluate import evaluate
+    if a.samples is not None and a.samples < 1:
+        raise ValueError(f"--samples must be >= 1, got {a.samples}")
+    _check_evaluate_memory(a)
     r = evaluate(a.run, n_samples=a.samples, device=a.device)
     if "parzen_ll" in r:
         print(f"Parzen window log-likelihood: {r['parzen_ll']:.1f} +- {r['parzen_se']:.1f} "
@@ -164,9 +276,27 @@ def cmd_evaluate(a):
 COMMANDS = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate, "inpaint": cmd_inpaint}
 
 
+def _one_line(err):
+    """An error message as one line (multi-line library messages are joined with '; ')."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return "; ".join(lines) or type(err).__name__
+
+
+def _error_text(err):
+    if isinstance(err, MemoryError):
+        return "out of memory (ask for fewer samples or a smaller --batch-size)"
+    if isinstance(err, OSError) and err.filename is not None:
+        where = err.filename if err.filename2 is None else f"{err.filename} -> {err.filename2}"
+        return f"{where}: {err.strerror or err}"
+    return _one_line(err)
+
+
 def main(argv=None):
-    """Entry point of ``minigan`` and ``python -m minigan``."""
+    """Entry point of ``minigan`` and ``python -m minigan``. Errors are one line on stderr (``--debug``: the
+    traceback too); exit codes: 0 done, 1 training diverged, 2 bad input, 130 Ctrl-C, 143 SIGTERM."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in argv
+    argv = [x for x in argv if x != "--debug"]
     from .backend import reuse_freed_memory
     reuse_freed_memory()
     if argv[:1] == ["bench"]:                     # bench has its own parser (minigan/bench.py)
@@ -179,6 +309,15 @@ def main(argv=None):
         return 0
     try:
         return COMMANDS[a.command](a)
-    except (ValueError, FileNotFoundError, RuntimeError) as err:
-        print(f"minigan {a.command}: error: {err}", file=sys.stderr)
+    except KeyboardInterrupt as err:              # Ctrl-C outside the training loop, or a second signal in it
+        import signal
+        signum = getattr(err, "signum", signal.SIGINT)
+        if debug:
+            raise
+        print(f"minigan {a.command}: {_one_line(err) if str(err) else 'interrupted'}", file=sys.stderr)
+        return 128 + int(signum)
+    except Exception as err:                      # noqa: BLE001  no traceback reaches a user
+        if debug:
+            raise
+        print(f"minigan {a.command}: error: {_error_text(err)}", file=sys.stderr)
         return 2

@@ -267,6 +267,26 @@ def _complete(folder):
     return found
 
 
+def _missing(folder):
+    """The file names (without .gz) of the four that ``folder`` lacks."""
+    return [stem for stem in FILES.values() if not ((folder / stem).is_file() or (folder / (stem + ".gz")).is_file())]
+
+
+def _named_folder(name, base, what):
+    """{role: path} from ``base`` or ``base/name``, or a DataError saying what is missing where."""
+    for folder in (base, base / name):
+        found = _complete(folder)
+        if found:
+            return found
+    if not base.is_dir():
+        raise DataError(f"{what} {base}: no such folder (it should hold the four {name} IDX files, or a "
+                        f"{name}/ folder with them)")
+    sub = base / name
+    where = sub if sub.is_dir() and len(_missing(sub)) < len(_missing(base)) else base
+    raise DataError(f"{what} {base}: the {name} files are incomplete; {where} lacks "
+                    f"{', '.join(_missing(where))} (raw or .gz)")
+
+
 def _sha256(path):
     """The hex SHA-256 of a file, read in chunks."""
     h = hashlib.sha256()
@@ -319,8 +339,9 @@ def find_files(name, data_dir=None, download_missing=True, urls=None, opener=Non
     """Locate (or fetch) the four IDX files of "mnist" or "fashion-mnist"; returns {role: Path}.
 
     Roles are train_images, train_labels, test_images, test_labels. A folder counts when it holds all
-    four files, raw (``train-images-idx3-ubyte``) or gzipped (``...ubyte.gz``). Folders, in order:
-    ``data_dir`` and ``data_dir/<name>``; ``$MINIGAN_DATA`` and ``$MINIGAN_DATA/<name>``;
+    four files, raw (``train-images-idx3-ubyte``) or gzipped (``...ubyte.gz``). A folder the user names
+    is used or is an error (listing what it lacks), never silently passed over: ``data_dir`` (or
+    ``data_dir/<name>``), else ``$MINIGAN_DATA`` (or ``$MINIGAN_DATA/<name>``). Without either, in order:
     ``~/.cache/minigan/<name>``; ``/usr/share/datasets/<name>`` (Debian's ``dataset-fashion-mnist``).
     Local files are not hashed (Debian's copies have rewritten gzip headers); ``read_idx`` still checks
     their structure. If no folder is complete and ``download_missing``, the missing ``.gz`` files are
@@ -329,6 +350,9 @@ def find_files(name, data_dir=None, download_missing=True, urls=None, opener=Non
     every mirror fails, raises DataError saying where it looked and how to get the files.
     """
     _check_name(name, "find_files")
+    for base, what in ((data_dir, "--data-dir"), (os.environ.get("MINIGAN_DATA") or None, "$MINIGAN_DATA")):
+        if base is not None:                 # a folder the user named is used, or is an error: no silent fallback
+            return _named_folder(name, Path(base).expanduser(), what)
     dirs = search_dirs(name, data_dir)
     for folder in dirs:
         found = _complete(folder)

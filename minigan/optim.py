@@ -11,6 +11,7 @@ keyed by the parameter's index, or by its name when the optimizer was given
 Update equations: docs/layers.md.
 """
 import math
+import numbers
 
 from . import backend, profiler
 from .backend import get_array_module
@@ -28,6 +29,12 @@ class Optimizer:
         if isinstance(params, Tensor):
             raise TypeError(f"{name}: params must be an iterable of Parameters (or (name, Parameter) pairs), "
                             "not a single Tensor; wrap it in a list")
+        if hasattr(params, "named_parameters") and hasattr(params, "state_dict"):
+            raise TypeError(f"{name}: params must be an iterable of Parameters, got a {type(params).__name__} "
+                            "module; pass model.parameters() (or model.named_parameters())")
+        if isinstance(params, (str, bytes, dict)) or not hasattr(params, "__iter__"):
+            raise TypeError(f"{name}: params must be an iterable of Parameters (or (name, Parameter) pairs), "
+                            f"got {type(params).__name__}")
         params = list(params)
         if not params:
             raise ValueError(f"{name}: got an empty parameter list")
@@ -45,6 +52,9 @@ class Optimizer:
                 raise TypeError(f"{name}: parameter {k!r} is a {type(p).__name__}, not a Tensor")
             if not p.is_leaf:
                 raise ValueError(f"{name}: parameter {k!r} (shape {p.shape}) is not a leaf tensor")
+            if p.dtype.kind not in "fc":
+                raise TypeError(f"{name}: parameter {k!r} has dtype {p.dtype}; only floating point tensors "
+                                "can be optimized")
         if len({id(p) for p in self.params}) != len(self.params):
             raise ValueError(f"{name}: some parameters appear more than once")
         self.state = {}     # key -> {"step": int, name: array, ...}
@@ -52,6 +62,7 @@ class Optimizer:
     @staticmethod
     def _check(name, **values):
         for k, v in values.items():
+            _check_number(name, k, v)
             if v < 0:
                 raise ValueError(f"{name}: invalid {k} {v} (must be >= 0)")
 
@@ -99,7 +110,24 @@ class Optimizer:
         checked before anything changes.
         """
         name = type(self).__name__
-        hyper, state = dict(state_dict.get("hyper", {})), dict(state_dict.get("state", {}))
+        if not isinstance(state_dict, dict):
+            raise TypeError(f"{name}.load_state_dict: expected a dict with 'hyper' and 'state', "
+                            f"got {type(state_dict).__name__}")
+        wrong = sorted(map(str, set(state_dict) - {"hyper", "state"}))
+        lacking = [k for k in ("hyper", "state") if k not in state_dict]
+        if wrong or lacking:
+            raise ValueError(f"{name}.load_state_dict: not an optimizer state dict: "
+                             + "; ".join(([f"unexpected keys {wrong}"] if wrong else [])
+                                         + ([f"missing keys {lacking}"] if lacking else []))
+                             + " (expected exactly 'hyper' and 'state')")
+        if not isinstance(state_dict["hyper"], dict) or not isinstance(state_dict["state"], dict):
+            raise TypeError(f"{name}.load_state_dict: 'hyper' and 'state' must be dicts")
+        hyper, state = dict(state_dict["hyper"]), dict(state_dict["state"])
+        for n, v in hyper.items():
+            if n in ("lr", "eps", "weight_decay", "momentum", "alpha", "dampening"):
+                _check_number(f"{name}.load_state_dict", n, _plain(v))
+            elif n == "betas":
+                _check_betas(_plain(v))
         unknown = sorted(set(hyper) - set(self.hyper))
         if unknown:
             raise ValueError(f"{name}.load_state_dict: unknown hyper-parameters {unknown} "
@@ -112,6 +140,9 @@ class Optimizer:
                                  f"does not have (its keys: {self.keys[:8]}{' ...' if len(self.keys) > 8 else ''})")
             i = index[str(k)]
             p = self.params[i]
+            if not isinstance(entry, dict):
+                raise TypeError(f"{name}.load_state_dict: state of parameter {k!r} must be a dict, "
+                                f"got {type(entry).__name__}")
             restored = {}
             for s, v in entry.items():
                 if s not in self.state_names:
@@ -134,6 +165,18 @@ class Optimizer:
     def __repr__(self):
         hyper = ", ".join(f"{n}={getattr(self, n)}" for n in self.hyper)
         return f"{type(self).__name__}({len(self.params)} parameters, {hyper})"
+
+
+def _check_number(name, key, v):
+    """A hyper-parameter must be a real, finite number (not a string, a bool, NaN or inf)."""
+    if isinstance(v, Tensor):
+        v = v.data
+    if hasattr(v, "shape") and getattr(v, "ndim", 1) == 0:
+        v = backend.as_numpy(v).item()
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise TypeError(f"{name}: {key} must be a number, got {v!r} ({type(v).__name__})")
+    if not math.isfinite(v):
+        raise ValueError(f"{name}: invalid {key} {v} (must be a finite number)")
 
 
 def _plain(v):
@@ -193,9 +236,7 @@ class Adam(Optimizer):
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         super().__init__(params)
         self._check("Adam", lr=lr, eps=eps, weight_decay=weight_decay)
-        betas = tuple(betas)
-        if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
-            raise ValueError(f"Adam: betas must be two numbers in [0, 1), got {betas}")
+        betas = _check_betas(betas)
         self.lr, self.betas, self.eps, self.weight_decay = lr, betas, eps, weight_decay
 
     def _update(self, p, g, state):
@@ -215,6 +256,19 @@ class Adam(Optimizer):
         xp.divide(m, u, out=u)
         u *= step_size
         p.data -= u
+
+
+def _check_betas(betas):
+    if isinstance(betas, (str, bytes)) or not hasattr(betas, "__iter__"):
+        raise TypeError(f"Adam: betas must be two numbers in [0, 1), got {betas!r}")
+    betas = tuple(betas)
+    if len(betas) != 2:
+        raise ValueError(f"Adam: betas must be two numbers in [0, 1), got {betas}")
+    for i, b in enumerate(betas):
+        _check_number("Adam", f"beta{i + 1}", b)
+        if not 0 <= b < 1:
+            raise ValueError(f"Adam: betas must be two numbers in [0, 1), got {betas}")
+    return tuple(float(b) for b in betas)
 
 
 class RMSprop(Optimizer):

@@ -20,8 +20,10 @@ temporary file in the same directory, flushed and fsync'ed, then moved over
 """
 import json
 import os
+import struct
 import tempfile
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -127,13 +129,15 @@ def load(path):
     if not os.path.exists(path):
         raise FileNotFoundError(f"load: no checkpoint at {path!r}")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            if not hasattr(npz, "files"):
-                raise CheckpointError(f"load: {path!r} holds a single .npy array, not a checkpoint (.npz)")
+        npz = np.load(path, allow_pickle=False)
+        if not hasattr(npz, "files"):
+            raise CheckpointError(f"load: {path!r} holds a single .npy array, not a checkpoint (.npz)")
+        with npz:
             flat = {name: npz[name] for name in npz.files}
     except CheckpointError:
         raise
-    except (zipfile.BadZipFile, ValueError, EOFError, OSError, KeyError, UnicodeDecodeError) as e:
+    except (zipfile.BadZipFile, ValueError, EOFError, OSError, KeyError, UnicodeDecodeError, NotImplementedError,
+            RuntimeError, zlib.error, struct.error) as e:
         raise CheckpointError(f"load: cannot read checkpoint {path!r} (truncated or corrupt?): "
                               f"{type(e).__name__}: {e}") from e
     meta = {"python": [], "json": [], "empty": []}

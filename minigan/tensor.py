@@ -94,6 +94,12 @@ def same_device(op, *arrays):
             raise_mixed_devices(op, devs[0], d)
 
 
+def _check_can_require_grad(dtype):
+    """Only floating-point tensors can require gradients (as PyTorch): an integer gradient would be truncated."""
+    if np.dtype(dtype).kind not in "fc":
+        raise RuntimeError(f"only tensors of floating point dtype can require gradients, got dtype {dtype}")
+
+
 class Tensor:
     """An n-dimensional array that remembers how it was computed.
 
@@ -108,6 +114,8 @@ class Tensor:
 
     def __init__(self, data, requires_grad=False, dtype=None, device=None):
         self.data = _as_array(data, dtype, device)
+        if requires_grad:
+            _check_can_require_grad(self.data.dtype)
         self.requires_grad = bool(requires_grad)
         self.grad = None
         self.creator = None            # the Function that made this tensor (None: a leaf)
@@ -184,7 +192,9 @@ class Tensor:
 
     def requires_grad_(self, flag=True):
         """Set ``requires_grad`` in place; returns self."""
-        self.requires_grad = flag
+        if flag:
+            _check_can_require_grad(self.dtype)
+        self.requires_grad = bool(flag)
         return self
 
     def zero_(self):
@@ -205,8 +215,13 @@ class Tensor:
                 raise RuntimeError(
                     f"backward: grad can be left out only for a scalar output, but this tensor "
                     f"has shape {self.shape}; pass grad= of that shape (or call .sum() first)")
+        if not self.requires_grad:
+            raise RuntimeError("backward: this tensor does not require grad and has no grad_fn: nothing it "
+                               "was computed from requires grad (or it was computed under no_grad())")
         for t, g in _backprop([self], [grad], create_graph).values():
             if t.is_leaf and t.requires_grad:
+                if g.dtype != t.dtype:                   # a gradient has the dtype of its leaf (as PyTorch)
+                    g = g.to(dtype=t.dtype) if create_graph else Tensor(g.data.astype(t.dtype))
                 t.grad = g if t.grad is None else t.grad + g
 
     # ------------------------------------------------------------ operators

@@ -251,16 +251,30 @@ def test_search_order(iso, monkeypatch):
     for folder in (dd, env, cache, system):
         make_set(folder)
     monkeypatch.setenv("MINIGAN_DATA", str(env))
-    expected = [dd, env, cache, system]
-    for i, folder in enumerate(expected):
-        files = data.find_files("mnist", data_dir=dd, download_missing=False)
-        assert set(files) == set(ROLES)
-        assert all(p.parent == folder for p in files.values()), (i, files)
-        (folder / "t10k-labels-idx1-ubyte.gz").unlink()  # incomplete now: the next folder wins
-    with pytest.raises(DataError) as info:
+    in_folder = lambda files, folder: set(files) == set(ROLES) and all(p.parent == folder for p in files.values())
+    assert in_folder(data.find_files("mnist", data_dir=dd, download_missing=False), dd)
+    assert in_folder(data.find_files("mnist", download_missing=False), env)
+    # a folder the user named must be complete: no silent fall-back to the next one
+    (dd / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(DataError, match=r"--data-dir .*dd: the mnist files are incomplete; .*lacks "
+                                        r"t10k-labels-idx1-ubyte \(raw or .gz\)"):
         data.find_files("mnist", data_dir=dd, download_missing=False)
+    with pytest.raises(DataError, match=r"--data-dir .*nowhere: no such folder"):
+        data.find_files("mnist", data_dir=iso / "nowhere", download_missing=False)
+    (env / "train-images-idx3-ubyte.gz").unlink()
+    (env / "train-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(DataError, match=r"\$MINIGAN_DATA .*env: .*lacks train-images-idx3-ubyte, "
+                                        r"train-labels-idx1-ubyte"):
+        data.find_files("mnist", download_missing=False)
+    monkeypatch.delenv("MINIGAN_DATA")
+    assert in_folder(data.find_files("mnist", download_missing=False), cache)      # then the cache,
+    (cache / "t10k-labels-idx1-ubyte.gz").unlink()
+    assert in_folder(data.find_files("mnist", download_missing=False), system)     # then the system folder
+    (system / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(DataError) as info:
+        data.find_files("mnist", download_missing=False)
     msg = str(info.value)
-    for folder in expected:
+    for folder in (cache, system):
         assert str(folder) in msg
     assert "--data-dir" in msg and "MINIGAN_DATA" in msg
     with pytest.raises(DataError, match="apt-get install dataset-fashion-mnist"):

@@ -27,14 +27,36 @@ def load_run(run_dir, device=None):
     for p in (cfg_path, ckpt_path):
         if not os.path.exists(p):
             raise FileNotFoundError(f"{p} not found: is {run_dir!r} a run directory made by 'minigan train'?")
-    with open(cfg_path) as f:
-        cfg = json.load(f)
+    cfg = _read_config(cfg_path)
     device = backend.resolve_device(device)         # --device, else $MINIGAN_DEVICE, else cpu
     G, D = build_models(cfg, 10 if cfg["data"] in IMAGE_SETS else 0)
     st = load(ckpt_path)
-    G.load_state_dict(st["G"])
-    D.load_state_dict(st["D"])
+    _load_models(ckpt_path, st, G, D)
     return cfg, G.to(device).eval(), D.to(device).eval()
+
+
+def _read_config(cfg_path):
+    """config.json of a run, or a one-line error naming the file."""
+    try:
+        with open(cfg_path) as f:
+            cfg = json.load(f)
+        if not isinstance(cfg, dict) or not {"data", "model", "z_dim", "prior", "conditional"} <= set(cfg):
+            raise ValueError("not a minigan training config")
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ValueError(f"{cfg_path} is damaged ({e})") from None
+    return cfg
+
+
+def _load_models(ckpt_path, st, G, D):
+    """G's and D's weights from a loaded checkpoint, or an error naming the file."""
+    missing = [k for k in ("G", "D") if not isinstance(st.get(k), dict)]
+    if missing:
+        raise ValueError(f"checkpoint {ckpt_path} lacks {', '.join(missing)} (damaged, or not a training checkpoint)")
+    try:
+        G.load_state_dict(st["G"])
+        D.load_state_dict(st["D"])
+    except ValueError as e:
+        raise ValueError(f"checkpoint {ckpt_path} does not fit its config.json: {e}") from None
 
 
 def prior(cfg, n, rng, device="cpu"):
@@ -118,9 +140,15 @@ def parzen_score(samples, name, data_dir=None, n_valid=1000, progress=print):
                 n_samples=len(samples), n_test=len(test_x), sigma_scores=grid), train_x
 
 
-def evaluate(run_dir, n_samples=10000, n_valid=1000, device=None, seed=1234, progress=print):
-    """Measure a run; writes evaluation.json (and nearest_neighbours.png for images); returns the dict."""
+def evaluate(run_dir, n_samples=None, n_valid=1000, device=None, seed=1234, progress=print):
+    """Measure a run; writes evaluation.json (and nearest_neighbours.png for images); returns the dict.
+
+    ``n_samples``: samples drawn (default 10,000 for images, 2,500 for 1-D / 2-D runs)."""
     cfg, G, _ = load_run(run_dir, device)
+    if n_samples is None:
+        n_samples = 10000 if cfg["data"] in IMAGE_SETS else 2500
+    if n_samples < 1:
+        raise ValueError(f"--samples must be >= 1, got {n_samples}")
     dev = backend.resolve_device(device)
     rng = np.random.default_rng(seed)
     result = {"run": run_dir, "data": cfg["data"], "model": cfg["model"], "loss": cfg["loss"]}
@@ -136,7 +164,8 @@ def evaluate(run_dir, n_samples=10000, n_valid=1000, device=None, seed=1234, pro
         viz.save_image_grid(pairs, os.path.join(run_dir, "nearest_neighbours.png"), nrow=8, scale=3)
         result["nearest_neighbours_png"] = os.path.join(run_dir, "nearest_neighbours.png")
     else:
-        samples = generate(cfg, G, 2500, rng, device=dev)
+        samples = generate(cfg, G, n_samples, rng, device=dev)
+        result["n_samples"] = n_samples
         if cfg["data"] in data.MODES:
             result.update(data.mode_stats(samples, cfg["data"]))
         else:

@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 from .. import backend, data, optim
-from ..serialization import load, save
+from ..serialization import CheckpointError, load, save
 from ..tensor import Tensor, no_grad
 from . import losses, models, viz
 
@@ -106,15 +106,40 @@ def _validate(cfg):
         raise ValueError(f"--model {cfg['model']} needs images; {cfg['data']} is {'1' if cfg['data'] == 'gaussian1d' else '2'}-D: use --model toy")
     if cfg["conditional"] and not image:
         raise ValueError(f"--conditional needs a labelled image set (mnist, fashion-mnist), not {cfg['data']}")
-    for key in ("k", "batch_size", "z_dim", "pack", "sample_every", "log_every"):
-        if int(cfg[key]) < 1:
-            raise ValueError(f"--{key.replace('_', '-')} must be >= 1; got {cfg[key]}")
+    for key in ("k", "batch_size", "z_dim", "pack", "sample_every", "hidden", "depth", "steps", "epochs",
+                "log_every"):
+        if cfg.get(key) is not None and (isinstance(cfg[key], bool) or not isinstance(cfg[key], (int, np.integer))
+                                         or cfg[key] < 1):
+            raise ValueError(f"--{key.replace('_', '-')} must be >= 1 (a whole number); got {cfg[key]!r}")
+    _check_reals(cfg)
+    if isinstance(cfg["seed"], bool) or not isinstance(cfg["seed"], (int, np.integer)) or cfg["seed"] < 0:
+        raise ValueError(f"--seed must be a whole number >= 0; got {cfg['seed']!r}")
     if cfg["batch_size"] % cfg["pack"]:
         raise ValueError(f"--batch-size {cfg['batch_size']} must be a multiple of --pack {cfg['pack']}")
     if (cfg["steps"] is None) == (cfg["epochs"] is None):
         raise ValueError("give exactly one of --epochs and --steps")
-    if cfg["lr"] <= 0:
-        raise ValueError(f"--lr must be > 0; got {cfg['lr']}")
+
+
+# Real-valued options: (lowest, highest, whether the lowest itself is allowed). NaN and inf are always refused.
+REAL_RANGES = {"lr": (0.0, math.inf, False), "beta1": (0.0, 1.0, True), "beta2": (0.0, 1.0, True),
+               "momentum": (0.0, 1.0, True), "final_momentum": (0.0, 1.0, True), "lr_decay": (1.0, math.inf, True),
+               "clip": (0.0, math.inf, False), "gp_lambda": (0.0, math.inf, True)}
+
+
+def _check_reals(cfg):
+    """Refuse non-finite, non-numeric and out-of-range real options up front (``nan <= 0`` is False)."""
+    for key, (lo, hi, lo_ok) in REAL_RANGES.items():
+        v = cfg.get(key)
+        if v is None:
+            continue
+        name = f"--{key.replace('_', '-')}"
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+            raise ValueError(f"{name} must be a number; got {v!r}")
+        if not math.isfinite(v):
+            raise ValueError(f"{name} must be a finite number; got {v}")
+        if v < lo or (v == lo and not lo_ok) or v >= hi:
+            interval = f"{'[' if lo_ok else '('}{lo:g}, {hi:g})"
+            raise ValueError(f"{name} must be in {interval}; got {v}")
 
 
 def build_models(cfg, n_classes=0):
@@ -152,6 +177,7 @@ class Trainer:
 
     def __init__(self, cfg, resume=False, progress=True):
         self.cfg, self.progress = cfg, progress
+        self.saved_step, self.interrupted = None, None     # step of the checkpoint on disk; signal that stopped us
         self.run_dir = cfg["out"] or os.path.join("runs", cfg["data"])
         self.ckpt_path = os.path.join(self.run_dir, "checkpoint.npz")
         # --device, else $MINIGAN_DEVICE, else cpu; config.json records the device the run used
@@ -180,8 +206,13 @@ class Trainer:
         if cfg["data"] in IMAGE_SETS:
             self.kind = "images"
             scale = "sigmoid" if cfg["model"] == "mlp" else "tanh"
+            folder = data.find_files(cfg["data"], cfg["data_dir"])["train_images"].parent
+            cfg["data_dir"] = str(folder.resolve())                     # config.json: the folder actually read
             x, y = data.load_images(cfg["data"], "train", cfg["data_dir"], scale=scale)
             x, y = x[:len(x) - held_out(len(x))], y[:len(x) - held_out(len(x))]
+            if cfg["batch_size"] > len(x):
+                raise ValueError(f"--batch-size {cfg['batch_size']} is larger than the {len(x)} training images "
+                                 f"of {cfg['data']} in {cfg['data_dir']}; use --batch-size {len(x)} or less")
             self.images = backend.to_device(x, self.device)            # (N, 1, 28, 28), on the device
             self.labels = y
             self.n_classes = 10
@@ -300,9 +331,8 @@ class Trainer:
                    grad_norm_D=host[4], grad_norm_G=host[5], seconds=time.perf_counter() - t0)
         for key in ("loss_D", "loss_G"):
             if not math.isfinite(row[key]):
-                raise TrainingDiverged(
-                    f"step {row['step']}: {key} is {row[key]}; training stopped. The last good checkpoint "
-                    f"({self.ckpt_path}) is kept: lower --lr, or resume it with --resume.")
+                raise TrainingDiverged(f"step {row['step']}: {key} is {row[key]}; training stopped. "
+                                       + self._advice())
         self.step += 1
         return row
 
@@ -313,10 +343,12 @@ class Trainer:
         stop = {"now": False}
 
         def on_sigint(signum, frame):                   # finish the step, save, then stop
-            if stop["now"]:
-                raise KeyboardInterrupt
+            if stop["now"]:                             # a second signal: stop at once
+                raise StopNow(signum, f"{signal.Signals(signum).name} again: stopped at once at step "
+                                      f"{self.step}; " + self._on_disk())
             stop["now"] = True
-        old = signal.signal(signal.SIGINT, on_sigint) if _main_thread() else None
+            self.interrupted = signum
+        old = {s: signal.signal(s, on_sigint) for s in (signal.SIGINT, signal.SIGTERM)} if _main_thread() else {}
         metrics = _Metrics(os.path.join(self.run_dir, "metrics.csv"), self.step)
         bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.progress, unit="step",
                    dynamic_ncols=True, desc=f"{self.cfg['model']} on {self.cfg['data']}")
@@ -328,6 +360,7 @@ class Trainer:
                 bar.update(1)
                 if row is not None:
                     metrics.write(row)
+                    self.check_finite()
                     bar.set_postfix(loss_D=f"{row['loss_D']:.3f}", loss_G=f"{row['loss_G']:.3f}",
                                     D_x=f"{row['D_x']:.2f}", D_G_z=f"{row['D_G_z']:.2f}", refresh=False)
                 if self.step % self.cfg["sample_every"] == 0 or self.step == self.total_steps:
@@ -336,13 +369,14 @@ class Trainer:
                     self.save_checkpoint()
             self.save_checkpoint()
             if stop["now"]:
-                print(f"\nInterrupted at step {self.step}: checkpoint saved to {self.ckpt_path}; "
-                      f"continue with --resume.", file=sys.stderr)
+                print(f"\n{signal.Signals(self.interrupted).name}: stopped at step {self.step}; checkpoint saved "
+                      f"to {self.ckpt_path}; continue with: minigan train --resume --out {self.run_dir}",
+                      file=sys.stderr)
         finally:
             bar.close()
             metrics.close()
-            if old is not None:
-                signal.signal(signal.SIGINT, old)
+            for s, handler in old.items():
+                signal.signal(s, handler)
             self.write_gif()
         return self.run_dir
 
@@ -393,13 +427,66 @@ class Trainer:
                 "fixed_z": self.fixed_z.numpy(), "config": json.dumps(self.cfg)}
 
     def save_checkpoint(self):
-        """Atomically write checkpoint.npz (the previous one stays valid until the rename)."""
+        """Atomically write checkpoint.npz (the previous one stays valid until the rename); never a non-finite one."""
+        self.check_finite()
         save(self.state(), self.ckpt_path)
+        self.saved_step = self.step
+
+    # ------------------------------------------------------------------ divergence
+    def _checked_arrays(self):
+        """(name, array) of every parameter and every optimizer state array of G and D."""
+        for tag, model, opt in (("G", self.G, self.optG), ("D", self.D, self.optD)):
+            for name, p in model.named_parameters():
+                yield f"{tag} parameter {name}", p.data
+            for key, st in opt.state.items():
+                for sname, v in st.items():
+                    if sname != "step":
+                        yield f"{tag} optimizer state {sname} of {key}", v
+
+    def check_finite(self):
+        """Raise TrainingDiverged if a parameter or optimizer state holds NaN / inf.
+
+        One flag for everything, computed on the device: the float64 sum of every array is finite exactly when
+        every value is (a float32 array cannot overflow a float64 sum), so there is one host sync per check.
+        """
+        arrays = [a for _, a in self._checked_arrays()]
+        xp = backend.get_array_module(arrays[0])
+        total = xp.stack([a.sum(dtype=xp.float64) for a in arrays]).sum()
+        if math.isfinite(float(total)):
+            return
+        bad = next((n for n, a in self._checked_arrays() if not bool(xp.isfinite(a).all())), "a value")
+        raise TrainingDiverged(f"step {self.step}: {bad} is not finite (NaN or inf); training stopped. "
+                               + self._advice())
+
+    def _on_disk(self):
+        """The truth about the checkpoint file."""
+        if self.saved_step is None:
+            return f"no checkpoint has been saved yet ({self.ckpt_path} does not exist)"
+        return f"the last good checkpoint, step {self.saved_step}, is {self.ckpt_path}"
+
+    def _advice(self):
+        """What to do after a divergence: resume the last good checkpoint, or start over, with a lower --lr."""
+        lower, disk = f"{self.cfg['lr'] / 10:g}", self._on_disk()
+        disk = disk[0].upper() + disk[1:]
+        if self.saved_step is None:
+            return (f"{disk}; start again with a lower learning rate: "
+                    f"minigan train ... --out {self.run_dir} --force --lr {lower}")
+        return (f"{disk}; continue it with a lower learning rate: "
+                f"minigan train --resume --out {self.run_dir} --lr {lower}")
 
     def _restore(self):
         if not os.path.exists(self.ckpt_path):
             raise FileNotFoundError(f"--resume: no checkpoint at {self.ckpt_path}")
         st = load(self.ckpt_path)
+        try:
+            self._restore_state(st)
+        except (ValueError, TypeError, KeyError, AttributeError) as e:
+            raise CheckpointError(f"--resume: checkpoint {self.ckpt_path} does not fit this run: {e}") from e
+
+    def _restore_state(self, st):
+        missing = [k for k in ("G", "D", "optG", "optD", "step", "rng", "perm", "pos", "fixed_z") if k not in st]
+        if missing:
+            raise ValueError(f"it lacks {', '.join(missing)} (damaged, or not a training checkpoint)")
         self.G.load_state_dict(st["G"])
         self.D.load_state_dict(st["D"])
         self.optG.load_state_dict(st["optG"])
@@ -409,6 +496,34 @@ class Trainer:
         self.perm = st["perm"] if len(st["perm"]) else None
         self.pos = int(st["pos"])
         self.fixed_z = Tensor(backend.to_device(np.asarray(st["fixed_z"]), self.device))
+        self.saved_step = self.step
+
+    def _apply_changes(self, changes):
+        """After a resume: the changed options take effect now; config.json records each with its step."""
+        for ch in changes:
+            ch["step"] = self.step
+            if ch["option"] == "lr":                    # the checkpoint restored the old lr into the optimizers
+                for opt in (self.optG, self.optD):
+                    opt.lr = self.cfg["lr"]
+        if changes:
+            self.cfg.setdefault("changes", []).extend(changes)
+            write_json_atomic(self.cfg, os.path.join(self.run_dir, "config.json"))
+
+
+class StopNow(KeyboardInterrupt):
+    """A second SIGINT / SIGTERM during training: stop at once (the checkpoint on disk is intact)."""
+
+    def __init__(self, signum, message):
+        super().__init__(message)
+        self.signum = signum
+
+
+def write_json_atomic(obj, path):
+    """Write JSON to a temporary file next to ``path``, then rename it over ``path``."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2)
+    os.replace(tmp, path)
 
 
 def _grad_norm(module):
@@ -450,23 +565,144 @@ class _Metrics:
         self.f.close()
 
 
-def train(**options):
-    """Make a config from options and train it; returns the run directory."""
-    resume, progress = options.pop("resume", False), options.pop("progress", True)
-    if resume:
-        run_dir = options.get("out")
-        if not run_dir:
-            raise ValueError("--resume needs --out RUN_DIR")
-        with open(os.path.join(run_dir, "config.json")) as f:
+# Options a resume may change (they take effect at the checkpoint's step); every other option must match the run.
+RESUME_MAY_CHANGE = ("lr", "steps", "epochs", "device", "sample_every", "log_every")
+RUN_FILES = ("config.json", "checkpoint.npz", "metrics.csv")
+
+
+def _check_memory(cfg):
+    """Refuse a --batch-size or --z-dim whose training step cannot fit in the free memory (before any work).
+
+    A rough lower bound: the floats of one sample's activations in G and D (forward and backward), times the
+    k + 1 batches of a step, plus G's first layer (z_dim x its width) with Adam's two moments.
+    """
+    if backend.resolve_device(cfg["device"]) != "cpu":  # the step's memory is the GPU's, not the host's
+        return
+    try:
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return
+    if cfg["model"] == "dcgan":                          # the outputs of G's and D's layers, one float each
+        per_sample, width = 6272 + 12544 + 784 + 12544 + 6272, 6272
+    elif cfg["model"] == "mlp":
+        per_sample, width = 1200 * 5 + 784 + 240 * 5, 1200
+    else:
+        per_sample, width = cfg["hidden"] * cfg["depth"] * 2, cfg["hidden"]
+    need = 4 * (per_sample * cfg["batch_size"] * (cfg["k"] + 1) + 3 * cfg["z_dim"] * width)
+    if need > free:
+        raise ValueError(f"--batch-size {cfg['batch_size']} with --z-dim {cfg['z_dim']}: one training step needs "
+                         f"at least {need / 2**30:.1f} GiB of memory, more than the {free / 2**30:.1f} GiB free")
+
+
+def holds_run(run_dir):
+    """Whether ``run_dir`` holds (part of) a training run."""
+    return any(os.path.exists(os.path.join(run_dir, f)) for f in RUN_FILES)
+
+
+def _check_out(run_dir):
+    """--out must be a directory we can create and write (checked before any work starts)."""
+    if os.path.exists(run_dir) and not os.path.isdir(run_dir):
+        raise ValueError(f"--out {run_dir}: exists and is a file, not a run directory")
+    parent = os.path.abspath(run_dir)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise ValueError(f"--out {run_dir}: {parent} is a file, so no directory can be made under it")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {run_dir}: {parent} is not writable")
+
+
+def move_aside(run_dir):
+    """Move an old run to RUN_DIR.old (or .old-2, ...); returns the new name."""
+    base = run_dir.rstrip("/\\") or run_dir
+    dest, i = base + ".old", 1
+    while os.path.exists(dest):
+        i += 1
+        dest = f"{base}.old-{i}"
+    os.replace(run_dir, dest)
+    return dest
+
+
+def _resume_config(options):
+    """The run's config with the options a resume may change applied; (config, list of changes)."""
+    run_dir = options.get("out")
+    if not run_dir:
+        raise ValueError("--resume needs --out RUN_DIR")
+    cfg_path = os.path.join(run_dir, "config.json")
+    if not os.path.isdir(run_dir):
+        raise FileNotFoundError(f"--resume: no run directory {run_dir}")
+    if not os.path.exists(cfg_path):
+        raise FileNotFoundError(f"--resume: {cfg_path} not found; {run_dir} holds no run to continue")
+    try:
+        with open(cfg_path) as f:
             cfg = json.load(f)
-        for key in ("steps", "epochs", "device", "log_every"):     # a resumed run may be extended or moved
-            if options.get(key) is not None:
-                cfg[key] = options[key]
-                if key == "steps":
-                    cfg["epochs"] = None
-                elif key == "epochs":
-                    cfg["steps"] = None
-        if options.get("device") is None and os.environ.get("MINIGAN_DEVICE"):
-            cfg["device"] = os.environ["MINIGAN_DEVICE"]           # --device, then $MINIGAN_DEVICE, then the run's
-        return Trainer(cfg, resume=True, progress=progress).run()
-    return Trainer(make_config(**options), progress=progress).run()
+        if not isinstance(cfg, dict) or "data" not in cfg:
+            raise ValueError("not a minigan training config")
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ValueError(f"--resume: {cfg_path} is damaged ({e})") from None
+    cfg["out"] = run_dir                                # the run lives where it is now, not where it was made
+    changes = []
+    for key, value in options.items():
+        if value is None or key == "out" or (key == "conditional" and value == cfg.get(key)):
+            continue
+        old = cfg.get(key)
+        if key == "data_dir" and old is None:           # a run made before config.json recorded its folder
+            cfg[key] = value
+            continue
+        if key == "data_dir" and cfg["data"] in IMAGE_SETS:
+            folder = data.find_files(cfg["data"], value, download_missing=False)["train_images"].parent
+            if os.path.realpath(folder) == os.path.realpath(old):
+                continue                                # the same folder, named another way
+        if value == old:
+            continue
+        name = "--" + key.replace("_", "-")
+        if key not in RESUME_MAY_CHANGE:
+            allowed = ", ".join("--" + k.replace("_", "-") for k in RESUME_MAY_CHANGE)
+            raise ValueError(f"--resume cannot change {name} (the run has {old!r}, got {value!r}); --resume may "
+                             f"change only {allowed}; start a new run with another --out (or --force)")
+        changes.append({"option": key, "from": old, "to": value})
+        cfg[key] = value
+        if key == "steps":
+            cfg["epochs"] = None
+        elif key == "epochs":
+            cfg["steps"] = None
+    env = os.environ.get("MINIGAN_DEVICE")
+    if options.get("device") is None and env and env != cfg.get("device"):
+        changes.append({"option": "device", "from": cfg.get("device"), "to": env})   # --device, then $MINIGAN_DEVICE
+        cfg["device"] = env
+    _validate(cfg)
+    return cfg, changes
+
+
+def train(**options):
+    """Make a config from options and train it; returns the run directory.
+
+    ``resume=True`` continues the run in ``out`` (which may change only RESUME_MAY_CHANGE); ``force=True``
+    starts over in an ``out`` that holds a run, after moving the old run to ``out.old``.
+    ``return_trainer=True`` returns the Trainer instead (its ``interrupted`` is the signal that stopped it).
+    """
+    resume, progress = options.pop("resume", False), options.pop("progress", True)
+    force, return_trainer = options.pop("force", False), options.pop("return_trainer", False)
+    if resume and force:
+        raise ValueError("--resume and --force exclude each other: continue the run, or start it over")
+    if resume:
+        cfg, changes = _resume_config(options)
+        trainer = Trainer(cfg, resume=True, progress=progress)
+        if trainer.step >= trainer.total_steps:
+            raise ValueError(f"--resume: {trainer.run_dir} is already at step {trainer.step} (its --steps / --epochs "
+                             f"make {trainer.total_steps}); give --steps greater than {trainer.step} to train on")
+        trainer._apply_changes(changes)
+        trainer.run()
+        return trainer if return_trainer else trainer.run_dir
+    cfg = make_config(**options)
+    run_dir = cfg["out"] = cfg["out"] or os.path.join("runs", cfg["data"])
+    _check_out(run_dir)
+    _check_memory(cfg)
+    if holds_run(run_dir):
+        if not force:
+            raise ValueError(f"--out {run_dir} already holds a run; continue it with --resume, or start over "
+                             f"with --force (the old run is moved to {run_dir.rstrip('/')}.old)")
+        print(f"--force: moved the old run in {run_dir} to {move_aside(run_dir)}", file=sys.stderr)
+    trainer = Trainer(cfg, progress=progress)
+    trainer.run()
+    return trainer if return_trainer else trainer.run_dir

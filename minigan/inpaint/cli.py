@@ -79,7 +79,14 @@ def _load_images(a, cfg):
             raise ValueError(f"--images must be a .npy file, got {a.images!r}")
         if not os.path.exists(a.images):
             raise FileNotFoundError(f"--images: no such file {a.images!r}")
-        return np.load(a.images, allow_pickle=False), None
+        try:
+            x = np.load(a.images, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as e:
+            raise ValueError(f"--images {a.images}: not a readable .npy array ({_one_line(e)})") from None
+        if not isinstance(x, np.ndarray) or x.dtype.kind not in "fiu":
+            raise ValueError(f"--images {a.images}: holds {getattr(x, 'dtype', type(x).__name__)} values, "
+                             "not numbers in [0, 1]")
+        return x, None
     from .. import data
     if a.n < 1:
         raise ValueError(f"--n must be >= 1, got {a.n}")
@@ -87,11 +94,37 @@ def _load_images(a, cfg):
     return x[:a.n], y[:a.n]
 
 
+def check_options(a):
+    """Counts and real numbers checked before any work (``--lambda nan`` would write NaN images)."""
+    import math
+    for opt, v, lo, lo_ok, hi in (("--lambda", a.lam, 0.0, True, math.inf), ("--lr", a.lr, 0.0, False, math.inf),
+                                  ("--p", a.p, 0.0, False, 1.0)):
+        if not math.isfinite(v) or v < lo or (v == lo and not lo_ok) or v > hi or (opt == "--p" and v == hi):
+            interval = f"{'[' if lo_ok else '('}{lo:g}, {hi:g})"
+            raise ValueError(f"{opt} must be a finite number in {interval}, got {v}")
+    for opt, v in (("--iters", a.iters), ("--restarts", a.restarts), ("--n", a.n)):
+        if v < 1:
+            raise ValueError(f"{opt} must be >= 1, got {v}")
+    if a.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {a.seed}")
+
+
+def _search(G, D, images, mask, cfg, a, labels):
+    return inpaint(G, D, images, mask, cfg, iters=a.iters, lam=a.lam, lr=a.lr, restarts=a.restarts,
+                   perceptual=a.perceptual, weighted=a.weighted, blend=a.blend, seed=a.seed,
+                   labels=labels if cfg.get("conditional") else None, progress=not a.quiet)
+
+
+def _one_line(err):
+    return " ".join(str(err).split())
+
+
 def run_cli(a):
     """Do ``minigan inpaint``: load the run and the images, search, write --out; returns the exit code."""
+    from ..cli import check_output_path
     from ..gan.evaluate import load_run
-    if not a.out.endswith((".npy", ".png")):
-        raise ValueError(f"--out must end in .npy or .png, got {a.out!r}")
+    check_output_path(a.out)
+    check_options(a)
     cfg, G, D = load_run(a.run, a.device)
     if cfg.get("model") not in ("dcgan", "mlp"):
         raise ValueError(f"inpaint needs an image GAN; {a.run} is a {cfg.get('model')} model on {cfg.get('data')}")
@@ -102,11 +135,19 @@ def run_cli(a):
     if images.ndim != 4:
         raise ValueError(f"--images must hold (N, C, H, W) images, got shape {images.shape}")
     mask = get_mask(a.mask, images.shape, a.p, a.seed)
-    r = inpaint(G, D, images, mask, cfg, iters=a.iters, lam=a.lam, lr=a.lr, restarts=a.restarts,
-                perceptual=a.perceptual, weighted=a.weighted, blend=a.blend, seed=a.seed,
-                labels=labels if cfg.get("conditional") else None, progress=not a.quiet)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):     # non-finite results are refused below
+        r = _search(G, D, images, mask, cfg, a, labels)
+    if not all(np.isfinite(r[k]).all() for k in ("blended", "generated", "loss")):
+        raise ValueError(f"inpaint: the search gave NaN / inf values (a diverged run {a.run}, or a too large "
+                         f"--lr {a.lr} / --lambda {a.lam}?); nothing written to {a.out}")
     if a.out.endswith(".npy"):
-        np.save(a.out, r["blended"])
+        tmp = f"{a.out}.part{os.getpid()}.npy"
+        try:
+            np.save(tmp, r["blended"])
+            os.replace(tmp, a.out)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
     else:
         inpainting_figure(images, mask, r["generated"], r["blended"], a.out)
     print(f"wrote {a.out}: {len(images)} images inpainted ({a.mask} mask, {a.iters} iterations, "

@@ -62,24 +62,50 @@ def make_mask(kind, shape, p=0.8, rng=None):
     return m.reshape(shape)
 
 
-def load_mask(path):
-    """A mask from a file: ``.npy`` (nonzero = known) or ``.png`` (grey level >= 128 = known).
+def _bad_values(values, allowed):
+    """A short description of the values of ``values`` not in ``allowed`` (for error messages)."""
+    v = np.asarray(values)
+    bad = v[~np.isin(v, allowed)] if v.dtype.kind != "f" else v[~(np.isin(v, allowed) & np.isfinite(v))]
+    uniq = np.unique(bad[~np.isnan(bad)]) if bad.dtype.kind == "f" else np.unique(bad)
+    shown = [f"{x:g}" if isinstance(x, float) else str(x) for x in uniq[:5].tolist()]
+    if bad.dtype.kind == "f" and np.isnan(bad).any():
+        shown.append("nan")
+    more = " ..." if len(uniq) > 5 else ""
+    return f"{bad.size} value(s) such as {', '.join(shown)}{more}"
 
+
+def load_mask(path):
+    """A mask from a file: ``.npy`` of 0 / 1 (or bool) or ``.png`` of black (0) / white (255); 1 = known.
+
+    Any other value (0.5, -1, NaN, a grey level) is refused naming the bad values: a mask is binary.
     Returns float32 of shape (H, W) for a 2-D array or a PNG, else the array's own shape (for example
-    (N, 1, H, W)); no other check is made here (``check_mask`` fits it to the images).
+    (N, 1, H, W)); ``check_mask`` fits it to the images.
     """
     ext = os.path.splitext(str(path))[1].lower()
     if not os.path.exists(path):
         raise FileNotFoundError(f"load_mask: no such mask file {path!r}")
     if ext == ".npy":
-        a = np.load(path, allow_pickle=False)
-        if a.dtype.kind not in "biuf":
-            raise ValueError(f"load_mask: {path} holds {a.dtype} values; expected numbers (nonzero = known)")
-        return (a != 0).astype(np.float32)
+        try:
+            a = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as e:
+            raise ValueError(f"load_mask: cannot read {path} as a .npy array ({e})") from None
+        if not isinstance(a, np.ndarray) or a.dtype.kind not in "biuf":
+            raise ValueError(f"load_mask: {path} holds {getattr(a, 'dtype', type(a).__name__)} values; "
+                             "expected 0 (missing) and 1 (known), or bool")
+        if a.dtype.kind != "b" and not np.isin(a, (0, 1)).all():
+            raise ValueError(f"load_mask: {path} must hold only 0 (missing) and 1 (known); it holds "
+                             f"{_bad_values(a, (0, 1))}")
+        return a.astype(np.float32)
     if ext == ".png":
-        from PIL import Image
-        grey = np.asarray(Image.open(path).convert("L"))          # (H, W) uint8
-        return (grey >= 128).astype(np.float32)
+        from PIL import Image, UnidentifiedImageError
+        try:
+            grey = np.asarray(Image.open(path).convert("L"))      # (H, W) uint8
+        except (UnidentifiedImageError, OSError) as e:
+            raise ValueError(f"load_mask: cannot read {path} as a PNG ({e})") from None
+        if not np.isin(grey, (0, 255)).all():
+            raise ValueError(f"load_mask: {path} must be black (0, missing) and white (255, known) only; it "
+                             f"holds grey levels: {_bad_values(grey, (0, 255))}")
+        return (grey == 255).astype(np.float32)
     raise ValueError(f"load_mask: mask file must end in .npy or .png, got {path!r}")
 
 
@@ -122,13 +148,21 @@ def check_mask(mask, shape):
     if m.ndim != 4 or m.shape[2:] != (h, w) or m.shape[0] not in (1, n) or m.shape[1] not in (1, c):
         raise ValueError(f"inpaint: mask of shape {tuple(np.shape(mask))} does not fit images of shape "
                          f"{tuple(shape)}; expected (H, W) = ({h}, {w}), (1, 1, {h}, {w}) or ({n}, 1, {h}, {w})")
-    if not np.isin(m, (0, 1)).all():
-        raise ValueError("inpaint: mask values must be 0 (missing) or 1 (known); got values in "
-                         f"[{float(m.min())}, {float(m.max())}] other than 0 and 1")
+    if m.dtype.kind not in "biuf":
+        raise ValueError(f"inpaint: mask values must be 0 (missing) or 1 (known), got dtype {m.dtype}")
+    if m.dtype.kind != "b" and not np.isin(m, (0, 1)).all():
+        raise ValueError("inpaint: mask values must be 0 (missing) or 1 (known); got "
+                         f"{_bad_values(m, (0, 1))}")
     if m.shape[1] > 1:
         if not (m == m[:, :1]).all():
             raise ValueError("inpaint: a per-channel mask must be the same in every channel")
         m = m[:, :1]
+    known = m.reshape(len(m), -1).astype(bool)
+    for i, what in ((np.flatnonzero(known.all(1)), "all known: nothing to fill"),
+                    (np.flatnonzero(~known.any(1)), "all missing: nothing to match")):
+        if len(i):
+            which = "the mask" if len(m) == 1 else f"the mask of image(s) {', '.join(map(str, i[:5]))}"
+            raise ValueError(f"inpaint: {which} is {what}")
     return m.astype(np.float32)
 
 

@@ -83,8 +83,10 @@ def check_images(images):
         raise ValueError(f"inpaint: images must be numbers in [0, 1], got dtype {x.dtype}")
     x = x.astype(np.float32)
     if x.size and not (np.isfinite(x).all() and x.min() >= 0 and x.max() <= 1):
-        raise ValueError(f"inpaint: image values must be in [0, 1], got values in [{np.nanmin(x):.4g}, "
-                         f"{np.nanmax(x):.4g}]" + ("" if np.isfinite(x).all() else " and NaN / inf"))
+        fin = x[np.isfinite(x)]
+        span = f"values in [{fin.min():.4g}, {fin.max():.4g}]" if fin.size else "no finite values"
+        raise ValueError(f"inpaint: image values must be in [0, 1], got {span}"
+                         + ("" if np.isfinite(x).all() else " and NaN / inf"))
     return x
 
 
