@@ -251,9 +251,10 @@ case("train-seed-text", T + ["--seed", "x"], 2, ["--seed", "invalid int value"])
 case("train-seed-negative", T + ["--seed=-1"], 2, ["--seed must be a whole number >= 0", "-1"])
 case("sample-seed-negative", S + ["--seed=-3"], 2, ["--seed must be >= 0", "-3"])
 case("inpaint-seed-negative", P + ["--seed=-1"], 2, ["--seed must be >= 0", "-1"])
-case("train-batch-size-beyond-memory", T + ["--batch-size", "4000000000000"], 2,
+# The host-memory check is for CPU runs (a GPU's memory is not the host's): these two pin --device cpu.
+case("train-batch-size-beyond-memory", T + ["--batch-size", "4000000000000", "--device", "cpu"], 2,
      ["--batch-size 4000000000000", "GiB of memory"])
-case("train-z-dim-beyond-memory", TI + ["--z-dim", "100000000000"], 2, ["--z-dim 100000000000", "GiB of memory"])
+case("train-z-dim-beyond-memory", TI + ["--z-dim", "100000000000", "--device", "cpu"], 2, ["--z-dim 100000000000", "GiB of memory"])
 case("train-pack-not-divisor", T + ["--pack", "3"], 2, ["--batch-size 1024", "multiple of --pack 3"])
 case("train-batch-not-multiple", T + ["--batch-size", "30"], 2, ["--batch-size 30", "multiple of --pack 4"])
 case("train-data-unknown", T + ["--data", "cifar"], 2, ["--data", "invalid choice", "cifar"])
@@ -594,7 +595,7 @@ BAD_STATES = [
 @pytest.mark.parametrize("state, exc, words", [pytest.param(s, e, w, id=i) for i, s, e, w in BAD_STATES])
 def test_optimizer_load_state_dict_validates_before_touching_state(state, exc, words):
     opt = _trained_adam()
-    before = {k: {n: np.array(v) for n, v in s.items()} for k, s in opt.state.items()}
+    before = {k: {n: minigan.backend.as_numpy(v) for n, v in s.items()} for k, s in opt.state.items()}
     lr = opt.lr
     with pytest.raises(exc) as info:
         opt.load_state_dict(state)
@@ -603,7 +604,7 @@ def test_optimizer_load_state_dict_validates_before_touching_state(state, exc, w
     assert opt.lr == lr and set(opt.state) == set(before)
     for k, s in before.items():
         for n, v in s.items():
-            np.testing.assert_array_equal(np.asarray(opt.state[k][n]), v)
+            np.testing.assert_array_equal(minigan.backend.as_numpy(opt.state[k][n]), v)
 
 
 @pytest.mark.parametrize("state, words", [
@@ -764,7 +765,7 @@ def test_sample_in_batches_gives_the_same_samples(ws, tmp_path):
     rc, _, err = run_main(["sample", "--run", "ring", "--n", "1203", "--out", str(tmp_path / "a.npy")])
     assert rc == 0, err
     cfg, G, _ = minigan.gan.evaluate.load_run(str(ws / "ring"))
-    ref = minigan.gan.evaluate.generate(cfg, G, 1203, np.random.default_rng(0))
+    ref = minigan.gan.evaluate.generate(cfg, G, 1203, np.random.default_rng(0), device=minigan.backend.resolve_device())
     np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), ref)
     assert not [f for f in os.listdir(tmp_path) if ".part" in f]
 
@@ -807,8 +808,13 @@ def test_debug_shows_the_traceback(ws):
 
 
 # ------------------------------------------------------------------------------------------------ signals
+# $PYTHONPATH made absolute now, before the fixtures change the working directory (it may name the strict
+# CuPy stand-in as tests/strict_cupy).
+PATHS = [os.path.abspath(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+
+
 def _env():
-    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO] + PATHS))
     env.pop("MINIGAN_DATA", None)
     return env
 
