@@ -25,8 +25,8 @@ def parser(name, description, images=False, epilog=None):
     """An ArgumentParser with the options every demo has: --device, --out, --seed (and --data, --data-dir)."""
     p = argparse.ArgumentParser(prog=f"python demos/{name}.py", description=description, epilog=epilog,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
-                   help="where tensors live: cpu (default) or cuda (needs CuPy and a GPU)")
+    p.add_argument("--device", choices=["cpu", "cuda"], default=None,
+                   help="where tensors live: cpu or cuda (needs CuPy and a GPU); default $MINIGAN_DEVICE, else cpu")
     p.add_argument("--out", default=os.path.join("demos", "out", name),
                    help=f"folder for the figures and runs (default demos/out/{name})")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -41,7 +41,12 @@ def parser(name, description, images=False, epilog=None):
 def prepare(args):
     """Check the device, create the output folder; returns the device name."""
     from minigan import backend
-    device = backend.check_device(args.device)
+    source = "--device" if args.device else "MINIGAN_DEVICE"
+    args.device = args.device or os.environ.get("MINIGAN_DEVICE") or "cpu"     # --device wins, then the env
+    try:
+        device = backend.check_device(args.device)
+    except (ValueError, RuntimeError) as e:
+        raise SystemExit(f"{source} {args.device!r}: {e}") from None
     getattr(backend, "reuse_freed_memory", lambda: None)()      # as the command-line tools do (CPU speed)
     os.makedirs(args.out, exist_ok=True)
     return device
