@@ -82,7 +82,7 @@ def test_figure1_runs_and_respects_theory(tmp_path):
     assert s["b"]["v"] <= s["b"]["c_g"] + 1e-6                    # V(G, D) <= max_D V(G, D) = C(G)
     assert s["d"]["v"] <= s["d"]["c_g"] + 1e-6
     assert 1 <= s["b"]["d_steps"] <= 6 and 1 <= s["d"]["g_steps"] <= 4
-    assert 0 <= s["b"]["d_gap"] <= 1 and 0 <= s["d"]["d_half"] <= 0.5
+    assert 0 <= s["b"]["d_gap"] <= 1 and 0 <= s["d"]["d_half"] <= 0.5 and 0 <= s["d"]["d_half_core"] <= 0.5
     assert json.loads((out / "summary.json").read_text())["d"]["g_steps"] == s["d"]["g_steps"]
 
 
