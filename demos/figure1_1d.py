@@ -236,14 +236,16 @@ def build_parser():
     p = _common.parser("figure1_1d", __doc__)
     p.add_argument("--start-mean", type=float, default=3.4, help="mean of panel (a)'s p_g (default 3.4; data 4)")
     p.add_argument("--start-std", type=float, default=0.6, help="std of panel (a)'s p_g (default 0.6; data 0.5)")
-    p.add_argument("--fit-steps", type=int, default=1500, help="least-squares steps fitting panel (a)'s G")
-    p.add_argument("--a-steps", type=int, default=20, help="D steps before panel (a): a partly trained D")
-    p.add_argument("--d-tol", type=float, default=0.02, help="panel (b) stops when mean |D - D*| < this")
-    p.add_argument("--d-steps", type=int, default=4000, help="at most this many D-only steps in (b) and after (d)")
+    p.add_argument("--fit-steps", type=int, default=1500,
+                   help="least-squares steps fitting panel (a)'s G (default 1500)")
+    p.add_argument("--a-steps", type=int, default=20, help="D steps before panel (a): a partly trained D (default 20)")
+    p.add_argument("--d-tol", type=float, default=0.02, help="panel (b) stops when mean |D - D*| < this (default 0.02)")
+    p.add_argument("--d-steps", type=int, default=4000,
+                   help="at most this many D-only steps in (b) and after (d) (default 4000)")
     p.add_argument("--g-lr", type=float, default=0.01,
                    help="learning rate of panel (c)'s single gradient-descent G update (default 0.01)")
     p.add_argument("--tol", type=float, default=0.01, help="(d) stops when C(G) + log 4 < this (default 0.01)")
-    p.add_argument("--max-steps", type=int, default=20000, help="at most this many G steps in (d)")
+    p.add_argument("--max-steps", type=int, default=20000, help="at most this many G steps in (d) (default 20000)")
     p.add_argument("--k", type=int, default=2, help="D steps per G step in (d) (Algorithm 1's k; default 2)")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate of D (default 1e-3)")
     p.add_argument("--g-lr-adam", type=float, default=5e-4, help="Adam learning rate of G in (d) (default 5e-4)")
@@ -253,7 +255,7 @@ def build_parser():
     p.add_argument("--g-hidden", type=int, default=32, help="G's hidden units, 2 tanh layers (default 32)")
     p.add_argument("--d-hidden", type=int, default=64,
                    help="D's hidden units, 2 LeakyReLU layers after standardising x (default 64)")
-    p.add_argument("--check-every", type=int, default=50, help="measure C(G) every N G steps in (d)")
+    p.add_argument("--check-every", type=int, default=50, help="measure C(G) every N G steps in (d) (default 50)")
     return p
 
 
@@ -265,9 +267,11 @@ def main(argv=None):
         if getattr(args, name) < (0 if name in ("fit_steps", "a_steps") else 1):
             raise SystemExit(f"--{name.replace('_', '-')} must be >= {0 if name in ('fit_steps', 'a_steps') else 1}; "
                              f"got {getattr(args, name)}")
-    for name in ("d_tol", "tol", "g_lr", "lr", "start_std"):
+    for name in ("d_tol", "tol", "g_lr", "lr", "g_lr_adam", "start_std"):
         if not getattr(args, name) > 0:
             raise SystemExit(f"--{name.replace('_', '-')} must be > 0; got {getattr(args, name)}")
+    if not args.half_life >= 0:
+        raise SystemExit(f"--half-life must be >= 0; got {args.half_life}")
     device = _common.prepare(args)
     timer = _common.Timer()
     game = Game(args, device)
@@ -295,7 +299,6 @@ def main(argv=None):
     s_c = game.measure()
     track.append(_row(s_c, "c"))
     after = game.arrows(z_line)
-    d_of = lambda x: np.interp(x, XS, s_b["d"])                               # noqa: E731
     moved = after - before
     uphill = float(np.mean(np.sign(moved) == np.sign(np.gradient(s_b["d"], DX)[np.searchsorted(XS, before)])))
     panels.append(("c", s_c, after, before))

@@ -86,7 +86,8 @@ def test_figure1_runs_and_respects_theory(tmp_path):
     assert json.loads((out / "summary.json").read_text())["d"]["g_steps"] == s["d"]["g_steps"]
 
 
-@pytest.mark.parametrize("bad", [["--d-tol", "0"], ["--max-steps", "0"], ["--start-std", "-1"]])
+@pytest.mark.parametrize("bad", [["--d-tol", "0"], ["--max-steps", "0"], ["--start-std", "-1"],
+                                 ["--half-life", "-5"]])
 def test_figure1_rejects_bad_options(tmp_path, bad):
     with pytest.raises(SystemExit, match=bad[0]):
         figure1_1d.main(bad + ["--out", str(tmp_path)] + dev())
@@ -117,7 +118,7 @@ def test_device_defaults_to_env(tmp_path, monkeypatch):
     with pytest.raises(SystemExit, match="MINIGAN_DEVICE 'tpu'"):
         saturation.main(["--steps", "1", "--out", str(tmp_path)])
     monkeypatch.setenv("MINIGAN_DEVICE", "nonsense")
-    args = saturation.build_parser().parse_args(["--device", "cpu"])
+    args = saturation.build_parser().parse_args(["--device", "cpu", "--out", str(tmp_path)])
     assert _common.prepare(args) == "cpu"                                    # --device wins over the env
 
 
