@@ -72,6 +72,25 @@ def test_quantile_map_reaches_minus_log4():
     assert minigan.gan.losses.virtual_training_criterion(p_data, p_far, figure1_1d.DX) > -math.log(4) + 0.1
 
 
+def test_relu_generator_is_piecewise_linear_tanh_is_smooth():
+    # why figure1_1d uses a tanh G: a ReLU G is piecewise linear in z (p_g = p_z / |G'| is then piecewise
+    # constant), so its second differences vanish but near the kinks; a tanh G curves everywhere
+    from minigan.gan import models
+    z = np.linspace(-1, 1, 201)[:, None].astype(np.float32)
+    for seed in range(4):
+        curved = {}
+        for act in ("relu", "tanh"):
+            minigan.backend.manual_seed(seed)
+            G = models.ToyGenerator(1, 1, 4, 2, activation=act)
+            with minigan.no_grad():
+                x = G(minigan.tensor(z, device="cpu")).numpy().astype(np.float64).ravel()
+            curved[act] = int((np.abs(np.diff(x, 2)) > 1e-6).sum())      # of 199 second differences
+        # widths 4, 4: at most 4 + 4 * 5 = 24 kinks, each touching at most 2 second differences
+        assert curved["relu"] <= 48 < 150 < curved["tanh"], (seed, curved)
+    with pytest.raises(ValueError, match="activation"):
+        models.ToyGenerator(activation="sigmoid")
+
+
 def test_figure1_runs_and_respects_theory(tmp_path):
     out = tmp_path / "f1"
     s = figure1_1d.main(["--fit-steps", "30", "--a-steps", "3", "--d-steps", "6", "--max-steps", "4",
