@@ -93,6 +93,9 @@ def run_cli(a):
     if not a.out.endswith((".npy", ".png")):
         raise ValueError(f"--out must end in .npy or .png, got {a.out!r}")
     cfg, G, D = load_run(a.run, a.device)
+    if cfg.get("model") == "dcgan32":
+        raise ValueError(f"inpaint works on 28x28 generators; {a.run} is a dcgan32 run (32x32, padded images): "
+                         "train --model dcgan or mlp to inpaint")
     if cfg.get("model") not in ("dcgan", "mlp"):
         raise ValueError(f"inpaint needs an image GAN; {a.run} is a {cfg.get('model')} model on {cfg.get('data')}")
     images, labels = _load_images(a, cfg)
