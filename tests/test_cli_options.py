@@ -12,7 +12,7 @@ import minigan
 from minigan import nn
 from minigan.cli import main
 from minigan.gan import models
-from minigan.gan.train import Trainer, crop_to_28, make_config, pad_to_32
+from minigan.gan.train import Trainer, crop_to_28, pad_to_32
 from test_data import make_set
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "demos"))
