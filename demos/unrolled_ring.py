@@ -8,6 +8,10 @@ computed against D advanced K optimizer steps, differentiated through those step
 trains G and D and records, every ``--every`` steps, the modes covered and the share of high-quality samples
 (2,500 samples of a fixed z; ``minigan.data.mode_stats``: within 3 standard deviations of a mode).
 
+``--metz`` moves three settings toward the unrolled-GAN paper's (256-D Gaussian noise, 2 hidden layers of 128
+units, Adam lr 1e-4 for both players): with them the plain GAN collapses onto one mode and hops between modes,
+as in that paper's first figure; with the ring recipe's (2-D noise, 3 layers, lr 1e-3) it does not collapse.
+
 Outputs in --out: results.json (one entry per finished run, written as soon as it finishes), table.md,
 timelapse.png (rows: K, columns: training steps; G's samples over the data, as the first figure of the
 unrolled-GAN paper) and modes.png (modes covered against steps, every run).
@@ -24,6 +28,9 @@ import numpy as np
 from minigan import data
 from minigan.gan.evaluate import prior
 from minigan.gan.train import Trainer, make_config
+
+
+METZ = dict(z_dim=256, depth=2, lr=1e-4)      # --metz: the settings that differ from the ring recipe
 
 
 def run_config(unroll, seed, steps, out, device="cpu", batch_size=512, **overrides):
@@ -121,6 +128,10 @@ def build_parser():
     p.add_argument("--steps", type=int, default=3000, help="generator steps per run (default 3000)")
     p.add_argument("--every", type=int, default=None, help="record the modes every N steps (default steps/30)")
     p.add_argument("--batch-size", type=int, default=512, help="minibatch (default 512, the paper's)")
+    p.add_argument("--columns", type=int, default=6, help="snapshots per row of timelapse.png (default 6)")
+    p.add_argument("--metz", action="store_true",
+                   help="closer to the unrolled-GAN paper's models: 256-D noise, 2 hidden layers, Adam lr 1e-4 "
+                        "(the plain GAN then collapses onto one mode at a time and hops between them)")
     return p
 
 
@@ -139,7 +150,7 @@ def main(argv=None):
             for seed in seeds:
                 bar.set_description(f"K={k} seed {seed}")
                 cfg = run_config(k, seed, args.steps, os.path.join(args.out, "runs", f"K{k}_seed{seed}"), device,
-                                 args.batch_size)
+                                 args.batch_size, **(METZ if args.metz else {}))
                 timer = _common.Timer()
                 shots = train_run(cfg, every, bar=bar)
                 last = shots[-1]
@@ -151,7 +162,7 @@ def main(argv=None):
                     json.dump(results, f, indent=1)
                 if seed == seeds[0]:
                     timelapse.append((k, shots))
-    figs = [plot_timelapse(timelapse, os.path.join(args.out, "timelapse.png")),
+    figs = [plot_timelapse(timelapse, os.path.join(args.out, "timelapse.png"), args.columns),
             plot_modes(results, os.path.join(args.out, "modes.png"))]
     lines = table(results)
     _common.report(lines + ["", f"figures: {', '.join(figs)}; results: {json_path}"],
