@@ -275,3 +275,29 @@ def test_mlp_recipe_constrains_the_maxout_layers():
     assert len(maxouts) == 2 and [c.param for c in optD.constraints] == [m.weight for m in maxouts]
     assert optG.constraints == []
     assert not make_optimizer(dict(cfg, max_norm=0), D).constraints
+
+
+def test_mlp_recipe_details(tmp_path):
+    """The GAN paper's recipe: lr 0.1 / 1.000004^t, momentum 0.5 -> 0.7, dropout 0.2 / 0.5 in D only,
+    sigmoid output for G (images in [0, 1]), U(-1, 1) noise, max-norm on D's maxout layers after each step."""
+    from test_data import make_set
+    make_set(tmp_path / "fm", n_train=300, n_test=10)
+    tr = Trainer(make_config(data="fashion-mnist", model="mlp", steps=10, batch_size=20, out=str(tmp_path / "r"),
+                             data_dir=str(tmp_path / "fm")), progress=False)
+    tr.step = 5
+    tr.schedule()
+    for opt in (tr.optD, tr.optG):
+        assert opt.momentum == pytest.approx(0.5 + 0.2 * 5 / 10) and opt.lr == pytest.approx(0.1 / 1.000004 ** 5)
+    assert [m.p for m in tr.D.modules() if isinstance(m, nn.Dropout)] == [0.2, 0.5, 0.5]
+    assert not any(isinstance(m, nn.Dropout) for m in tr.G.modules())
+    assert isinstance(list(tr.G.modules())[-1], nn.Sigmoid)
+    assert float(tr.images.min()) >= 0 and float(tr.images.max()) <= 1
+    z = tr.noise(1000).numpy()
+    assert z.min() >= -1 and z.max() <= 1 and abs(z.mean()) < 0.05 and z.std() == pytest.approx(1 / 3 ** 0.5, abs=0.02)
+    for m in tr.D.modules():                                      # weights beyond the cap, then one step
+        if isinstance(m, nn.Maxout):
+            m.weight.data *= 10
+    tr.train_step()
+    for m in tr.D.modules():
+        if isinstance(m, nn.Maxout):
+            assert np.linalg.norm(m.weight.numpy(), axis=1).max() <= 1.9365 * (1 + 1e-5)
