@@ -297,6 +297,7 @@ def test_mlp_recipe_details(tmp_path):
     for m in tr.D.modules():                                      # weights beyond the cap, then one step
         if isinstance(m, nn.Maxout):
             m.weight.data *= 10
+            assert np.linalg.norm(m.weight.numpy(), axis=1).max() > 2 * 1.9365
     tr.train_step()
     for m in tr.D.modules():
         if isinstance(m, nn.Maxout):
