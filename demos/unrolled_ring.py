@@ -16,7 +16,10 @@ Outputs in --out: results.json (one entry per finished run, written as soon as i
 timelapse.png (rows: K, columns: training steps; G's samples over the data, as the first figure of the
 unrolled-GAN paper) and modes.png (modes covered against steps, every run).
 
-Cost on 2 CPU cores (one BLAS thread): about 35 ms per step for K = 0, 0.5 s for K = 5, 1 s for K = 10.
+Cost per step with one BLAS thread: 35 ms for K = 0 and 0.5 s for K = 5 on an idle core; on this project's
+shared 2-core machine (load 5-10) 0.05-0.1 s, 1.3 s (K = 5) and 2.3 s (K = 10), so the default run (K = 0, 5, 10,
+3,000 steps, one seed) takes about 3 hours there; ``--metz`` steps are about half as dear (2 layers).
+Measured numbers: docs/demos.md.
 """
 import _common  # noqa: F401  (first: sets the BLAS thread count before NumPy loads)
 
