@@ -1,232 +1,366 @@
-"""Figure 1 of Goodfellow et al. (2014) on a 1-D Gaussian: p_data, p_g, D(x) and the optimal D* over training.
+"""Figure 1 of Goodfellow et al. (2014), panel by panel, on a 1-D Gaussian: x ~ N(4, 0.5^2), z ~ U(-1, 1).
 
-A toy GAN (``--data gaussian1d``: x ~ N(4, 0.5^2), z ~ U(-1, 1)) is trained step by step with the library's
-Trainer. At a few stages of training the demo draws, like the paper's Figure 1:
+The paper's Figure 1 tells a story in four panels; this demo makes each one happen and measures it:
 
-* p_data (black, dotted): the true density;
-* p_g (green, solid): a Gaussian kernel density estimate of G's samples;
-* D(x) (blue, dashed): the discriminator's output sigmoid(logit);
-* D*(x) = p_data / (p_data + p_g) (orange): the optimal discriminator for the current G (Proposition 1);
-* below the axis, arrows from evenly spaced z (lower line) to x = G(z) (upper line): how G squeezes and
-  stretches the noise into p_g.
+(a) a pair near convergence: G is fitted to map z onto a nearby Gaussian (N(3.4, 0.6^2) by default, so p_g is
+    close to p_data but shifted), and D is trained for a few steps, so it is a partially accurate classifier;
+(b) D alone is trained, G fixed, until it is close to the optimal D* = p_data / (p_data + p_g) (Proposition 1):
+    the mean |D - D*| under (p_data + p_g)/2 is below --d-tol;
+(c) one G update (the non-saturating loss -log D(G(z)), plain gradient descent): the arrows x = G(z) move
+    towards the regions D calls data;
+(d) Algorithm 1 (k D steps, one G step) until p_g matches p_data: C(G) = max_D V(G, D) within --tol of
+    its minimum -log 4 (Theorem 1); D is then trained alone once more and is 1/2 on the support.
 
-A second figure follows two numbers over training: how far D is from D* (the mean |D - D*| under
-(p_data + p_g) / 2) and the virtual training criterion C(G) = -log 4 + 2 JSD(p_data || p_g) (Theorem 1),
-which reaches its minimum -log 4 only when p_g = p_data. Both use the KDE of p_g, so C(G) cannot reach
--log 4 exactly: the dotted line shows the same estimate for true samples (the floor of the estimator).
+D is a 2-layer LeakyReLU MLP that sees x standardised by the data's mean and std ((x - 4) / 0.5): without that
+its kinks start near x = 0, far from the data, and it cannot resolve the small differences between p_g and
+p_data that (d) needs. In (d) G's Adam learning rate halves every --half-life G steps so the game settles.
+
+Drawn as the paper draws them: p_data black dotted, p_g green solid, D blue dashed; below, the z line with
+arrows to the x line. G is a smooth MLP (tanh hidden units): a ReLU or LeakyReLU G maps a uniform z piecewise
+linearly, so its p_g is piecewise constant and D* = p_data / (p_data + p_g) jumps at every kink.
+
+p_g is computed exactly (no kernel density estimate): the uniform density of z pushed through G on a grid of
+4,001 z values, G taken as linear between them (the change of variables p_g(x) = sum p_z(z)/|G'(z)| over the
+z with G(z) = x, monotone or not). C(G) and D* then follow by numerical integration on a grid of x.
+A second figure follows C(G) + log 4 and |D - D*| over every step of (b), (c) and (d).
 """
 import _common  # noqa: F401  (first: sets the BLAS thread count before NumPy loads)
 
-import copy
 import json
 import os
 
 import numpy as np
 
-from minigan import data
-from minigan.gan import losses
-from minigan.gan.evaluate import prior
-from minigan.gan.train import RECIPES, Trainer, make_config
-from minigan.tensor import Tensor, no_grad
+import _toygan as toy
+from minigan import data, nn, optim
+from minigan.gan import losses, models
 
-XS = np.linspace(-3.0, 9.0, 1201)           # the grid every density and D is evaluated on
+XS = np.linspace(-1.0, 9.0, 1001)           # the grid (cell centres) every density and D is evaluated on
 DX = XS[1] - XS[0]
 LOG4 = np.log(4.0)
+MEAN, STD = 4.0, 0.5                         # p_data = N(4, 0.5^2), as data.gaussian1d
 
 
-def kde(samples, xs=XS, bandwidth=None):
-    """Gaussian kernel density estimate of 1-D samples on ``xs`` (Silverman's bandwidth, at least 0.02)."""
-    s = np.asarray(samples, np.float64).ravel()
-    if bandwidth is None:
-        bandwidth = max(1.06 * s.std() * len(s) ** -0.2, 0.02)
-    out = np.zeros(len(xs))
-    for i in range(0, len(s), 1000):                       # (G, B) kernel matrix, a block of samples at a time
-        u = (xs[:, None] - s[None, i:i + 1000]) / bandwidth
-        out += np.exp(-0.5 * u * u).sum(1)
-    return out / (len(s) * bandwidth * np.sqrt(2 * np.pi))
+def pushforward_density(x_of_z, xs=XS):
+    """p_g on the cells of ``xs`` for x = G(z), z ~ U(-1, 1), from G on an even z grid (``x_of_z``).
+
+    Between two grid values z_i, z_i+1 G is taken as linear, so the segment's probability mass
+    (z_i+1 - z_i) / 2 spreads evenly over [G(z_i), G(z_i+1)]; the CDF of x at the cell edges is the sum of
+    those pieces, and p_g per cell is its difference / DX. Exact for a piecewise-linear G, and for a smooth
+    G up to the grid's interpolation error; a non-monotone G is handled (the segments overlap).
+    """
+    x = np.asarray(x_of_z, np.float64).ravel()
+    a, b = np.minimum(x[:-1], x[1:]), np.maximum(x[:-1], x[1:])
+    mass = 1.0 / (len(x) - 1)
+    dx = xs[1] - xs[0]
+    edges = np.concatenate([xs - dx / 2, [xs[-1] + dx / 2]])
+    cdf = np.zeros(len(edges))
+    width = np.maximum(b - a, 1e-300)
+    for i in range(0, len(a), 2000):                        # (segments, edges) a block at a time
+        u = (edges[None, :] - a[i:i + 2000, None]) / width[i:i + 2000, None]
+        cdf += np.clip(u, 0.0, 1.0).sum(0)
+    return np.diff(cdf) * mass / dx
 
 
-def d_of_x(trainer, xs=XS):
-    """D(x) = sigmoid(D's logit) on a grid, D in eval mode."""
-    trainer.D.eval()
-    with no_grad():
-        logits = trainer.D(Tensor(xs.astype(np.float32)[:, None], device=trainer.device)).numpy()
-    trainer.D.train()
-    return _common.sigmoid(logits.ravel())
+def normal_quantile(q, mean, std):
+    """The quantile function of N(mean, std^2) at q in (0, 1), by inverting its CDF on a fine grid."""
+    t = np.linspace(-8, 8, 160001)
+    cdf = np.cumsum(np.exp(-0.5 * t * t))
+    cdf = (cdf - cdf[0]) / (cdf[-1] - cdf[0])
+    return mean + std * np.interp(q, cdf, t)
 
 
-def snapshot(trainer, z):
-    """Everything a panel needs at the current step: densities, D, D*, and G(z) for the samples z."""
-    x_g = trainer.sample(z).ravel()
-    p_data, p_g = data.gaussian1d_pdf(XS), kde(x_g)
-    d, d_star = d_of_x(trainer), losses.optimal_discriminator(p_data, p_g)
-    weight = (p_data + p_g) / 2                             # the mixture D is trained on
-    return dict(step=trainer.step, x_g=x_g, p_data=p_data, p_g=p_g, d=d, d_star=d_star,
-                d_gap=float(np.sum(np.abs(d - d_star) * weight) * DX),
-                c_g=losses.virtual_training_criterion(p_data, p_g, DX),
-                jsd=losses.jensen_shannon(p_data, p_g, DX))
+class Standardize(nn.Module):
+    """x -> (x - mean) / std with fixed numbers: D sees the data centred and scaled (a plain input normalisation)."""
+
+    def __init__(self, mean, std):
+        super().__init__()
+        self.mean, self.std = float(mean), float(std)
+
+    def forward(self, x):
+        return (x - self.mean) * (1.0 / self.std)
 
 
-def converged_d(trainer, steps):
-    """D(x) after ``steps`` more D updates against the current G, frozen (on a copy: training is untouched)."""
-    clone = copy.deepcopy(trainer)
+class Game:
+    """G, D, their optimizers and the measurements of the paper's quantities on the x grid."""
+
+    def __init__(self, args, device):
+        self.args, self.device = args, device
+        self.rng = np.random.default_rng(args.seed)
+        from minigan import backend
+        backend.manual_seed(args.seed)
+        self.G = models.ToyGenerator(1, 1, args.g_hidden, 2, activation="tanh").to(device)
+        self.D = nn.Sequential(Standardize(MEAN, STD), models.ToyDiscriminator(1, args.d_hidden, 2)).to(device)
+        self.optD = optim.Adam(self.D.named_parameters(), lr=args.lr, betas=(0.5, 0.999))
+        self.optG = optim.Adam(self.G.named_parameters(), lr=args.g_lr_adam, betas=(0.5, 0.999))
+        self.z_grid = np.linspace(-1, 1, 4001)[:, None]
+        self.p_data = data.gaussian1d_pdf(XS, MEAN, STD)
+        self.step = 0                                          # updates made so far (D or G), for the curves
+
+    # -------------------------------------------------------------- sampling and updates
+    def real(self, m):
+        return toy.tensor(data.gaussian1d(m, self.rng, MEAN, STD), self.device)
+
+    def z(self, m):
+        return toy.uniform_z(m, 1, self.rng, self.device)
+
+    def d_step(self):
+        m = self.args.batch_size
+        self.step += 1
+        return toy.d_step(self.G, self.D, self.optD, self.real(m), self.z(m))
+
+    def g_step(self, opt=None):
+        self.step += 1
+        return toy.g_step(self.G, self.D, opt or self.optG, self.z(self.args.batch_size))
+
+    # -------------------------------------------------------------- the paper's quantities
+    def measure(self):
+        """p_g, D, D*, C(G), V(G, D), |D - D*|; |D - 1/2| averaged under p_data, and its max on the core of
+        the support (where p_data > 25% of its peak, |x - 4| < 1.67 std)."""
+        x_g = toy.forward(self.G, self.z_grid, self.device).ravel()
+        p_g = pushforward_density(x_g)
+        d = _common.sigmoid(toy.forward(self.D, XS[:, None], self.device).ravel())
+        d_star = losses.optimal_discriminator(self.p_data, p_g)
+        weight = (self.p_data + p_g) / 2
+        log_d, log_1md = np.log(np.maximum(d, 1e-300)), np.log(np.maximum(1 - d, 1e-300))
+        core = self.p_data > 0.25 * self.p_data.max()
+        return dict(step=self.step, p_g=p_g, d=d, d_star=d_star, x_g_mean=float(np.sum(XS * p_g) * DX),
+                    c_g=losses.virtual_training_criterion(self.p_data, p_g, DX),
+                    v=float(np.sum(self.p_data * log_d + p_g * log_1md) * DX),
+                    d_gap=float(np.sum(np.abs(d - d_star) * weight) * DX),
+                    d_half=float(np.sum(np.abs(d - 0.5) * self.p_data) * DX),
+                    d_half_core=float(np.abs(d[core] - 0.5).max()))
+
+    def arrows(self, z_line):
+        return toy.forward(self.G, z_line[:, None], self.device).ravel()
+
+
+def fit_start(game, mean, std, steps):
+    """Panel (a)'s G: least-squares fit of G(z) to the quantile map of N(mean, std^2) (a nearby Gaussian)."""
+    z = np.linspace(-0.95, 0.95, 512)[:, None]                 # the tails' steep ends left out: a smooth bump
+    target = toy.tensor(normal_quantile((z + 1) / 2, mean, std), game.device)
+    zt = toy.tensor(z, game.device)
+    opt = optim.Adam(game.G.named_parameters(), lr=1e-2)
     for _ in range(steps):
-        clone.d_step()
-    return d_of_x(clone)
+        diff = game.G(zt) - target
+        loss = (diff * diff).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return float(loss.numpy())
 
 
-def draw_curves(ax, snap, d, d_label):
-    """p_data, p_g, a discriminator and D* on one axis."""
-    ax.plot(XS, snap["p_data"], ":", color="black", lw=2, label=r"$p_{data}$")
-    ax.plot(XS, snap["p_g"], "-", color="tab:green", lw=2, label=r"$p_g$ (KDE of G(z))")
-    ax.plot(XS, d, "--", color="tab:blue", lw=2, label=d_label)
-    d_star = np.where(snap["p_data"] + snap["p_g"] > 1e-3, snap["d_star"], np.nan)   # undefined off-support
-    ax.plot(XS, d_star, "-", color="tab:orange", lw=1, alpha=0.8,
-            label=r"$D^* = p_{data}/(p_{data}+p_g)$")
+def train_d_alone(game, max_steps, tol, track, check=25):
+    """Panel (b): D updates on a fixed G until mean |D - D*| < tol (checked every ``check`` steps)."""
+    for i in range(1, max_steps + 1):
+        game.d_step()
+        if i % check == 0:
+            s = game.measure()
+            track.append(_row(s, "b"))
+            if s["d_gap"] < tol:
+                return i
+    return max_steps
 
 
-def draw_panel(ax, snap, z_arrows, x_arrows, label, xlim):
-    """One panel of Figure 1: curves above the axis, the z -> x mapping below it."""
-    draw_curves(ax, snap, snap["d"], "D(x)")
+def _row(s, phase):
+    return dict(phase=phase, step=s["step"], c_g=s["c_g"], v=s["v"], d_gap=s["d_gap"], d_half=s["d_half"],
+                d_half_core=s["d_half_core"])
+
+
+# ------------------------------------------------------------------ figures
+def draw_panel(ax, s, z_line, x_line, label, xlim, p_data, x_before=None):
+    """One panel as the paper draws it; ``x_before``: where the arrows pointed before the G update."""
     lo, hi = xlim
+    ax.plot(XS, p_data, ":", color="black", lw=2, label=r"$p_{data}$")
+    ax.plot(XS, s["p_g"], "-", color="tab:green", lw=2, label=r"$p_g$")
+    ax.plot(XS, s["d"], "--", color="tab:blue", lw=2, label=r"$D$")
     y_x, y_z = -0.12, -0.55
     ax.hlines([y_x, y_z], lo, hi, color="0.3", lw=1)
-    ax.text(lo, y_x + 0.02, " x", fontsize=8, va="bottom")
-    ax.text(lo, y_z + 0.02, " z", fontsize=8, va="bottom")
-    z_pos = lo + (z_arrows + 1) / 2 * (hi - lo)             # z in [-1, 1] drawn across the panel
-    for zp, xg in zip(z_pos, x_arrows):
-        xg = float(np.clip(xg, lo, hi))
-        ax.annotate("", xy=(xg, y_x), xytext=(zp, y_z),
+    ax.text(hi, y_x + 0.02, "x ", fontsize=8, va="bottom", ha="right")
+    ax.text(hi, y_z + 0.02, "z ", fontsize=8, va="bottom", ha="right")
+    z_pos = lo + (z_line + 1) / 2 * (hi - lo)                 # z in [-1, 1] drawn across the panel
+    for zp, xg in zip(z_pos, x_line):
+        ax.annotate("", xy=(float(np.clip(xg, lo, hi)), y_x), xytext=(zp, y_z),
                     arrowprops=dict(arrowstyle="->", color="0.35", lw=0.7, shrinkA=0, shrinkB=0))
+    if x_before is not None:                                   # where each arrow pointed before the update
+        ax.plot(x_before, np.full(len(x_before), y_x), "|", color="tab:red", ms=8, mew=1.2,
+                label="G(z) before the update")
     ax.set_xlim(lo, hi)
-    ax.set_ylim(-0.65, 1.15)
+    ax.set_ylim(-0.65, 1.25)
     ax.set_yticks([0, 0.5, 1])
-    ax.set_title(f"({label}) step {snap['step']}\nC(G) = {snap['c_g']:.3f}, mean|D - D*| = {snap['d_gap']:.3f}",
-                 fontsize=9)
+    ax.set_title(f"({label})", fontsize=11)
+    ax.text(0.02, 0.97, f"C(G) + log 4 = {s['c_g'] + LOG4:.4f}\nmean |D - D*| = {s['d_gap']:.3f}",
+            transform=ax.transAxes, fontsize=7.5, va="top")
 
 
-def plot_stages(snaps, z_arrows, x_arrows, inner_steps, path):
-    """Top row: Figure 1, one panel per stage. Bottom row: the same G's with D trained to convergence."""
+def plot_panels(panels, z_line, p_data, path):
     plt = _common.pyplot()
-    n = len(snaps)
-    fig, axes = plt.subplots(2, n, figsize=(3.6 * n, 6.4), sharey="row", squeeze=False,
-                             gridspec_kw=dict(height_ratios=[3.6, 2.5]))
-    xg_all = np.concatenate([s["x_g"] for s in snaps])
-    lo = float(min(1.5, np.quantile(xg_all, 0.005) - 0.3))
-    hi = float(max(6.5, np.quantile(xg_all, 0.995) + 0.3))
-    for i, (s, xa) in enumerate(zip(snaps, x_arrows)):
-        draw_panel(axes[0, i], s, z_arrows, xa, "abcdefghij"[i % 10], (lo, hi))
-        ax = axes[1, i]
-        draw_curves(ax, s, s["d_conv"], f"D after {inner_steps} D-only steps")
-        ax.set_xlim(lo, hi)
-        ax.set_ylim(0, 1.15)
-        ax.set_title(f"G of step {s['step']} frozen: mean|D - D*| = {s['d_conv_gap']:.3f}", fontsize=9)
-    axes[0, 0].legend(loc="upper left", fontsize=7)
-    axes[1, 0].legend(loc="upper left", fontsize=7)
-    fig.suptitle("Figure 1 of Goodfellow et al. (2014) on N(4, 0.5^2). Top: training (Algorithm 1); arrows map "
-                 "z (lower line) to x = G(z).\nBottom: G frozen, D trained alone approaches D* "
-                 "(Proposition 1)", fontsize=10)
+    fig, axes = plt.subplots(1, 4, figsize=(16, 4.2), sharey=True)
+    xlim = (1.5, 6.5)
+    for ax, (label, s, x_line, before) in zip(axes, panels):
+        draw_panel(ax, s, z_line, x_line, label, xlim, p_data, before)
+    axes[0].legend(loc="upper right", fontsize=8)
+    axes[2].legend(loc="upper right", fontsize=8)
+    fig.suptitle("Figure 1 of Goodfellow et al. (2014) on N(4, 0.5²), z ~ U(-1, 1): (a) near convergence, "
+                 "(b) D trained alone towards D*, (c) one G update, (d) p_g = p_data and D = 1/2", fontsize=10)
     fig.tight_layout()
     return _common.savefig(fig, path)
 
 
-def plot_curves(track, floor, path):
-    """|D - D*| and C(G) over training."""
+def plot_curves(track, marks, path):
     plt = _common.pyplot()
-    steps = [t["step"] for t in track]
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.4))
-    a1.plot(steps, [t["d_gap"] for t in track], color="tab:blue")
-    a1.set_xlabel("training step")
-    a1.set_ylabel(r"$\int |D - D^*|\,(p_{data}+p_g)/2\,dx$")
-    a1.set_title("how far D is from the optimal D*", fontsize=10)
-    gap = np.maximum([t["c_g"] + LOG4 for t in track], 1e-6)
-    a2.semilogy(steps, gap, color="tab:green", label="C(G) + log 4 = 2 JSD(p_data || p_g)")
-    a2.axhline(max(floor + LOG4, 1e-6), color="0.5", ls=":", lw=1.5,
-               label="the same estimate for true samples (KDE floor)")
-    a2.axhline(2 * np.log(2), color="black", ls="--", lw=1, label="2 log 2: disjoint supports")
-    a2.set_xlabel("training step")
-    a2.set_ylabel("C(G) - (-log 4)")
-    a2.set_title("virtual training criterion C(G), above its minimum -log 4", fontsize=10)
-    a2.legend(fontsize=8)
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.6))
+    steps = np.array([t["step"] for t in track])
+    a1.semilogy(steps, np.maximum([t["c_g"] + LOG4 for t in track], 1e-6), color="tab:green",
+                label="C(G) + log 4 = 2 JSD(p_data || p_g)")
+    a1.semilogy(steps, np.maximum([t["c_g"] - t["v"] for t in track], 1e-6), color="tab:blue", lw=0.8,
+                label="C(G) - V(G, D): how far D is from maximising V")
+    a2.plot(steps, [t["d_gap"] for t in track], color="tab:blue", label="mean |D - D*|")
+    a2.plot(steps, [t["d_half"] for t in track], color="tab:orange", lw=0.8,
+            label="mean |D - 1/2| under p_data")
+    for ax in (a1, a2):
+        for name, st in marks:
+            ax.axvline(st, color="0.6", ls=":", lw=1)
+            ax.text(st, 1.0, f" {name}", transform=ax.get_xaxis_transform(), fontsize=8, va="top")
+        ax.set_xlabel("updates (D or G) since panel (a)")
+        ax.legend(fontsize=7.5)
+    a1.set_ylabel("nats")
+    a1.set_title("Theorem 1: C(G) reaches -log 4 when p_g = p_data", fontsize=10)
+    a2.set_title("Proposition 1: D against D* = p_data / (p_data + p_g)", fontsize=10)
     fig.tight_layout()
     return _common.savefig(fig, path)
 
 
+# ------------------------------------------------------------------ main
 def build_parser():
     p = _common.parser("figure1_1d", __doc__)
-    p.add_argument("--steps", type=int, default=RECIPES["gaussian1d"]["steps"],
-                   help=f"generator steps (default {RECIPES['gaussian1d']['steps']}, the recipe's)")
-    p.add_argument("--stages", default=None,
-                   help="comma-separated steps to draw (default: 0, 1%%, 5%%, 20%% and 100%% of --steps)")
-    p.add_argument("--loss", choices=["nonsaturating", "minimax"], default="nonsaturating",
-                   help="generator objective (default nonsaturating, the paper's practical choice)")
-    p.add_argument("--k", type=int, default=1, help="D steps per G step (Algorithm 1's k; default 1)")
-    p.add_argument("--samples", type=int, default=4000, help="samples of G for the KDE of p_g (default 4000)")
-    p.add_argument("--inner-steps", type=int, default=300,
-                   help="D-only steps for the bottom row (D trained to convergence on a frozen G; default 300)")
-    p.add_argument("--track-every", type=int, default=25, help="measure |D - D*| and C(G) every N steps")
+    p.add_argument("--start-mean", type=float, default=3.4, help="mean of panel (a)'s p_g (default 3.4; data 4)")
+    p.add_argument("--start-std", type=float, default=0.6, help="std of panel (a)'s p_g (default 0.6; data 0.5)")
+    p.add_argument("--fit-steps", type=int, default=1500,
+                   help="least-squares steps fitting panel (a)'s G (default 1500)")
+    p.add_argument("--a-steps", type=int, default=20, help="D steps before panel (a): a partly trained D (default 20)")
+    p.add_argument("--d-tol", type=float, default=0.02, help="panel (b) stops when mean |D - D*| < this (default 0.02)")
+    p.add_argument("--d-steps", type=int, default=4000,
+                   help="at most this many D-only steps in (b) and after (d) (default 4000)")
+    p.add_argument("--g-lr", type=float, default=0.01,
+                   help="learning rate of panel (c)'s single gradient-descent G update (default 0.01)")
+    p.add_argument("--tol", type=float, default=0.01, help="(d) stops when C(G) + log 4 < this (default 0.01)")
+    p.add_argument("--max-steps", type=int, default=20000, help="at most this many G steps in (d) (default 20000)")
+    p.add_argument("--k", type=int, default=2, help="D steps per G step in (d) (Algorithm 1's k; default 2)")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate of D (default 1e-3)")
+    p.add_argument("--g-lr-adam", type=float, default=5e-4, help="Adam learning rate of G in (d) (default 5e-4)")
+    p.add_argument("--half-life", type=float, default=4000,
+                   help="in (d) G's learning rate halves every N G steps (default 4000; 0: constant)")
+    p.add_argument("--batch-size", type=int, default=2048, help="samples per update (default 2048)")
+    p.add_argument("--g-hidden", type=int, default=32, help="G's hidden units, 2 tanh layers (default 32)")
+    p.add_argument("--d-hidden", type=int, default=64,
+                   help="D's hidden units, 2 LeakyReLU layers after standardising x (default 64)")
+    p.add_argument("--check-every", type=int, default=50, help="measure C(G) every N G steps in (d) (default 50)")
     return p
 
 
 def main(argv=None):
-    """Train, draw figure1_stages.png and figure1_curves.png, print a summary; returns the summary dict."""
+    """Run (a) -> (b) -> (c) -> (d); draw figure1_panels.png and figure1_curves.png; returns the summary."""
     args = build_parser().parse_args(argv)
+    for name in ("fit_steps", "a_steps", "d_steps", "max_steps", "k", "batch_size", "g_hidden", "d_hidden",
+                 "check_every"):
+        if getattr(args, name) < (0 if name in ("fit_steps", "a_steps") else 1):
+            raise SystemExit(f"--{name.replace('_', '-')} must be >= {0 if name in ('fit_steps', 'a_steps') else 1}; "
+                             f"got {getattr(args, name)}")
+    for name in ("d_tol", "tol", "g_lr", "lr", "g_lr_adam", "start_std"):
+        if not getattr(args, name) > 0:
+            raise SystemExit(f"--{name.replace('_', '-')} must be > 0; got {getattr(args, name)}")
+    if not args.half_life >= 0:
+        raise SystemExit(f"--half-life must be >= 0; got {args.half_life}")
     device = _common.prepare(args)
     timer = _common.Timer()
-    if args.stages:
-        stages = sorted({int(s) for s in args.stages.split(",")})
-    else:
-        stages = sorted({0, args.steps // 100, args.steps // 20, args.steps // 5, args.steps})
-    if stages[0] < 0 or stages[-1] > args.steps:
-        raise SystemExit(f"--stages must lie in 0..--steps ({args.steps}); got {stages}")
-    cfg = make_config(data="gaussian1d", model="toy", loss=args.loss, k=args.k, steps=args.steps,
-                      seed=args.seed, device=device, out=os.path.join(args.out, "run"))
-    tr = Trainer(cfg, progress=False)
-    rng = np.random.default_rng(args.seed + 1)
-    z_kde = prior(cfg, args.samples, rng, device)            # fixed noise for the density estimates
-    z_line = np.linspace(-0.95, 0.95, 24, dtype=np.float32)[:, None]
-    z_arrows = Tensor(z_line, device=device)
-    floor = losses.virtual_training_criterion(data.gaussian1d_pdf(XS), kde(data.gaussian1d(args.samples, rng)), DX)
+    game = Game(args, device)
+    z_line = np.linspace(-0.96, 0.96, 25)
+    track = []
 
+    # (a) a pair near convergence
+    fit_loss = fit_start(game, args.start_mean, args.start_std, args.fit_steps)
+    for _ in range(args.a_steps):
+        game.d_step()
+    game.step = 0
+    s_a = game.measure()
+    track.append(_row(s_a, "a"))
+    panels = [("a", s_a, game.arrows(z_line), None)]
+
+    # (b) D alone towards D*
+    b_steps = train_d_alone(game, args.d_steps, args.d_tol, track)
+    s_b = game.measure()
+    panels.append(("b", s_b, game.arrows(z_line), None))
+
+    # (c) one G update, plain gradient descent on -log D(G(z))
+    before = game.arrows(z_line)
+    sgd = optim.SGD(game.G.named_parameters(), lr=args.g_lr)
+    game.g_step(sgd)
+    s_c = game.measure()
+    track.append(_row(s_c, "c"))
+    after = game.arrows(z_line)
+    moved = after - before
+    uphill = float(np.mean(np.sign(moved) == np.sign(np.gradient(s_b["d"], DX)[np.searchsorted(XS, before)])))
+    panels.append(("c", s_c, after, before))
+
+    # (d) Algorithm 1 until C(G) is within tol of -log 4
+    g_steps, reached = 0, False
     from tqdm import tqdm
-    snaps, arrows, track = [], [], []
-    with tqdm(total=args.steps, desc="GAN on N(4, 0.5^2)", unit="step", dynamic_ncols=True) as bar:
-        while True:
-            if tr.step in stages or tr.step % args.track_every == 0:
-                s = snapshot(tr, z_kde)
-                track.append({k: s[k] for k in ("step", "d_gap", "c_g", "jsd")})
-                if tr.step in stages:
-                    s["d_conv"] = converged_d(tr, args.inner_steps)
-                    s["d_conv_gap"] = float(np.sum(np.abs(s["d_conv"] - s["d_star"])
-                                                   * (s["p_data"] + s["p_g"]) / 2) * DX)
-                    snaps.append(s)
-                    arrows.append(tr.sample(z_arrows).ravel())
-            if tr.step >= args.steps:
-                break
-            row = tr.train_step()
+    with tqdm(total=args.max_steps, desc="(d) Algorithm 1", unit="G step", dynamic_ncols=True) as bar:
+        while g_steps < args.max_steps:
+            if args.half_life:
+                f = 0.5 ** (g_steps / args.half_life)
+                game.optG.lr = args.g_lr_adam * f
+            for _ in range(args.k):
+                game.d_step()
+            game.g_step()
+            g_steps += 1
             bar.update(1)
-            bar.set_postfix(D_x=f"{row['D_x']:.2f}", D_G_z=f"{row['D_G_z']:.2f}", refresh=False)
-    tr.save_checkpoint()
+            if g_steps % args.check_every == 0:
+                s = game.measure()
+                track.append(_row(s, "d"))
+                bar.set_postfix(gap=f"{s['c_g'] + LOG4:.4f}", refresh=False)
+                if s["c_g"] + LOG4 < args.tol:
+                    reached = True
+                    break
+    d_end = game.step
+    s_d0 = game.measure()
+    final_d_steps = train_d_alone(game, args.d_steps, args.d_tol, track)      # D to D* on the final G
+    s_d = game.measure()
+    panels.append(("d", s_d, game.arrows(z_line), None))
 
-    stages_png = plot_stages(snaps, z_line.ravel(), arrows, args.inner_steps,
-                             os.path.join(args.out, "figure1_stages.png"))
-    curves_png = plot_curves(track, floor, os.path.join(args.out, "figure1_curves.png"))
-    last = snaps[-1]
-    summary = dict(steps=args.steps, loss=args.loss, k=args.k, seconds=round(timer(), 1),
-                   final_c_g=last["c_g"], minus_log4=-LOG4, kde_floor=floor, final_jsd=last["jsd"],
-                   final_d_gap=last["d_gap"], final_d_conv_gap=last["d_conv_gap"],
-                   stage_gaps=[(sn["step"], sn["d_gap"], sn["d_conv_gap"]) for sn in snaps],
-                   pg_mean=float(last["x_g"].mean()), pg_std=float(last["x_g"].std()),
-                   figures=[stages_png, curves_png])
+    panels_png = plot_panels(panels, z_line, game.p_data, os.path.join(args.out, "figure1_panels.png"))
+    curves_png = plot_curves(track, [("b", 1), ("c", s_c["step"]), ("d", s_c["step"] + 1), ("D alone", d_end)],
+                             os.path.join(args.out, "figure1_curves.png"))
+    summary = dict(
+        seconds=round(timer(), 1), seed=args.seed, fit_loss=fit_loss,
+        a=dict(c_gap=s_a["c_g"] + LOG4, d_gap=s_a["d_gap"], pg_mean=s_a["x_g_mean"]),
+        b=dict(d_steps=b_steps, d_gap=s_b["d_gap"], c_gap=s_b["c_g"] + LOG4, v=s_b["v"], c_g=s_b["c_g"]),
+        c=dict(mean_move=float(moved.mean()), share_uphill=uphill, c_gap_before=s_b["c_g"] + LOG4,
+               c_gap_after=s_c["c_g"] + LOG4, pg_mean_before=s_b["x_g_mean"], pg_mean_after=s_c["x_g_mean"]),
+        d=dict(g_steps=g_steps, reached=reached, c_g=s_d["c_g"], c_gap=s_d["c_g"] + LOG4,
+               d_gap_as_trained=s_d0["d_gap"], d_half_as_trained=s_d0["d_half"],
+               d_half_core_as_trained=s_d0["d_half_core"], final_d_steps=final_d_steps, d_gap=s_d["d_gap"],
+               d_half=s_d["d_half"], d_half_core=s_d["d_half_core"], v=s_d["v"],
+               pg_mean=s_d["x_g_mean"]),
+        minus_log4=-LOG4, tol=args.tol, figures=[panels_png, curves_png])
     with open(os.path.join(args.out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
+    a, b, c, d = summary["a"], summary["b"], summary["c"], summary["d"]
     _common.report([
-        f"Figure 1 on N(4, 0.5^2), {args.steps} steps ({args.loss}, k={args.k}) in {summary['seconds']} s",
-        f"  p_g: mean {summary['pg_mean']:.3f} (data 4), std {summary['pg_std']:.3f} (data 0.5)",
-        f"  C(G) = {last['c_g']:.4f}  (-log 4 = {-LOG4:.4f}; KDE floor {floor:.4f}); JSD = {last['jsd']:.4f}",
-        f"  mean |D - D*| = {last['d_gap']:.4f} as trained (k={args.k}); {last['d_conv_gap']:.4f} after "
-        f"{args.inner_steps} more D-only steps on the final G",
-        f"  figures: {stages_png}, {curves_png}"])
+        f"Figure 1 on N(4, 0.5^2), seed {args.seed}, {summary['seconds']} s",
+        f"  (a) p_g mean {a['pg_mean']:.3f}; C(G) + log 4 = {a['c_gap']:.4f}; mean |D - D*| = {a['d_gap']:.3f}",
+        f"  (b) {b['d_steps']} D-only steps: mean |D - D*| = {b['d_gap']:.4f}; V(G, D) = {b['v']:.4f} "
+        f"<= C(G) = {b['c_g']:.4f}",
+        f"  (c) one G step (SGD lr {args.g_lr}): G(z) moved by {c['mean_move']:+.4f} on average, "
+        f"{100 * c['share_uphill']:.0f}% of the arrows towards higher D; p_g mean {c['pg_mean_before']:.3f} -> "
+        f"{c['pg_mean_after']:.3f}; C(G) + log 4 {c['c_gap_before']:.4f} -> {c['c_gap_after']:.4f}",
+        f"  (d) {d['g_steps']} G steps (k = {args.k}): C(G) = {d['c_g']:.4f}, C(G) + log 4 = {d['c_gap']:.4f} "
+        f"({'within' if reached else 'NOT within'} {args.tol}); p_g mean {d['pg_mean']:.3f}",
+        f"      D as trained: mean |D - D*| = {d['d_gap_as_trained']:.4f}, mean |D - 1/2| under p_data = "
+        f"{d['d_half_as_trained']:.3f} (max {d['d_half_core_as_trained']:.3f} where |x - 4| < 1.67 std); after "
+        f"{d['final_d_steps']} D-only steps: {d['d_gap']:.4f}, {d['d_half']:.3f} (max {d['d_half_core']:.3f})",
+        f"  figures: {panels_png}, {curves_png}"])
     return summary
 
 

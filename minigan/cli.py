@@ -40,8 +40,9 @@ def _parser():
                        "Options left out take the data set's recipe (see docs/theory.md).")
     t.add_argument("--data", choices=["gaussian1d", "ring", "grid", "mnist", "fashion-mnist"],
                    help="training data (default: ring)")
-    t.add_argument("--model", choices=["mlp", "dcgan", "toy"],
-                   help="mlp: the GAN paper's maxout MLP; dcgan: DCGAN-28; toy: small MLPs for 1-D/2-D "
+    t.add_argument("--model", choices=["mlp", "dcgan", "dcgan32", "toy"],
+                   help="mlp: the GAN paper's maxout MLP; dcgan: DCGAN-28; dcgan32: the all-convolutional DCGAN "
+                        "on images padded to 32x32; toy: small MLPs for 1-D/2-D "
                         "(default: dcgan for images, toy otherwise)")
     t.add_argument("--loss", choices=["minimax", "nonsaturating", "wasserstein", "wasserstein-gp"],
                    help="generator / critic objective (default: nonsaturating)")
@@ -54,6 +55,14 @@ def _parser():
     t.add_argument("--beta1", type=float, help="Adam's beta1 (DCGAN: 0.5)")
     t.add_argument("--optimizer", choices=["sgd", "adam", "rmsprop"])
     t.add_argument("--z-dim", type=int, help="size of the noise vector z")
+    t.add_argument("--prior", choices=["normal", "uniform"], help="noise p_z: N(0, I) or U(-1, 1)^z_dim")
+    t.add_argument("--momentum", type=float, help="SGD momentum (the MLP recipe: 0.5, rising to 0.7)")
+    t.add_argument("--clip", type=float, help="WGAN's weight clipping bound c (default 0.01)")
+    t.add_argument("--gp-lambda", type=float, help="WGAN-GP's penalty weight lambda (default 10)")
+    t.add_argument("--unroll", type=int, help="unrolled GAN (Metz et al.): G's loss against D advanced K "
+                                              "optimizer steps, differentiated through them (default 0: off)")
+    t.add_argument("--max-norm", type=float, help="cap on the norm of each maxout unit's weight vector "
+                                                  "(the MLP recipe: 1.9365; 0: none)")
     t.add_argument("--pack", type=int, help="PacGAN packing: D judges this many samples at once (toy models)")
     t.add_argument("--sample-every", type=int, help="save the fixed-noise picture every N steps")
     t.add_argument("--device", default=None, help=DEVICE_HELP)
@@ -107,9 +116,10 @@ def cmd_train(a):
         a.data = "ring"
     opts = dict(data=a.data, model=a.model, loss=a.loss, k=a.k, epochs=a.epochs, steps=a.steps,
                 batch_size=a.batch_size, lr=a.lr, beta1=a.beta1, optimizer=a.optimizer, z_dim=a.z_dim,
-                pack=a.pack, sample_every=a.sample_every, device=a.device, seed=a.seed, log_every=a.log_every,
-                conditional=a.conditional or None, reuse_fake=a.reuse_fake or None, data_dir=a.data_dir,
-                out=a.out or f"runs/{a.data or 'ring'}")
+                pack=a.pack, prior=a.prior, momentum=a.momentum, clip=a.clip, gp_lambda=a.gp_lambda,
+                unroll=a.unroll, max_norm=a.max_norm, sample_every=a.sample_every, device=a.device, seed=a.seed,
+                log_every=a.log_every, conditional=a.conditional or None, reuse_fake=a.reuse_fake or None,
+                data_dir=a.data_dir, out=a.out or f"runs/{a.data or 'ring'}")
     if opts["model"] is None and not a.resume:
         opts["model"] = "dcgan" if a.data in ("mnist", "fashion-mnist") else "toy"
     try:

@@ -15,6 +15,7 @@ import numbers
 
 from . import backend, profiler
 from .backend import get_array_module
+from .ops import where
 from .tensor import Tensor
 
 
@@ -58,6 +59,7 @@ class Optimizer:
         if len({id(p) for p in self.params}) != len(self.params):
             raise ValueError(f"{name}: some parameters appear more than once")
         self.state = {}     # key -> {"step": int, name: array, ...}
+        self.constraints = []   # callables applied after every step (e.g. MaxNorm)
 
     @staticmethod
     def _check(name, **values):
@@ -75,6 +77,8 @@ class Optimizer:
         """Update every parameter that has a gradient, in place."""
         with profiler.section(f"{type(self).__name__} step"):
             self._step()
+            for constraint in self.constraints:
+                constraint()
 
     def _step(self):
         for key, p in zip(self.keys, self.params):
@@ -311,4 +315,37 @@ class RMSprop(Optimizer):
             p.data -= self.lr * (g / avg)
 
 
-__all__ = ["Adam", "Optimizer", "RMSprop", "SGD"]
+class MaxNorm:
+    """Max-norm constraint: after each step, rescale each weight vector whose L2 norm exceeds ``max_norm``.
+
+    For a weight of shape (out, in) with ``axis=1`` the vectors are the rows, the incoming weights of
+    one unit (of one maxout piece): pylearn2's ``max_col_norm``, which stores W as (in, out). A vector
+    with norm n > max_norm becomes w * max_norm / n (same direction, norm max_norm); the others are
+    left exactly as they are. Attach it to an optimizer: ``opt.constraints.append(MaxNorm(w, 1.9365))``.
+    """
+
+    def __init__(self, param, max_norm, axis=1):
+        if not max_norm > 0:
+            raise ValueError(f"MaxNorm: max_norm must be > 0, got {max_norm}")
+        self.param, self.max_norm, self.axis = param, float(max_norm), axis
+
+    def _scale(self, norms, xp):
+        return xp.where(norms > self.max_norm, self.max_norm / xp.maximum(norms, 1e-30), 1.0)
+
+    def __call__(self):
+        """Apply to the parameter's array, in place."""
+        w = self.param.data
+        xp = get_array_module(w)
+        norms = xp.sqrt((w.astype(xp.float64) ** 2).sum(axis=self.axis, keepdims=True))
+        w *= self._scale(norms, xp).astype(w.dtype)
+
+    def apply(self, w):
+        """The same map on a Tensor, differentiably (for the unrolled GAN's functional D updates)."""
+        norms = ((w * w).sum(axis=self.axis, keepdims=True) + 1e-30).sqrt()
+        return where(norms.data > self.max_norm, w * (self.max_norm / norms), w)
+
+    def __repr__(self):
+        return f"MaxNorm(shape={self.param.shape}, max_norm={self.max_norm}, axis={self.axis})"
+
+
+__all__ = ["Adam", "MaxNorm", "Optimizer", "RMSprop", "SGD"]

@@ -24,6 +24,7 @@ import dcgan  # noqa: E402
 import figure1_1d  # noqa: E402
 import mlp_mnist  # noqa: E402
 import mode_collapse_2d  # noqa: E402
+import saturation  # noqa: E402
 
 
 def dev():
@@ -44,32 +45,100 @@ def pngs(folder):
 
 
 # ------------------------------------------------------------------ figure1_1d
-def test_kde_matches_closed_form():
-    xs = np.linspace(-3, 3, 61)
-    # one sample at 0.5 with bandwidth 0.7: the KDE is the N(0.5, 0.7^2) density
-    want = np.exp(-0.5 * ((xs - 0.5) / 0.7) ** 2) / (0.7 * math.sqrt(2 * math.pi))
-    np.testing.assert_allclose(figure1_1d.kde(np.array([0.5]), xs, 0.7), want, rtol=1e-12)
-    # many samples: mean of the kernels, and it integrates to ~1
-    s = np.random.default_rng(0).normal(4, 0.5, 3000)
-    p = figure1_1d.kde(s)
-    assert abs(p.sum() * figure1_1d.DX - 1) < 1e-3
+def test_pushforward_density_matches_change_of_variables():
+    xs = np.linspace(-1.0, 2.0, 301)
+    z = np.linspace(-1, 1, 4001)
+    # affine G(z) = 0.5 + 0.25 z: uniform on [0.25, 0.75], density 2
+    p = figure1_1d.pushforward_density(0.5 + 0.25 * z, xs)
+    inside, outside = (xs > 0.27) & (xs < 0.73), (xs < 0.23) | (xs > 0.77)
+    np.testing.assert_allclose(p[inside], 2.0, rtol=1e-9)
+    assert np.all(p[outside] == 0) and abs(p.sum() * (xs[1] - xs[0]) - 1) < 1e-9
+    # non-monotone G(z) = z^2: P(x <= t) = sqrt(t), density 1 / (2 sqrt(x)) on (0, 1)
+    p = figure1_1d.pushforward_density(z ** 2, xs)
+    mid = (xs > 0.1) & (xs < 0.95)
+    np.testing.assert_allclose(p[mid], 1 / (2 * np.sqrt(xs[mid])), rtol=2e-3)
+
+
+def test_quantile_map_reaches_minus_log4():
+    # G = the quantile function of p_data pushes U(-1, 1) onto p_data: C(G) = -log 4 (Theorem 1)
+    z = np.linspace(-1, 1, 4001)
+    x = figure1_1d.normal_quantile((z + 1) / 2, figure1_1d.MEAN, figure1_1d.STD)
+    p_g = figure1_1d.pushforward_density(x)
+    p_data = minigan.data.gaussian1d_pdf(figure1_1d.XS)
+    c = minigan.gan.losses.virtual_training_criterion(p_data, p_g, figure1_1d.DX)
+    assert -math.log(4) - 1e-9 <= c < -math.log(4) + 1e-3
+    # and a shifted one does not
+    p_far = figure1_1d.pushforward_density(x + 0.5)
+    assert minigan.gan.losses.virtual_training_criterion(p_data, p_far, figure1_1d.DX) > -math.log(4) + 0.1
+
+
+def test_relu_generator_is_piecewise_linear_tanh_is_smooth():
+    # why figure1_1d uses a tanh G: a ReLU G is piecewise linear in z (p_g = p_z / |G'| is then piecewise
+    # constant), so its second differences vanish but near the kinks; a tanh G curves everywhere
+    from minigan.gan import models
+    z = np.linspace(-1, 1, 201)[:, None].astype(np.float32)
+    for seed in range(4):
+        curved = {}
+        for act in ("relu", "tanh"):
+            minigan.backend.manual_seed(seed)
+            G = models.ToyGenerator(1, 1, 4, 2, activation=act)
+            with minigan.no_grad():
+                x = G(minigan.tensor(z, device="cpu")).numpy().astype(np.float64).ravel()
+            curved[act] = int((np.abs(np.diff(x, 2)) > 1e-6).sum())      # of 199 second differences
+        # widths 4, 4: at most 4 + 4 * 5 = 24 kinks, each touching at most 2 second differences
+        assert curved["relu"] <= 48 < 150 < curved["tanh"], (seed, curved)
+    with pytest.raises(ValueError, match="activation"):
+        models.ToyGenerator(activation="sigmoid")
 
 
 def test_figure1_runs_and_respects_theory(tmp_path):
     out = tmp_path / "f1"
-    s = figure1_1d.main(["--steps", "12", "--stages", "0,6,12", "--samples", "300", "--inner-steps", "3",
-                         "--track-every", "4", "--out", str(out)] + dev())
-    assert pngs(out) == ["figure1_curves.png", "figure1_stages.png"]
-    assert s["final_c_g"] >= -math.log(4) - 1e-6          # C(G) = -log 4 + 2 JSD >= -log 4 (Theorem 1)
-    assert abs(s["final_c_g"] - (-math.log(4) + 2 * s["final_jsd"])) < 1e-2
-    assert [g[0] for g in s["stage_gaps"]] == [0, 6, 12]
-    assert all(0 <= g[1] <= 1 and 0 <= g[2] <= 1 for g in s["stage_gaps"])
-    assert json.loads((out / "summary.json").read_text())["steps"] == 12
+    s = figure1_1d.main(["--fit-steps", "30", "--a-steps", "3", "--d-steps", "6", "--max-steps", "4",
+                         "--check-every", "2", "--batch-size", "64", "--out", str(out)] + dev())
+    assert pngs(out) == ["figure1_curves.png", "figure1_panels.png"]
+    lo = -math.log(4) - 1e-9
+    assert s["b"]["c_g"] >= lo and s["d"]["c_g"] >= lo            # C(G) = -log 4 + 2 JSD >= -log 4 (Theorem 1)
+    assert s["b"]["v"] <= s["b"]["c_g"] + 1e-6                    # V(G, D) <= max_D V(G, D) = C(G)
+    assert s["d"]["v"] <= s["d"]["c_g"] + 1e-6
+    assert 1 <= s["b"]["d_steps"] <= 6 and 1 <= s["d"]["g_steps"] <= 4
+    assert 0 <= s["b"]["d_gap"] <= 1 and 0 <= s["d"]["d_half"] <= 0.5 and 0 <= s["d"]["d_half_core"] <= 0.5
+    assert json.loads((out / "summary.json").read_text())["d"]["g_steps"] == s["d"]["g_steps"]
 
 
-def test_figure1_rejects_bad_stages(tmp_path):
-    with pytest.raises(SystemExit):
-        figure1_1d.main(["--steps", "5", "--stages", "0,9", "--out", str(tmp_path)] + dev())
+@pytest.mark.parametrize("bad", [["--d-tol", "0"], ["--max-steps", "0"], ["--start-std", "-1"],
+                                 ["--half-life", "-5"]])
+def test_figure1_rejects_bad_options(tmp_path, bad):
+    with pytest.raises(SystemExit, match=bad[0]):
+        figure1_1d.main(bad + ["--out", str(tmp_path)] + dev())
+
+
+# ------------------------------------------------------------------ saturation
+def test_w1_to_data():
+    q = (np.arange(2000) + 0.5) / 2000
+    x = saturation.normal_quantile(q, 4.0, 0.5)
+    assert saturation.w1_to_data(x) < 1e-6
+    assert abs(saturation.w1_to_data(x + 0.3) - 0.3) < 1e-6       # a shift moves W1 by exactly the shift
+
+
+def test_saturation_runs_and_minimax_gradient_is_smaller(tmp_path):
+    out = tmp_path / "sat"
+    s = saturation.main(["--steps", "4", "--pretrain", "150", "--batch-size", "64", "--eval-every", "2",
+                         "--out", str(out)] + dev())
+    assert pngs(out) == ["saturation.png"]
+    pre = s["pretrain_grad_norm"]
+    assert s["pretrain_d_fake"][1] < 0.2 < s["pretrain_d_fake"][0]           # D got ahead of G
+    ratio = [m / n for m, n in zip(pre["minimax"], pre["nonsaturating"])]    # minimax / non-saturating |grad G|
+    assert 0.5 < ratio[0] < 2 and ratio[1] < 0.2                               # equal at D = 1/2; then minimax fades
+    assert s["minimax"]["w1_start"] == s["nonsaturating"]["w1_start"]        # one start for both
+
+
+def test_device_defaults_to_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINIGAN_DEVICE", "tpu")
+    with pytest.raises(SystemExit, match="MINIGAN_DEVICE 'tpu'"):
+        saturation.main(["--steps", "1", "--out", str(tmp_path)])
+    monkeypatch.setenv("MINIGAN_DEVICE", "nonsense")
+    args = saturation.build_parser().parse_args(["--device", "cpu", "--out", str(tmp_path)])
+    assert _common.prepare(args) == "cpu"                                    # --device wins over the env
 
 
 # ------------------------------------------------------------------ mode_collapse_2d

@@ -18,7 +18,7 @@ from .. import backend, data
 from ..serialization import load
 from ..tensor import Tensor, no_grad
 from . import quality, viz
-from .train import IMAGE_SETS, build_models, held_out, sample_prior
+from .train import IMAGE_SETS, build_models, crop_to_28, held_out, sample_prior
 
 
 def load_run(run_dir, device=None):
@@ -155,6 +155,8 @@ def evaluate(run_dir, n_samples=None, n_valid=1000, device=None, seed=1234, prog
     if cfg["data"] in IMAGE_SETS:
         labels = rng.integers(0, 10, n_samples) if cfg["conditional"] else None
         samples = generate(cfg, G, n_samples, rng, labels, device=dev)
+        if cfg["model"] == "dcgan32":                   # trained on images padded to 32x32: score the centre
+            samples = np.ascontiguousarray(crop_to_28(samples))
         scores, train_x = parzen_score(samples, cfg["data"], cfg.get("data_dir"), n_valid, progress)
         result.update(scores)
         result.update(quality.evaluate_quality(samples, cfg["data"], dev, progress))

@@ -152,14 +152,21 @@ class DCGANDiscriminator(Conditional):
 
 # ---------------------------------------------------------------- toy MLPs for 1-D and 2-D data
 class ToyGenerator(Conditional):
-    """z -> [Linear, ReLU] x depth -> Linear(dim)."""
+    """z -> [Linear, ReLU] x depth -> Linear(dim).
 
-    def __init__(self, z_dim=2, dim=2, hidden=128, depth=3, n_classes=0):
+    ``activation="tanh"`` makes G smooth: a ReLU G is piecewise linear in z, so a uniform z gives a piecewise
+    constant p_g; a tanh G gives a smooth one (demos/figure1_1d.py).
+    """
+
+    def __init__(self, z_dim=2, dim=2, hidden=128, depth=3, n_classes=0, activation="relu"):
         super().__init__()
+        acts = {"relu": nn.ReLU, "tanh": nn.Tanh}
+        if activation not in acts:
+            raise ValueError(f"ToyGenerator: activation must be one of {', '.join(acts)}; got {activation!r}")
         self.n_classes = n_classes
         layers, width = [], z_dim + n_classes
         for _ in range(depth):
-            layers += [nn.Linear(width, hidden), nn.ReLU()]
+            layers += [nn.Linear(width, hidden), acts[activation]()]
             width = hidden
         self.net = nn.Sequential(*layers, nn.Linear(width, dim))
 

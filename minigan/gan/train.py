@@ -21,10 +21,10 @@ import time
 
 import numpy as np
 
-from .. import backend, data, optim
+from .. import backend, data, nn, optim
 from ..serialization import CheckpointError, load, save
 from ..tensor import Tensor, no_grad
-from . import losses, models, viz
+from . import losses, models, unrolled, viz
 
 IMAGE_SETS = ("mnist", "fashion-mnist")
 HELD_OUT = 1000      # the last 1,000 training images are never trained on: Parzen's sigma is chosen on them
@@ -35,6 +35,16 @@ def sample_prior(prior, m, z_dim, rng):
     if prior == "normal":
         return rng.standard_normal((m, z_dim), dtype=np.float32)
     return rng.uniform(-1, 1, (m, z_dim)).astype(np.float32)
+
+
+def pad_to_32(x, background=-1.0):
+    """(N, C, 28, 28) images -> (N, C, 32, 32): two pixels of background (-1 in tanh scale) on each side."""
+    return np.pad(x, ((0, 0), (0, 0), (2, 2), (2, 2)), constant_values=background)
+
+
+def crop_to_28(x):
+    """The inverse of pad_to_32 for a (N, C, 32, 32) batch: its centre 28x28 (what the data set compares to)."""
+    return x[..., 2:30, 2:30]
 
 
 def held_out(n):
@@ -56,8 +66,12 @@ RECIPES = {
                           batch_size=64, epochs=5, z_dim=100, prior="normal", sample_every=200),
 }
 # The GAN paper's MLP recipe (``--model mlp``): SGD, momentum rising 0.5 -> 0.7, batch 100, U(-1, 1) noise.
+# max_norm: each maxout piece's incoming weight vector is kept within norm 1.9365 (pylearn2's max_col_norm,
+# the value of the maxout paper's MNIST configuration; see docs/theory.md).
 MLP_RECIPE = dict(loss="nonsaturating", optimizer="sgd", lr=0.1, momentum=0.5, final_momentum=0.7,
-                  lr_decay=1.000004, batch_size=100, z_dim=100, prior="uniform")
+                  lr_decay=1.000004, batch_size=100, z_dim=100, prior="uniform", max_norm=1.9365)
+# The all-convolutional DCGAN (Radford et al.) on images zero-padded to 32x32 (``--model dcgan32``).
+DCGAN32_RECIPE = dict(optimizer="adam", lr=2e-4, beta1=0.5, batch_size=64, z_dim=100, prior="normal", ngf=32, ndf=32)
 # WGAN's recipe (Arjovsky et al.): RMSprop 5e-5, clip 0.01, 5 critic steps; WGAN-GP: Adam 1e-4 (0, 0.9), lambda 10.
 WASSERSTEIN = dict(optimizer="rmsprop", lr=5e-5, k=5, clip=0.01)
 WASSERSTEIN_GP = dict(optimizer="adam", lr=1e-4, beta1=0.0, beta2=0.9, k=5, gp_lambda=10.0)
@@ -66,7 +80,8 @@ DEFAULTS = dict(model=None, data="ring", loss=None, k=1, epochs=None, steps=None
                 beta1=None, beta2=0.999, optimizer=None, momentum=0.0, final_momentum=None, lr_decay=1.0,
                 device=None, seed=0, conditional=False, z_dim=None, prior=None, hidden=128, depth=3, pack=1,
                 clip=0.01, gp_lambda=10.0, ngf=64, ndf=64, sample_every=None, data_dir=None, out=None,
-                log_every=1, reuse_fake=False)
+                log_every=1, reuse_fake=False, unroll=0, max_norm=None)
+MODELS = ("mlp", "dcgan", "dcgan32", "toy")
 
 
 def make_config(**options):
@@ -79,6 +94,8 @@ def make_config(**options):
     cfg.update(RECIPES[name])
     if options.get("model") == "mlp":
         cfg.update(MLP_RECIPE)
+    elif options.get("model") == "dcgan32":
+        cfg.update(DCGAN32_RECIPE)
     loss = options.get("loss", cfg["loss"])
     if loss == "wasserstein":
         cfg.update(WASSERSTEIN)
@@ -94,7 +111,7 @@ def make_config(**options):
 
 
 def _validate(cfg):
-    checks = [("model", ("mlp", "dcgan", "toy")), ("loss", losses.LOSSES), ("optimizer", ("sgd", "adam", "rmsprop")),
+    checks = [("model", MODELS), ("loss", losses.LOSSES), ("optimizer", ("sgd", "adam", "rmsprop")),
               ("prior", ("normal", "uniform"))]
     for key, allowed in checks:
         if cfg[key] not in allowed:
@@ -118,6 +135,7 @@ def _validate(cfg):
         raise ValueError(f"--batch-size {cfg['batch_size']} must be a multiple of --pack {cfg['pack']}")
     if (cfg["steps"] is None) == (cfg["epochs"] is None):
         raise ValueError("give exactly one of --epochs and --steps")
+    _validate_unroll(cfg)
 
 
 # Real-valued options: (lowest, highest, whether the lowest itself is allowed). NaN and inf are always refused.
@@ -142,6 +160,22 @@ def _check_reals(cfg):
             raise ValueError(f"{name} must be in {interval}; got {v}")
 
 
+def _validate_unroll(cfg):
+    """--unroll, --momentum, --clip, --gp-lambda, --max-norm: numbers in range (issue 15's options)."""
+    if int(cfg.get("unroll") or 0) < 0:
+        raise ValueError(f"--unroll must be >= 0; got {cfg['unroll']}")
+    if cfg.get("unroll") and cfg["loss"] == "wasserstein-gp":
+        raise ValueError("--unroll is not implemented with --loss wasserstein-gp (it would need third "
+                         "derivatives of D); use minimax, nonsaturating or wasserstein")
+    if not 0 <= cfg["momentum"] < 1:
+        raise ValueError(f"--momentum must be in [0, 1); got {cfg['momentum']}")
+    for key in ("clip", "gp_lambda"):
+        if not cfg[key] > 0:
+            raise ValueError(f"--{key.replace('_', '-')} must be > 0; got {cfg[key]}")
+    if cfg.get("max_norm") is not None and not cfg["max_norm"] >= 0:
+        raise ValueError(f"--max-norm must be >= 0 (0: no constraint); got {cfg['max_norm']}")
+
+
 def build_models(cfg, n_classes=0):
     """G and D for a config (on the CPU; the trainer moves them)."""
     nc = n_classes if cfg["conditional"] else 0
@@ -152,6 +186,9 @@ def build_models(cfg, n_classes=0):
     elif cfg["model"] == "mlp":
         G = models.MLPGenerator(cfg["z_dim"], n_classes=nc)
         D = models.MLPDiscriminator(n_classes=nc)
+    elif cfg["model"] == "dcgan32":                                     # 28x28 images padded to 32x32
+        G = models.dcgan_init(models.DCGANGenerator(cfg["z_dim"], 32, 1, cfg["ngf"], n_classes=nc))
+        D = models.dcgan_init(models.DCGANDiscriminator(32, 1, cfg["ndf"], n_classes=nc))
     else:
         G = models.dcgan_init(models.DCGAN28Generator(cfg["z_dim"], n_classes=nc))
         D = models.dcgan_init(models.DCGAN28Discriminator(n_classes=nc))
@@ -162,10 +199,15 @@ def make_optimizer(cfg, module):
     """The optimizer a config names, over ``module``'s parameters."""
     params = module.named_parameters()
     if cfg["optimizer"] == "sgd":
-        return optim.SGD(params, lr=cfg["lr"], momentum=cfg["momentum"])
-    if cfg["optimizer"] == "rmsprop":
-        return optim.RMSprop(params, lr=cfg["lr"])
-    return optim.Adam(params, lr=cfg["lr"], betas=(cfg["beta1"], cfg["beta2"]))
+        opt = optim.SGD(params, lr=cfg["lr"], momentum=cfg["momentum"])
+    elif cfg["optimizer"] == "rmsprop":
+        opt = optim.RMSprop(params, lr=cfg["lr"])
+    else:
+        opt = optim.Adam(params, lr=cfg["lr"], betas=(cfg["beta1"], cfg["beta2"]))
+    if cfg.get("max_norm"):                                   # the maxout layers' weight vectors (MLP recipe)
+        opt.constraints = [optim.MaxNorm(m.weight, cfg["max_norm"]) for m in module.modules()
+                           if isinstance(m, nn.Maxout)]
+    return opt
 
 
 class TrainingDiverged(RuntimeError):
@@ -209,6 +251,8 @@ class Trainer:
             folder = data.find_files(cfg["data"], cfg["data_dir"])["train_images"].parent
             cfg["data_dir"] = str(folder.resolve())                     # config.json: the folder actually read
             x, y = data.load_images(cfg["data"], "train", cfg["data_dir"], scale=scale)
+            if cfg["model"] == "dcgan32":
+                x = pad_to_32(x)
             x, y = x[:len(x) - held_out(len(x))], y[:len(x) - held_out(len(x))]
             if cfg["batch_size"] > len(x):
                 raise ValueError(f"--batch-size {cfg['batch_size']} is larger than the {len(x)} training images "
@@ -284,7 +328,10 @@ class Trainer:
         for p in self.D.parameters():                                   # no gradient wasted on D
             p.requires_grad = False
         try:
-            loss = losses.generator_loss(self.D(self.G(z, yz), yz), self.cfg["loss"])
+            if self.cfg.get("unroll"):                                  # Metz et al.: G against D K steps ahead
+                loss = self.unrolled_loss(z, yz)
+            else:
+                loss = losses.generator_loss(self.D(self.G(z, yz), yz), self.cfg["loss"])
             self.optG.zero_grad()
             loss.backward()
         finally:
@@ -293,6 +340,15 @@ class Trainer:
         gnorm = _grad_norm(self.G)
         self.optG.step()
         return loss, gnorm
+
+    def unrolled_loss(self, z, yz):
+        """G's loss against D advanced ``unroll`` steps of its optimizer (minigan.gan.unrolled)."""
+        m, batches = self.cfg["batch_size"], []
+        for _ in range(self.cfg["unroll"]):
+            x, y = self.real_batch(m)
+            batches.append((x, y, self.noise(m), self.fake_labels(m)))
+        clip = self.cfg["clip"] if self.cfg["loss"] == "wasserstein" else None
+        return unrolled.unrolled_generator_loss(self.G, self.D, self.optD, z, yz, batches, self.cfg["loss"], clip)
 
     def schedule(self):
         """The MLP recipe's hyper-parameters over training: momentum 0.5 -> 0.7, lr decayed per step."""

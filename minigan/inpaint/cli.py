@@ -126,6 +126,9 @@ def run_cli(a):
     check_output_path(a.out)
     check_options(a)
     cfg, G, D = load_run(a.run, a.device)
+    if cfg.get("model") == "dcgan32":
+        raise ValueError(f"inpaint works on 28x28 generators; {a.run} is a dcgan32 run (32x32, padded images): "
+                         "train --model dcgan or mlp to inpaint")
     if cfg.get("model") not in ("dcgan", "mlp"):
         raise ValueError(f"inpaint needs an image GAN; {a.run} is a {cfg.get('model')} model on {cfg.get('data')}")
     images, labels = _load_images(a, cfg)

@@ -2,8 +2,9 @@
 from . import init
 from .layers import (BatchNorm1d, BatchNorm2d, Conv2d, ConvTranspose2d, Dropout, Flatten, LeakyReLU, Linear,
                      Maxout, ReLU, Sigmoid, Tanh, Unflatten)
+from .functional_call import functional_call, substitute_parameters
 from .module import IncompatibleKeys, Module, Parameter, Sequential, StateDictError
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "Conv2d", "ConvTranspose2d", "Dropout", "Flatten", "IncompatibleKeys",
            "LeakyReLU", "Linear", "Maxout", "Module", "Parameter", "ReLU", "Sequential", "Sigmoid",
-           "StateDictError", "Tanh", "Unflatten", "init"]
+           "StateDictError", "Tanh", "Unflatten", "functional_call", "init", "substitute_parameters"]

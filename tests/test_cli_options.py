@@ -1,0 +1,102 @@
+"""Issue 15's command-line options (--prior --momentum --clip --gp-lambda --unroll --max-norm), --model dcgan32,
+and the unrolled-ring demo's smoke test."""
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import minigan
+from minigan import nn
+from minigan.cli import main
+from minigan.gan import models
+from minigan.gan.train import Trainer, crop_to_28, pad_to_32
+from test_data import make_set
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "demos"))
+
+
+def config_of(run):
+    with open(os.path.join(run, "config.json")) as f:
+        return json.load(f)
+
+
+def test_cli_options_reach_the_config(tmp_path):
+    run = str(tmp_path / "r")
+    args = ["train", "--data", "ring", "--steps", "2", "--batch-size", "32", "--pack", "1", "--prior", "uniform",
+            "--unroll", "2", "--loss", "wasserstein", "--clip", "0.05", "--momentum", "0.3", "--out", run, "--quiet"]
+    assert main(args) == 0
+    cfg = config_of(run)
+    assert (cfg["prior"], cfg["unroll"], cfg["clip"], cfg["momentum"]) == ("uniform", 2, 0.05, 0.3)
+    tr = Trainer(dict(cfg, out=str(tmp_path / "r2")), progress=False)
+    z = tr.noise(500).numpy()
+    assert z.min() >= -1 and z.max() <= 1 and z.min() < -0.9          # U(-1, 1), not N(0, 1)
+    tr.d_step()
+    bound = max(np.abs(p.numpy()).max() for p in tr.D.parameters())
+    assert 0.04 < bound <= 0.05 + 1e-7                                   # the new clip bound is used
+    gp = str(tmp_path / "gp")
+    assert main(["train", "--data", "ring", "--steps", "1", "--batch-size", "32", "--loss", "wasserstein-gp",
+                 "--gp-lambda", "0.1", "--out", gp, "--quiet"]) == 0
+    assert config_of(gp)["gp_lambda"] == 0.1
+
+
+@pytest.mark.parametrize("bad, message", [
+    (["--unroll", "-2"], "--unroll must be >= 0; got -2"),
+    (["--momentum", "1"], "--momentum must be in [0, 1); got 1.0"),
+    (["--clip", "0"], "--clip must be > 0; got 0.0"),
+    (["--max-norm", "-1"], "--max-norm must be >= 0"),
+])
+def test_cli_bad_values_are_one_line_errors(tmp_path, capsys, bad, message):
+    assert main(["train", "--data", "ring", "--steps", "1", "--out", str(tmp_path / "x"), "--quiet"] + bad) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_pad_and_crop():
+    x = np.random.default_rng(0).uniform(-1, 1, (3, 1, 28, 28)).astype(np.float32)
+    p = pad_to_32(x)
+    assert p.shape == (3, 1, 32, 32) and np.all(p[..., :2, :] == -1) and np.all(p[..., :, 30:] == -1)
+    assert np.array_equal(crop_to_28(p), x)
+
+
+def test_dcgan32_trains_samples_and_evaluates_from_the_cli(tmp_path, capsys):
+    make_set(tmp_path / "fm", n_train=200, n_test=30)
+    run = str(tmp_path / "d32")
+    assert main(["train", "--data", "fashion-mnist", "--data-dir", str(tmp_path / "fm"), "--model", "dcgan32",
+                 "--steps", "2", "--batch-size", "8", "--out", run, "--quiet"]) == 0
+    cfg = config_of(run)
+    assert cfg["model"] == "dcgan32" and cfg["optimizer"] == "adam"
+    tr = Trainer(dict(cfg, out=str(tmp_path / "again")), progress=False)
+    assert tr.images.shape[1:] == (1, 32, 32)
+    assert isinstance(tr.G, models.DCGANGenerator) and isinstance(tr.D, models.DCGANDiscriminator)
+    assert main(["sample", "--run", run, "--n", "5", "--out", str(tmp_path / "s.npy")]) == 0
+    s = np.load(tmp_path / "s.npy")
+    assert s.shape == (5, 1, 32, 32) and 0 <= s.min() and s.max() <= 1
+    assert main(["evaluate", "--run", run, "--samples", "50"]) == 0
+    assert "Parzen window log-likelihood" in capsys.readouterr().out
+    assert main(["inpaint", "--run", run, "--data", "fashion-mnist", "--data-dir", str(tmp_path / "fm"),
+                 "--n", "2", "--out", str(tmp_path / "i.png")]) == 2
+    assert "dcgan32 run" in capsys.readouterr().err
+
+
+def test_dcgan32_models_have_the_all_convolutional_shapes():
+    G = models.DCGANGenerator(100, 32, 1, 16)
+    D = models.DCGANDiscriminator(32, 1, 16)
+    assert not any(isinstance(m, nn.Linear) for m in list(G.modules()) + list(D.modules()))
+    x = G(minigan.randn(2, 100))
+    assert x.shape == (2, 1, 32, 32) and D(x).shape == (2, 1)
+
+
+def test_unrolled_ring_demo_smoke(tmp_path):
+    import unrolled_ring
+    res = unrolled_ring.main(["--unroll", "0", "2", "--steps", "4", "--every", "2", "--seeds", "0",
+                              "--batch-size", "64", "--out", str(tmp_path / "u")])
+    assert [r["unroll"] for r in res] == [0, 2]
+    for r in res:
+        assert 0 <= r["modes_covered"] <= 8 and 0 <= r["high_quality"] <= 1
+        assert [c["step"] for c in r["curve"]] == [0, 2, 4]
+    for name in ("timelapse.png", "modes.png", "results.json", "table.md"):
+        assert (tmp_path / "u" / name).exists()
+    assert "8/8 with >= 80% high quality" in (tmp_path / "u" / "table.md").read_text()
