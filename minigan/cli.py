@@ -194,7 +194,8 @@ def cmd_sample(a):
     if not cfg["conditional"] and pool is not None:
         raise ValueError("--labels is for conditional runs; this run is not conditional")
     kind = "images" if cfg["data"] in ("mnist", "fashion-mnist") else "points"
-    shape = (1, 28, 28) if kind == "images" else (1 if cfg["data"] == "gaussian1d" else 2,)
+    size = 32 if cfg["model"] == "dcgan32" else 28
+    shape = (1, size, size) if kind == "images" else (1 if cfg["data"] == "gaussian1d" else 2,)
     nbytes = a.n * int(np.prod(shape)) * 4
     if a.out.endswith(".png"):
         if a.n > PNG_LIMIT[kind]:

@@ -45,7 +45,7 @@ def test_cli_options_reach_the_config(tmp_path):
 @pytest.mark.parametrize("bad, message", [
     (["--unroll", "-2"], "--unroll must be >= 0; got -2"),
     (["--momentum", "1"], "--momentum must be in [0, 1); got 1.0"),
-    (["--clip", "0"], "--clip must be > 0; got 0.0"),
+    (["--clip", "0"], "--clip must be in (0, inf); got 0.0"),
     (["--max-norm", "-1"], "--max-norm must be >= 0"),
 ])
 def test_cli_bad_values_are_one_line_errors(tmp_path, capsys, bad, message):

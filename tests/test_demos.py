@@ -83,7 +83,7 @@ def test_relu_generator_is_piecewise_linear_tanh_is_smooth():
             minigan.backend.manual_seed(seed)
             G = models.ToyGenerator(1, 1, 4, 2, activation=act)
             with minigan.no_grad():
-                x = G(minigan.tensor(z, device="cpu")).numpy().astype(np.float64).ravel()
+                x = G(minigan.tensor(z)).numpy().astype(np.float64).ravel()
             curved[act] = int((np.abs(np.diff(x, 2)) > 1e-6).sum())      # of 199 second differences
         # widths 4, 4: at most 4 + 4 * 5 = 24 kinks, each touching at most 2 second differences
         assert curved["relu"] <= 48 < 150 < curved["tanh"], (seed, curved)

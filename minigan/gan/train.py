@@ -161,17 +161,12 @@ def _check_reals(cfg):
 
 
 def _validate_unroll(cfg):
-    """--unroll, --momentum, --clip, --gp-lambda, --max-norm: numbers in range (issue 15's options)."""
+    """--unroll and --max-norm in range (the other real options are checked by _check_reals)."""
     if int(cfg.get("unroll") or 0) < 0:
         raise ValueError(f"--unroll must be >= 0; got {cfg['unroll']}")
     if cfg.get("unroll") and cfg["loss"] == "wasserstein-gp":
         raise ValueError("--unroll is not implemented with --loss wasserstein-gp (it would need third "
                          "derivatives of D); use minimax, nonsaturating or wasserstein")
-    if not 0 <= cfg["momentum"] < 1:
-        raise ValueError(f"--momentum must be in [0, 1); got {cfg['momentum']}")
-    for key in ("clip", "gp_lambda"):
-        if not cfg[key] > 0:
-            raise ValueError(f"--{key.replace('_', '-')} must be > 0; got {cfg[key]}")
     if cfg.get("max_norm") is not None and not cfg["max_norm"] >= 0:
         raise ValueError(f"--max-norm must be >= 0 (0: no constraint); got {cfg['max_norm']}")
 
