@@ -795,7 +795,9 @@ def test_divergence_after_a_checkpoint_names_it(ws, tmp_path, monkeypatch):
     with pytest.raises(TrainingDiverged) as info:
         tr.run()
     msg = str(info.value)
-    assert "step 5: D optimizer state exp_avg_sq" in msg and "last good checkpoint, step 3" in msg
+    # poisoned between steps 5 and 6: step 6's row (which carries the finiteness flag) stops the run, before the
+    # save that step 6 would have made
+    assert "step 6: D optimizer state exp_avg_sq" in msg and "last good checkpoint, step 3" in msg
     assert f"--resume --out {tmp_path / 'r'} --lr 0.0001" in msg
     st_ = minigan.load(tmp_path / "r" / "checkpoint.npz")
     assert st_["step"] == 3 and all(np.isfinite(v["exp_avg_sq"]).all() for v in st_["optD"]["state"].values())

@@ -375,7 +375,8 @@ class Trainer:
         wasser = self.cfg["loss"].startswith("wasserstein")
         xp = backend.get_array_module(loss_d.data)
         score = (lambda l: l.data.mean()) if wasser else (lambda l: (1 / (1 + xp.exp(-l.data))).mean())
-        values = [loss_d.data, loss_g.data, score(real_logits), score(fake_logits), gn_d, gn_g]
+        values = [loss_d.data, loss_g.data, score(real_logits), score(fake_logits), gn_d, gn_g,
+                  self._finite_total()]                      # the row and the finiteness flag: one transfer
         host = backend.as_numpy(xp.stack([xp.asarray(v, dtype=np.float64) for v in values])).tolist()
         row = dict(step=self.step + 1, epoch=self.step // self.steps_per_epoch, loss_D=host[0],
                    loss_G=host[1], D_x=host[2], D_G_z=host[3],
@@ -385,6 +386,8 @@ class Trainer:
                 raise TrainingDiverged(f"step {row['step']}: {key} is {row[key]}; training stopped. "
                                        + self._advice())
         self.step += 1
+        if not math.isfinite(host[6]):
+            self.check_finite()                                 # names the first non-finite array, raises
         return row
 
     # ------------------------------------------------------------------ the loop
@@ -411,7 +414,6 @@ class Trainer:
                 bar.update(1)
                 if row is not None:
                     metrics.write(row)
-                    self.check_finite()
                     bar.set_postfix(loss_D=f"{row['loss_D']:.3f}", loss_G=f"{row['loss_G']:.3f}",
                                     D_x=f"{row['D_x']:.2f}", D_G_z=f"{row['D_G_z']:.2f}", refresh=False)
                 if self.step % self.cfg["sample_every"] == 0 or self.step == self.total_steps:
@@ -494,17 +496,21 @@ class Trainer:
                     if sname != "step":
                         yield f"{tag} optimizer state {sname} of {key}", v
 
+    def _finite_total(self):
+        """A 0-d device array, finite exactly when every parameter and optimizer state value is (check_finite)."""
+        arrays = [a for _, a in self._checked_arrays()]
+        xp = backend.get_array_module(arrays[0])
+        return xp.stack([a.sum(dtype=xp.float64) for a in arrays]).sum()
+
     def check_finite(self):
         """Raise TrainingDiverged if a parameter or optimizer state holds NaN / inf.
 
         One flag for everything, computed on the device: the float64 sum of every array is finite exactly when
         every value is (a float32 array cannot overflow a float64 sum), so there is one host sync per check.
         """
-        arrays = [a for _, a in self._checked_arrays()]
-        xp = backend.get_array_module(arrays[0])
-        total = xp.stack([a.sum(dtype=xp.float64) for a in arrays]).sum()
-        if math.isfinite(float(total)):
+        if math.isfinite(float(self._finite_total())):
             return
+        xp = backend.get_array_module(next(iter(self._checked_arrays()))[1])
         bad = next((n for n, a in self._checked_arrays() if not bool(xp.isfinite(a).all())), "a value")
         raise TrainingDiverged(f"step {self.step}: {bad} is not finite (NaN or inf); training stopped. "
                                + self._advice())
