@@ -15,22 +15,23 @@ def f64(a, requires_grad=False):
     return minigan.tensor(np.asarray(a, np.float64), dtype=np.float64, requires_grad=requires_grad)
 
 
-class TinyG(nn.Module):
-    def __init__(self):
+class Tiny(nn.Module):
+    """in -> 3 or 4 tanh units -> out: G is Tiny(2, 3, 2), D is Tiny(2, 4, 1)."""
+
+    def __init__(self, n_in, hidden, n_out):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(2, 3), nn.Tanh(), nn.Linear(3, 2))
-
-    def forward(self, z, labels=None):
-        return self.net(z)
-
-
-class TinyD(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(2, 4), nn.Tanh(), nn.Linear(4, 1))
+        self.net = nn.Sequential(nn.Linear(n_in, hidden), nn.Tanh(), nn.Linear(hidden, n_out))
 
     def forward(self, x, labels=None):
         return self.net(x)
+
+
+def TinyG():
+    return Tiny(2, 3, 2)
+
+
+def TinyD():
+    return Tiny(2, 4, 1)
 
 
 def tiny_setup(opt_name, seed=0, warm=2):
@@ -139,7 +140,7 @@ def test_first_order_version_differs_and_is_the_lookahead_d():
     fn_first, _ = _unrolled_loss_of_g_params(G, D, optD, batches, z, first_order=True)
     full = minigan.grad(fn_full(*inputs), inputs)
     first = minigan.grad(fn_first(*inputs), inputs)
-    ahead, opt_ahead = copy.deepcopy(D), None
+    ahead = copy.deepcopy(D)
     opt_ahead = optim.Adam(ahead.named_parameters(), lr=optD.lr, betas=optD.betas)
     opt_ahead.load_state_dict(optD.state_dict())
     for x, _, zz, _ in batches:
