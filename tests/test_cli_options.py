@@ -100,3 +100,36 @@ def test_unrolled_ring_demo_smoke(tmp_path):
     for name in ("timelapse.png", "modes.png", "results.json", "table.md"):
         assert (tmp_path / "u" / name).exists()
     assert "8/8 with >= 80% high quality" in (tmp_path / "u" / "table.md").read_text()
+
+
+def test_ema_lr_d_and_smooth_options(tmp_path):
+    """--ema keeps a moving average of G that samples (and is what evaluate loads); --lr-d sets D's lr;
+    --smooth gives real images the target s in D's cross-entropy."""
+    from minigan.gan.evaluate import load_run
+    make_set(tmp_path, n_train=200)
+    run = str(tmp_path / "r")
+    assert main(["train", "--data", "fashion-mnist", "--data-dir", str(tmp_path), "--steps", "3", "--batch-size",
+                 "16", "--ema", "0.5", "--lr-d", "3e-4", "--smooth", "0.9", "--out", run, "--quiet"]) == 0
+    cfg = config_of(run)
+    assert (cfg["ema"], cfg["lr_d"], cfg["smooth"]) == (0.5, 3e-4, 0.9)
+    tr = Trainer(dict(cfg, out=str(tmp_path / "r2")), progress=False)
+    assert (tr.optD.lr, tr.optG.lr) == (3e-4, cfg["lr"])
+    before = [p.numpy().copy() for p in tr.G_ema.parameters()]
+    tr.train_step()                                    # step 0: d = min(0.5, 1/10) = 0.1
+    for pe, b, p in zip(tr.G_ema.parameters(), before, tr.G.parameters()):
+        np.testing.assert_allclose(pe.numpy(), 0.1 * b + 0.9 * p.numpy(), rtol=1e-5, atol=1e-7)
+    _, G, _ = load_run(run)
+    from minigan.serialization import load
+    st = load(os.path.join(run, "checkpoint.npz"))
+    name, value = next(iter(st["G_ema"].items()))
+    assert np.array_equal(G.state_dict()[name].numpy(), value) and not np.array_equal(st["G"][name], value)
+
+
+def test_label_smoothing_is_cross_entropy_with_target_s():
+    from minigan.gan import losses
+    r, f = minigan.tensor([0.3, -1.2, 2.0], dtype=np.float64), minigan.tensor([0.5, -0.1], dtype=np.float64)
+    s = 0.9
+    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    want = (-(s * np.log(sig(r.numpy())) + (1 - s) * np.log(1 - sig(r.numpy())))).mean() \
+        - np.log(1 - sig(f.numpy())).mean()
+    assert np.isclose(losses.discriminator_loss(r, f, "nonsaturating", smooth=s).item(), want, rtol=1e-12)

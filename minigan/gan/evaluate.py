@@ -22,7 +22,9 @@ from .train import IMAGE_SETS, build_models, crop_to_28, held_out, sample_prior
 
 
 def load_run(run_dir, device=None):
-    """(config, G, D) from a run directory's config.json and checkpoint.npz, in eval mode."""
+    """(config, G, D) from a run directory's config.json and checkpoint.npz, in eval mode.
+
+    G is the generator the run samples from: the moving average of its weights for an --ema run."""
     cfg_path, ckpt_path = os.path.join(run_dir, "config.json"), os.path.join(run_dir, "checkpoint.npz")
     for p in (cfg_path, ckpt_path):
         if not os.path.exists(p):
@@ -53,7 +55,7 @@ def _load_models(ckpt_path, st, G, D):
     if missing:
         raise ValueError(f"checkpoint {ckpt_path} lacks {', '.join(missing)} (damaged, or not a training checkpoint)")
     try:
-        G.load_state_dict(st["G"])
+        G.load_state_dict(st["G_ema"] if isinstance(st.get("G_ema"), dict) else st["G"])   # --ema runs sample G_ema
         D.load_state_dict(st["D"])
     except ValueError as e:
         raise ValueError(f"checkpoint {ckpt_path} does not fit its config.json: {e}") from None

@@ -20,17 +20,22 @@ def value_function(real_logits, fake_logits):
     return F.log_sigmoid(real_logits).mean() + F.log_sigmoid(-fake_logits).mean()
 
 
-def discriminator_loss(real_logits, fake_logits, loss="nonsaturating"):
+def discriminator_loss(real_logits, fake_logits, loss="nonsaturating", smooth=1.0):
     """What D minimises.
 
     GAN losses: -V(D, G), i.e. binary cross-entropy with real -> 1 and fake -> 0
-    (Algorithm 1 *ascends* V; we descend -V). Wasserstein losses: the critic
+    (Algorithm 1 *ascends* V; we descend -V). ``smooth`` < 1 is one-sided label smoothing
+    (Salimans et al. 2016): real images get the target ``smooth`` instead of 1,
+    -[s log D(x) + (1 - s) log(1 - D(x))]. Wasserstein losses: the critic
     minimises E[D(G(z))] - E[D(x)] (the gradient penalty is added by the trainer).
     """
     if loss in ("wasserstein", "wasserstein-gp"):
         return fake_logits.mean() - real_logits.mean()
     _check(loss)
-    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+    real = F.softplus(-real_logits).mean()
+    if smooth != 1.0:
+        real = real * smooth + F.softplus(real_logits).mean() * (1 - smooth)
+    return real + F.softplus(fake_logits).mean()
 
 
 def generator_loss(fake_logits, loss="nonsaturating"):

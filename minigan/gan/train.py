@@ -80,7 +80,7 @@ DEFAULTS = dict(model=None, data="ring", loss=None, k=1, epochs=None, steps=None
                 beta1=None, beta2=0.999, optimizer=None, momentum=0.0, final_momentum=None, lr_decay=1.0,
                 device=None, seed=0, conditional=False, z_dim=None, prior=None, hidden=128, depth=3, pack=1,
                 clip=0.01, gp_lambda=10.0, ngf=64, ndf=64, sample_every=None, data_dir=None, out=None,
-                log_every=1, reuse_fake=False, unroll=0, max_norm=None)
+                log_every=1, reuse_fake=False, unroll=0, max_norm=None, ema=0.0, lr_d=None, smooth=1.0)
 MODELS = ("mlp", "dcgan", "dcgan32", "toy")
 
 
@@ -138,15 +138,17 @@ def _validate(cfg):
     _validate_unroll(cfg)
 
 
-# Real-valued options: (lowest, highest, whether the lowest itself is allowed). NaN and inf are always refused.
+# Real-valued options: (lowest, highest, whether the lowest itself is allowed[, whether the highest is]).
+# NaN and inf are always refused.
 REAL_RANGES = {"lr": (0.0, math.inf, False), "beta1": (0.0, 1.0, True), "beta2": (0.0, 1.0, True),
                "momentum": (0.0, 1.0, True), "final_momentum": (0.0, 1.0, True), "lr_decay": (1.0, math.inf, True),
-               "clip": (0.0, math.inf, False), "gp_lambda": (0.0, math.inf, True)}
+               "clip": (0.0, math.inf, False), "gp_lambda": (0.0, math.inf, True), "ema": (0.0, 1.0, True),
+               "lr_d": (0.0, math.inf, False), "smooth": (0.5, 1.0, False, True)}
 
 
 def _check_reals(cfg):
     """Refuse non-finite, non-numeric and out-of-range real options up front (``nan <= 0`` is False)."""
-    for key, (lo, hi, lo_ok) in REAL_RANGES.items():
+    for key, (lo, hi, lo_ok, *hi_ok) in REAL_RANGES.items():
         v = cfg.get(key)
         if v is None:
             continue
@@ -155,8 +157,8 @@ def _check_reals(cfg):
             raise ValueError(f"{name} must be a number; got {v!r}")
         if not math.isfinite(v):
             raise ValueError(f"{name} must be a finite number; got {v}")
-        if v < lo or (v == lo and not lo_ok) or v >= hi:
-            interval = f"{'[' if lo_ok else '('}{lo:g}, {hi:g})"
+        if v < lo or (v == lo and not lo_ok) or v > hi or (v == hi and not hi_ok):
+            interval = f"{'[' if lo_ok else '('}{lo:g}, {hi:g}{']' if hi_ok else ')'}"
             raise ValueError(f"{name} must be in {interval}; got {v}")
 
 
@@ -190,15 +192,20 @@ def build_models(cfg, n_classes=0):
     return G, D
 
 
-def make_optimizer(cfg, module):
-    """The optimizer a config names, over ``module``'s parameters."""
-    params = module.named_parameters()
+def base_lr(cfg, net):
+    """The learning rate of G ("G") or D ("D"): --lr, and --lr-d for D when given (two time-scales)."""
+    return cfg["lr_d"] if net == "D" and cfg.get("lr_d") else cfg["lr"]
+
+
+def make_optimizer(cfg, module, net="G"):
+    """The optimizer a config names, over ``module``'s parameters (``net``: "G" or "D", for its lr)."""
+    params, lr = module.named_parameters(), base_lr(cfg, net)
     if cfg["optimizer"] == "sgd":
-        opt = optim.SGD(params, lr=cfg["lr"], momentum=cfg["momentum"])
+        opt = optim.SGD(params, lr=lr, momentum=cfg["momentum"])
     elif cfg["optimizer"] == "rmsprop":
-        opt = optim.RMSprop(params, lr=cfg["lr"])
+        opt = optim.RMSprop(params, lr=lr)
     else:
-        opt = optim.Adam(params, lr=cfg["lr"], betas=(cfg["beta1"], cfg["beta2"]))
+        opt = optim.Adam(params, lr=lr, betas=(cfg["beta1"], cfg["beta2"]))
     if cfg.get("max_norm"):                                   # the maxout layers' weight vectors (MLP recipe)
         opt.constraints = [optim.MaxNorm(m.weight, cfg["max_norm"]) for m in module.modules()
                            if isinstance(m, nn.Maxout)]
@@ -225,7 +232,11 @@ class Trainer:
         self._load_data()
         G, D = build_models(cfg, self.n_classes)
         self.G, self.D = G.to(self.device), D.to(self.device)
-        self.optG, self.optD = make_optimizer(cfg, self.G), make_optimizer(cfg, self.D)
+        self.optG, self.optD = make_optimizer(cfg, self.G, "G"), make_optimizer(cfg, self.D, "D")
+        self.G_ema = None                     # --ema: a moving average of G's weights, the generator that samples
+        if cfg.get("ema"):
+            self.G_ema = build_models(cfg, self.n_classes)[0].to(self.device).eval()
+            self.G_ema.load_state_dict(self.G.state_dict())
         self.step, self.perm, self.pos = 0, None, 0
         n_fixed = 10 * 8 if cfg["conditional"] else (64 if self.kind == "images" else 2500)
         self.fixed_z = self.noise(n_fixed)
@@ -295,7 +306,7 @@ class Trainer:
         with no_grad():                                                 # G is fixed here
             fake = self.G(z, yz)
         real_logits, fake_logits = self.D(x, y), self.D(fake, yz)
-        loss = losses.discriminator_loss(real_logits, fake_logits, cfg["loss"])
+        loss = losses.discriminator_loss(real_logits, fake_logits, cfg["loss"], cfg.get("smooth", 1.0))
         if cfg["loss"] == "wasserstein-gp":
             loss = loss + cfg["gp_lambda"] * losses.gradient_penalty(self.D, x, fake, self.rng, *(
                 [y] if y is not None else []))
@@ -334,7 +345,20 @@ class Trainer:
                 p.requires_grad = True
         gnorm = _grad_norm(self.G)
         self.optG.step()
+        if self.G_ema is not None:
+            self.update_ema()
         return loss, gnorm
+
+    def update_ema(self):
+        """G_ema <- d G_ema + (1 - d) G, with d = min(ema, (1 + t) / (10 + t)) so the first steps are not
+        averaged with the initial weights for long; batch-norm running statistics are copied from G."""
+        t = self.step
+        d = min(self.cfg["ema"], (1 + t) / (10 + t))
+        for pe, p in zip(self.G_ema.parameters(), self.G.parameters()):
+            pe.data *= pe.data.dtype.type(d)
+            pe.data += p.data * pe.data.dtype.type(1 - d)
+        for be, b in zip(self.G_ema.buffers(), self.G.buffers()):
+            be.data[...] = b.data
 
     def unrolled_loss(self, z, yz):
         """G's loss against D advanced ``unroll`` steps of its optimizer (minigan.gan.unrolled)."""
@@ -352,9 +376,8 @@ class Trainer:
             frac = min(1.0, self.step / max(1, self.total_steps))
             final = cfg["final_momentum"] if cfg["final_momentum"] is not None else cfg["momentum"]
             mom = cfg["momentum"] + (final - cfg["momentum"]) * frac
-            lr = max(cfg["lr"] / cfg["lr_decay"] ** self.step, 1e-6)
-            for opt in (self.optD, self.optG):
-                opt.momentum, opt.lr = mom, lr
+            for opt, net in ((self.optD, "D"), (self.optG, "G")):
+                opt.momentum, opt.lr = mom, max(base_lr(cfg, net) / cfg["lr_decay"] ** self.step, 1e-6)
 
     def train_step(self):
         """k D steps then one G step; returns the metrics row, or None on a step that is not logged.
@@ -435,10 +458,11 @@ class Trainer:
 
     # ------------------------------------------------------------------ outputs
     def sample(self, z, labels=None):
-        """G(z) as a NumPy array, G in eval mode, no graph."""
-        self.G.eval()
+        """G(z) as a NumPy array, G (or its moving average, with --ema) in eval mode, no graph."""
+        G = self.G_ema or self.G
+        G.eval()
         with no_grad():
-            out = self.G(z, labels).numpy()
+            out = G(z, labels).numpy()
         self.G.train()
         return out
 
@@ -474,10 +498,13 @@ class Trainer:
     # ------------------------------------------------------------------ checkpoints
     def state(self):
         """Everything needed to continue exactly: models, optimizers, RNG, step, data order."""
-        return {"G": self.G.state_dict(), "D": self.D.state_dict(), "optG": self.optG.state_dict(),
-                "optD": self.optD.state_dict(), "step": self.step, "rng": backend.rng_state(),
-                "perm": self.perm if self.perm is not None else np.zeros(0, np.int64), "pos": self.pos,
-                "fixed_z": self.fixed_z.numpy(), "config": json.dumps(self.cfg)}
+        st = {"G": self.G.state_dict(), "D": self.D.state_dict(), "optG": self.optG.state_dict(),
+              "optD": self.optD.state_dict(), "step": self.step, "rng": backend.rng_state(),
+              "perm": self.perm if self.perm is not None else np.zeros(0, np.int64), "pos": self.pos,
+              "fixed_z": self.fixed_z.numpy(), "config": json.dumps(self.cfg)}
+        if self.G_ema is not None:
+            st["G_ema"] = self.G_ema.state_dict()
+        return st
 
     def save_checkpoint(self):
         """Atomically write checkpoint.npz (the previous one stays valid until the rename); never a non-finite one."""
@@ -548,6 +575,8 @@ class Trainer:
         self.D.load_state_dict(st["D"])
         self.optG.load_state_dict(st["optG"])
         self.optD.load_state_dict(st["optD"])
+        if self.G_ema is not None:
+            self.G_ema.load_state_dict(st["G_ema"] if "G_ema" in st else st["G"])
         self.step = int(st["step"])
         backend.set_rng_state(st["rng"])
         self.perm = st["perm"] if len(st["perm"]) else None
@@ -559,9 +588,8 @@ class Trainer:
         """After a resume: the changed options take effect now; config.json records each with its step."""
         for ch in changes:
             ch["step"] = self.step
-            if ch["option"] == "lr":                    # the checkpoint restored the old lr into the optimizers
-                for opt in (self.optG, self.optD):
-                    opt.lr = self.cfg["lr"]
+            if ch["option"] in ("lr", "lr_d"):         # the checkpoint restored the old lr into the optimizers
+                self.optG.lr, self.optD.lr = base_lr(self.cfg, "G"), base_lr(self.cfg, "D")
         if changes:
             self.cfg.setdefault("changes", []).extend(changes)
             write_json_atomic(self.cfg, os.path.join(self.run_dir, "config.json"))
@@ -623,7 +651,7 @@ class _Metrics:
 
 
 # Options a resume may change (they take effect at the checkpoint's step); every other option must match the run.
-RESUME_MAY_CHANGE = ("lr", "steps", "epochs", "device", "sample_every", "log_every")
+RESUME_MAY_CHANGE = ("lr", "lr_d", "steps", "epochs", "device", "sample_every", "log_every")
 RUN_FILES = ("config.json", "checkpoint.npz", "metrics.csv")
 
 
