@@ -4,7 +4,7 @@
     python benchmarks/bench.py --device cuda --batch-size 64 256 1024
     python benchmarks/bench.py --profile               # and where minigan's time goes
 
-For each model and batch size: build minigan's step (minigan/bench.py) and the
+For each model and batch size: build minigan's step (minigan/cli/bench.py) and the
 identical PyTorch step, run a warm-up of each, then alternate blocks of a few
 minigan steps and a few PyTorch steps, so both see the same machine load; report
 the medians and their ratio (minigan / PyTorch). PyTorch is only used here,
@@ -19,8 +19,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import numpy as np  # noqa: E402
 
-from minigan import backend  # noqa: E402
-from minigan.bench import STEPS, parse_args, parser, peak_memory, profile_step, sync as minigan_sync  # noqa: E402
+from minigan import kernels  # noqa: E402
+from minigan.cli.bench import STEPS, parse_args, parser, peak_memory, profile_step, sync as minigan_sync  # noqa: E402
 
 
 def torch_dcgan():
@@ -125,11 +125,11 @@ def interleaved(mg_step, mg_sync, pt_step, pt_sync, n, warmup, block=5, pause=0.
 def main(argv=None):
     p = parser(prog="benchmarks/bench.py", description=__doc__.splitlines()[0])
     p.add_argument("--no-malloc-tuning", action="store_true",
-                   help="leave glibc's allocator as it is (see backend.reuse_freed_memory)")
+                   help="leave glibc's allocator as it is (see minigan.kernels.reuse_freed_memory)")
     a = parse_args(p, argv)
     device = a.device
     if not a.no_malloc_tuning:
-        backend.reuse_freed_memory()       # as the minigan command does (docs/performance.md)
+        kernels.reuse_freed_memory()       # as the minigan command does (docs/performance.md)
     try:
         import torch
     except ImportError:
@@ -144,7 +144,7 @@ def main(argv=None):
         for b in a.batch_size:
             mg = STEPS[name](b, device)
             if torch is None:
-                from minigan.bench import time_step
+                from minigan.cli.bench import time_step
                 t = statistics.median(time_step(mg, device, a.steps, a.warmup))
                 print(f"{name:6s} {b:5d} {1000 * t:11.1f} {'-':>11s} {'-':>6s}")
             else:

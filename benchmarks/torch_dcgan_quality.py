@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 from minigan import data  # noqa: E402
 from minigan.gan.evaluate import parzen_score  # noqa: E402
 from minigan.gan.quality import evaluate_quality  # noqa: E402
-from minigan.gan.train import held_out  # noqa: E402
+from minigan.gan.run import split_held_out  # noqa: E402
 
 
 def train(x, epochs, batch, seed, device, progress=True):
@@ -86,7 +86,7 @@ def main(argv=None):
         train_x, _ = data.load_images(a.data, "train", a.data_dir, scale="tanh")
     except (FileNotFoundError, ValueError) as err:
         p.error(str(err))
-    train_x = train_x[:len(train_x) - held_out(len(train_x))]                  # as minigan's trainer
+    train_x = split_held_out(train_x)[0]                                         # as minigan's trainer
     t0 = time.time()
     G = train(train_x, a.epochs, a.batch_size, a.seed, a.device)
     minutes = (time.time() - t0) / 60

@@ -41,12 +41,12 @@ def parser(name, description, images=False, epilog=None):
 
 def prepare(args):
     """Check the device, create the output folder; returns the device name."""
-    from minigan import backend
+    from minigan import backend, kernels
     try:
         device = backend.resolve_device(args.device)     # --device, else $MINIGAN_DEVICE, else cpu
     except (ValueError, RuntimeError) as e:
         raise SystemExit(str(e)) from None
-    getattr(backend, "reuse_freed_memory", lambda: None)()      # as the command-line tools do (CPU speed)
+    kernels.reuse_freed_memory()                                # as the command-line tools do (CPU speed)
     os.makedirs(args.out, exist_ok=True)
     return device
 
@@ -110,7 +110,7 @@ def train_or_load(args, device, default_steps, model, conditional=False, **overr
 
     ``overrides`` (e.g. lr=0.05) are training options on top of the recipe; None means "the recipe's".
     """
-    from minigan.gan.evaluate import load_run
+    from minigan.gan.run import load_run
     from minigan.gan.train import train
     if args.run:
         run_dir = args.run
@@ -181,12 +181,12 @@ def interpolation_figure(cfg, G, rng, device, rows=8, steps=10, labels=None):
     """Rows of ``steps`` images of G along straight lines between two random z's; returns the figure."""
     import numpy as np
     from minigan import backend
-    from minigan.gan import evaluate
+    from minigan.gan import run
     from minigan.tensor import Tensor, no_grad
-    z0, z1 = (evaluate.prior(cfg, rows, rng).numpy() for _ in range(2))
+    z0, z1 = (run.prior(cfg, rows, rng).numpy() for _ in range(2))
     t = np.linspace(0, 1, steps, dtype=np.float32)[None, :, None]
     z = (z0[:, None] * (1 - t) + z1[:, None] * t).reshape(rows * steps, -1)     # (rows*steps, z_dim)
     lab = None if labels is None else np.repeat(np.asarray(labels), steps)
     with no_grad():
-        out = evaluate.to_unit_range(cfg, G(Tensor(backend.to_device(z, device)), lab).numpy())
+        out = run.to_unit_range(cfg, G(Tensor(backend.to_device(z, device)), lab).numpy())
     return grid_figure(out, steps, title="linear interpolation in z space, left to right")

@@ -17,8 +17,8 @@ import os
 import numpy as np
 
 from minigan import backend, data
-from minigan.gan import evaluate
-from minigan.gan.train import held_out
+from minigan.gan import evaluate, run
+from minigan.gan.run import held_out
 from minigan.tensor import Tensor, no_grad
 
 DEFAULT_STEPS = 1200
@@ -26,12 +26,12 @@ DEFAULT_STEPS = 1200
 
 def class_grid(cfg, G, rng, device, cols=10):
     """(10 * cols) images: row r is class r, column c uses the same z in every row."""
-    z = evaluate.prior(cfg, cols, rng).numpy()
+    z = run.prior(cfg, cols, rng).numpy()
     z = np.tile(z, (10, 1))                                        # (10*cols, z_dim), rows share the z's
     labels = np.repeat(np.arange(10), cols)
     with no_grad():
         out = G(Tensor(backend.to_device(z, device)), labels).numpy()
-    return evaluate.to_unit_range(cfg, out), labels
+    return run.to_unit_range(cfg, out), labels
 
 
 def build_parser():

@@ -23,8 +23,8 @@ import os
 import numpy as np
 
 from minigan import backend, data
-from minigan.gan import evaluate
-from minigan.gan.train import held_out
+from minigan.gan import evaluate, run
+from minigan.gan.run import held_out
 from minigan.tensor import Tensor, no_grad
 
 DEFAULT_STEPS = 1400
@@ -114,14 +114,14 @@ def class_index(name, dataset):
 def decode(cfg, G, z, device):
     """G(z) in [0, 1] for a NumPy z."""
     with no_grad():
-        return evaluate.to_unit_range(cfg, G(Tensor(backend.to_device(z.astype(np.float32), device))).numpy())
+        return run.to_unit_range(cfg, G(Tensor(backend.to_device(z.astype(np.float32), device))).numpy())
 
 
 def arithmetic(cfg, G, train_x, train_y, spec, n_samples, rng, device, path, exemplars=3):
     """z arithmetic mean_z(A) - mean_z(B) + mean_z(C), classes from nearest training images; returns a dict."""
     names = data.CLASS_NAMES[cfg["data"]]
     a, b, c = (class_index(s.strip(), cfg["data"]) for s in spec.split(","))
-    z = evaluate.prior(cfg, n_samples, rng).numpy()
+    z = run.prior(cfg, n_samples, rng).numpy()
     x = np.concatenate([decode(cfg, G, z[i:i + 500], device) for i in range(0, n_samples, 500)])
     lab, dist = _common.nearest_labels(x, train_x, train_y)
     counts = np.bincount(lab, minlength=len(names))

@@ -20,10 +20,12 @@ import numpy as np
 
 from minigan import data, load
 from minigan.gan import viz
-from minigan.gan.evaluate import load_run
-from minigan.gan.train import held_out, train
-from minigan.inpaint import (DEFAULTS, KINDS, compose, hole_l1, hole_psnr, inpaint, inpainting_figure, make_mask,
-                             mean_fill, nearest_fill, show_masked)
+from minigan.gan.run import load_run
+from minigan.gan.train import train
+from minigan.gan.run import split_held_out
+from minigan.inpaint import (DEFAULTS, KINDS, compose, hole_l1, hole_psnr, inpaint, make_mask, mean_fill,
+                             nearest_fill)
+from minigan.inpaint.figure import inpainting_figure, show_masked
 
 EPILOG = """examples:
   python demos/inpainting.py                                  # runs/fashion-mnist, 64 test images, 4 masks
@@ -89,7 +91,7 @@ def main():
     data_dir = args.data_dir or cfg.get("data_dir")
     test, _ = data.load_images(cfg["data"], "test", data_dir, scale="sigmoid")
     trainset, _ = data.load_images(cfg["data"], "train", data_dir, scale="sigmoid")
-    trainset = trainset[:len(trainset) - held_out(len(trainset))]       # never the held-out images
+    trainset = split_held_out(trainset)[0]                              # never the held-out images
     x = test[:args.n]
     k = min(args.gif_images, len(x))
     rows = []

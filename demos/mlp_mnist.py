@@ -20,7 +20,7 @@ import numpy as np
 
 from minigan import data
 from minigan.gan import evaluate
-from minigan.gan.train import held_out
+from minigan.gan.run import split_held_out
 
 DEFAULT_STEPS = 1200
 
@@ -44,7 +44,7 @@ def figure3(cfg, G, rng, device, path, rows=8, steps=10):
 def parzen(cfg, G, train_x, test_x, n_samples, n_test, rng, device):
     """Parzen window log-likelihood of the test set: sigma chosen on held-out training images."""
     samples = evaluate.generate(cfg, G, n_samples, rng, device=device)
-    valid = train_x[len(train_x) - held_out(len(train_x)):]
+    valid = split_held_out(train_x)[1]
     sigma, scores = evaluate.select_sigma(valid, samples)
     ll = evaluate.parzen_log_likelihood(test_x[:n_test], samples, sigma)
     se = float(ll.std(ddof=1) / np.sqrt(len(ll))) if len(ll) > 1 else float("nan")
@@ -78,7 +78,7 @@ def main(argv=None):
     train_x, _ = data.load_images(cfg["data"], "train", args.data_dir, scale="sigmoid")
     test_x, _ = data.load_images(cfg["data"], "test", args.data_dir, scale="sigmoid")
     rng = np.random.default_rng(args.seed + 7)
-    fig2 = figure2(cfg, G, train_x[:len(train_x) - held_out(len(train_x))], rng, device,
+    fig2 = figure2(cfg, G, split_held_out(train_x)[0], rng, device,
                    os.path.join(args.out, "figure2_samples.png"))
     fig3 = figure3(cfg, G, rng, device, os.path.join(args.out, "figure3_interpolation.png"))
     print(f"Parzen window: {args.parzen_samples} samples, sigma chosen on held-out training images ...")

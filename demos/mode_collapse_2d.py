@@ -24,8 +24,9 @@ import os
 import numpy as np
 
 from minigan import data
-from minigan.gan.evaluate import prior
-from minigan.gan.train import RECIPES, Trainer, make_config
+from minigan.gan.run import prior
+from minigan.gan.train import Trainer
+from minigan.gan.run import RECIPES, make_config
 
 VARIANTS = ("minimax", "nonsaturating", "wasserstein", "wasserstein-gp", "recipe")
 DEFAULT_STEPS = {"ring": 2000, "grid": 2000}     # per variant; the recipe row trains its own (longer) budget

@@ -29,8 +29,9 @@ import os
 import numpy as np
 
 from minigan import data
-from minigan.gan.evaluate import prior
-from minigan.gan.train import Trainer, make_config
+from minigan.gan.run import prior
+from minigan.gan.train import Trainer
+from minigan.gan.run import make_config
 
 
 METZ = dict(z_dim=256, depth=2, lr=1e-4)      # --metz: the settings that differ from the ring recipe

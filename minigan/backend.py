@@ -222,22 +222,3 @@ def set_rng_state(state):
             raise ValueError(f"set_rng_state: the saved GPU generator state has {saved.shape[0]} bytes, this "
                              f"GPU's has {target.shape[0]} (another GPU model?); it cannot be restored exactly")
         target[...] = _cupy().asarray(saved)
-
-
-# ---------------------------------------------------------------- CPU memory
-def reuse_freed_memory():
-    """Ask glibc to keep freed memory for reuse (CPU speed; called by the command-line tools).
-
-    Every NumPy temporary is a fresh allocation. glibc serves large ones with mmap
-    and unmaps them on free, so the next step's array of the same size page-faults
-    on every page again; at batch 256 that cost DCGAN-28 about a fifth of its step
-    (docs/performance.md). With mmap off and the heap never trimmed below 1 GiB, freed
-    blocks are simply reused. A no-op where the C library is not glibc.
-    """
-    import ctypes
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-4, 0)             # M_MMAP_MAX: serve every block from the heap
-        libc.mallopt(-1, 1 << 30)       # M_TRIM_THRESHOLD: keep up to 1 GiB of free heap
-    except (OSError, AttributeError):
-        pass

@@ -7,7 +7,7 @@ never log(sigmoid(x)), so they stay finite when D saturates.
 """
 import numpy as np
 
-from . import backend
+from . import backend, kernels
 from .backend import get_array_module
 from .conv import conv2d, conv_transpose2d  # noqa: F401
 from .ops import (abs, cat, clamp, exp, leaky_relu, log, log_sigmoid, matmul, maximum, minimum,  # noqa: F401
@@ -28,64 +28,41 @@ def linear(x, w, b=None):
 
 # ------------------------------------------------------------------ batch norm
 class BatchNormTrain(Function):
-    """Batch normalisation with batch statistics, y = w * (x - mean) / sqrt(var + eps) + b.
+    """Batch normalisation with batch statistics, y = w * x_hat + b, x_hat = (x - mean) / sqrt(var + eps).
 
-    The forward is one fused pass over arrays. The backward is the closed form
-    (docs/autodiff.md). When the backward is itself recorded (create_graph, e.g.
-    a gradient penalty through D) it is written with Tensor ops that recompute
-    x_hat from the input Tensor, so it can be differentiated again; otherwise
-    the same formula runs on the arrays kept from the forward, in fewer passes.
+    The forward is one pass over arrays; it keeps the batch mean and variance for the running
+    statistics. The backward is the closed form of docs/autodiff.md written with Tensor ops, so
+    it can be differentiated again (a gradient penalty through D). In first-order training,
+    ``kernels.batchnorm_backward`` computes the same formula on the arrays kept from the forward.
     """
 
     def __init__(self, axes, eps):
         self.axes, self.eps = axes, eps
 
-    def forward(self, x, w, b):
+    def forward(self, x, w, b):                             # x (N, C) or (N, C, H, W); w, b (C,)
         xp = get_array_module(x)
-        mu = x.mean(axis=self.axes, keepdims=True)
+        mu = x.mean(axis=self.axes, keepdims=True)          # (1, C[, 1, 1])
         d = x - mu
         var = (d * d).mean(axis=self.axes, keepdims=True)
         self.mean, self.var = mu, var                       # kept for the running statistics
-        self.inv = 1 / xp.sqrt(var + x.dtype.type(self.eps))
-        d *= self.inv                                       # in place: d becomes x_hat
-        self.xhat = d
-        y = d * w.reshape(mu.shape)
-        y += b.reshape(mu.shape)
-        return y
+        self.inv_std = 1 / xp.sqrt(var + x.dtype.type(self.eps))
+        self.xhat = d * self.inv_std
+        return self.xhat * w.reshape(mu.shape) + b.reshape(mu.shape)
 
-    def backward(self, gy):
+    def backward(self, gy, needs):
         x, w, b = self.inputs
-        need = self.needs_input_grad or (True, True, True)
-        shape = tuple(1 if i in self.axes else s for i, s in enumerate(x.shape))
-        if not is_grad_enabled():
-            return self._backward_arrays(gy.data, w.data.reshape(shape), need)
-        mu = x.mean(self.axes, keepdims=True)
+        shape = self.mean.shape
+        if kernels.ON["fused_batchnorm_backward"] and not is_grad_enabled():
+            gx, gw, gb = kernels.batchnorm_backward(gy.data, self.xhat, self.inv_std, w.data.reshape(shape), self.axes)
+            return Tensor(gx) if needs[0] else None, Tensor(gw) if needs[1] else None, Tensor(gb) if needs[2] else None
+        mu = x.mean(self.axes, keepdims=True)               # recomputed from the input Tensor: differentiable
         d = x - mu
-        inv = ((d * d).mean(self.axes, keepdims=True) + self.eps) ** -0.5
-        xhat = d * inv
-        gx = None
-        if need[0]:
-            g = gy * w.reshape(shape)                         # dL/dx_hat
-            gx = inv * (g - g.mean(self.axes, keepdims=True)
-                        - xhat * (g * xhat).mean(self.axes, keepdims=True))
-        gw = (gy * xhat).sum(self.axes) if need[1] else None
-        gb = gy.sum(self.axes) if need[2] else None
-        return gx, gw, gb
-
-    def _backward_arrays(self, gy, w, need):
-        """The fast path: with gw = sum(gy x_hat), gb = sum(gy) and n values per channel,
-        dL/dx = inv_std * w * (gy - gb / n - x_hat * gw / n), the same formula regrouped."""
-        n = gy.size // w.size
-        gw = (gy * self.xhat).sum(axis=self.axes, keepdims=True)
-        gb = gy.sum(axis=self.axes, keepdims=True)
-        gx = None
-        if need[0]:                                         # in place on one buffer: 4 passes
-            gx = self.xhat * (gw * (-1 / n))
-            gx += gy
-            gx -= gb * (1 / n)
-            gx *= self.inv * w
-            gx = Tensor(gx)
-        return gx, Tensor(gw.reshape(-1)) if need[1] else None, Tensor(gb.reshape(-1)) if need[2] else None
+        inv_std = ((d * d).mean(self.axes, keepdims=True) + self.eps) ** -0.5
+        xhat = d * inv_std
+        g = gy * w.reshape(shape)                           # dL/dx_hat
+        gx = inv_std * (g - g.mean(self.axes, keepdims=True) - xhat * (g * xhat).mean(self.axes, keepdims=True))
+        return (gx if needs[0] else None, (gy * xhat).sum(self.axes) if needs[1] else None,
+                gy.sum(self.axes) if needs[2] else None)
 
 
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):

@@ -1,15 +1,19 @@
-"""The arithmetic and element-wise ops: Functions and their thin wrappers (reductions, reshapes,
-indexing and joins are in ``shapes``, re-exported here).
+"""The arithmetic and element-wise ops: Functions and their thin wrappers; and, at the end of the
+file, Tensor's operators and methods (reductions, reshapes, indexing and joins are in ``shapes``,
+re-exported here, so ``ops`` is the one op namespace).
 
 Each Function's ``forward`` works on arrays (``xp`` is numpy or cupy), its
-``backward`` on Tensors with the ops of this file, so every gradient can be
-differentiated again. Binary ops broadcast; their gradients are reduced back to
-each input's shape by the one helper ``sum_to``. Derivations: docs/autodiff.md.
+``backward`` on Tensors with these ops, so every gradient can be differentiated
+again. Binary ops broadcast; their gradients are reduced back to each input's
+shape by the one helper ``sum_to``. Derivations: docs/autodiff.md.
 """
 import numpy as np
 
+from . import backend
 from .backend import get_array_module
-from .tensor import Function, Tensor, _constant, is_grad_enabled, same_device
+from .shapes import (Cast, Concat, GetItem, GetItemGrad, Max, Min, Permute, Reshape, Sum, ToDevice,  # noqa: F401
+                     broadcast_to, cat, flatten, getitem, max, mean, min, permute, reshape, stack, sum, sum_to, var)
+from .tensor import Function, Tensor, _constant, same_device
 
 
 def _shape_error(op, a, b):
@@ -30,7 +34,8 @@ def _tensor(x, like):
     return _constant(x, like)
 
 
-def _pair(a, b):
+def _operands(a, b):
+    """Both operands of a binary op as Tensors (a number takes the other operand's dtype and device)."""
     if not isinstance(a, Tensor):
         a = _tensor(a, b)
     if not isinstance(b, Tensor):
@@ -38,100 +43,54 @@ def _pair(a, b):
     return a, b
 
 
-# ------------------------------------------------------------------ broadcasting
-class SumTo(Function):
-    """Sum a broadcast gradient back down to ``shape``."""
-
-    def __init__(self, shape):
-        self.shape = tuple(shape)
-
-    def forward(self, x):
-        lead = x.ndim - len(self.shape)
-        axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(self.shape)
-                                           if s == 1 and x.shape[i + lead] != 1)
-        y = x.sum(axis=axes, keepdims=True) if axes else x
-        return y.reshape(self.shape) if lead or axes else y
-
-    def backward(self, gy):
-        return broadcast_to(gy, self.inputs[0].shape)
-
-
-class BroadcastTo(Function):
-    """Repeat ``x`` along size-1 (or missing leading) dims."""
-
-    def __init__(self, shape):
-        self.shape = tuple(shape)
-
-    def forward(self, x):
-        xp = get_array_module(x)
-        try:
-            return xp.broadcast_to(x, self.shape)
-        except ValueError:
-            raise ValueError(f"broadcast_to: cannot broadcast shape {x.shape} to {self.shape}") from None
-
-    def backward(self, gy):
-        return sum_to(gy, self.inputs[0].shape)
-
-
-def sum_to(x, shape):
-    """Sum ``x`` down to ``shape`` (the adjoint of broadcasting)."""
-    return x if x.shape == tuple(shape) else SumTo(shape)(x)
-
-
-def broadcast_to(x, shape):
-    """Broadcast ``x`` to ``shape``."""
-    return x if x.shape == tuple(shape) else BroadcastTo(shape)(x)
-
-
 # ------------------------------------------------------------------ arithmetic
 class _Binary(Function):
-    """Checks shapes once; backward reduces each gradient with ``sum_to``."""
+    """An element-wise op of two broadcast operands: shapes are checked once, when it is called, and
+    each gradient is summed back to its input's shape (``sum_to``)."""
 
     def __call__(self, a, b):
-        a, b = _pair(a, b)
+        a, b = _operands(a, b)
         if a.shape != b.shape:
             _broadcast_shape(self.name, a.shape, b.shape)
         return super().__call__(a, b)
-
-    def _reduce(self, ga, gb):
-        a, b = self.inputs
-        need_a, need_b = self.needs_input_grad or (True, True)
-        return (sum_to(ga(), a.shape) if need_a else None,
-                sum_to(gb(), b.shape) if need_b else None)
 
 
 class Add(_Binary):
     def forward(self, a, b):
         return a + b
 
-    def backward(self, gy):
-        return self._reduce(lambda: gy, lambda: gy)
+    def backward(self, gy, needs):
+        a, b = self.inputs
+        return sum_to(gy, a.shape), sum_to(gy, b.shape)
 
 
 class Sub(_Binary):
     def forward(self, a, b):
         return a - b
 
-    def backward(self, gy):
-        return self._reduce(lambda: gy, lambda: -gy)
+    def backward(self, gy, needs):
+        a, b = self.inputs
+        return sum_to(gy, a.shape), sum_to(-gy, b.shape) if needs[1] else None
 
 
 class Mul(_Binary):
     def forward(self, a, b):
         return a * b
 
-    def backward(self, gy):
+    def backward(self, gy, needs):                         # d(ab)/da = b, d(ab)/db = a
         a, b = self.inputs
-        return self._reduce(lambda: gy * b, lambda: gy * a)
+        return (sum_to(gy * b, a.shape) if needs[0] else None,
+                sum_to(gy * a, b.shape) if needs[1] else None)
 
 
 class Div(_Binary):
     def forward(self, a, b):
         return a / b
 
-    def backward(self, gy):
+    def backward(self, gy, needs):                         # d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
         a, b = self.inputs
-        return self._reduce(lambda: gy / b, lambda: -gy * a / (b * b))
+        return (sum_to(gy / b, a.shape) if needs[0] else None,
+                sum_to(-gy * a / (b * b), b.shape) if needs[1] else None)
 
 
 class PowTensor(_Binary):
@@ -140,9 +99,10 @@ class PowTensor(_Binary):
     def forward(self, a, b):
         return a ** b
 
-    def backward(self, gy):
+    def backward(self, gy, needs):
         a, b = self.inputs
-        return self._reduce(lambda: gy * b * a ** (b - 1), lambda: gy * self.output * log(a))
+        return (sum_to(gy * b * a ** (b - 1), a.shape) if needs[0] else None,
+                sum_to(gy * self.output * log(a), b.shape) if needs[1] else None)
 
 
 class Pow(Function):
@@ -154,7 +114,7 @@ class Pow(Function):
     def forward(self, x):
         return x ** x.dtype.type(self.c)
 
-    def backward(self, gy):
+    def backward(self, gy, needs):
         x = self.inputs[0]
         return gy * self.c * x ** (self.c - 1)
 
@@ -163,24 +123,20 @@ class Neg(Function):
     def forward(self, x):
         return -x
 
-    def backward(self, gy):
+    def backward(self, gy, needs):
         return -gy
 
 
 class MatMul(Function):
-    """a @ b for >= 2-D operands with broadcast batch dims."""
+    """a @ b for >= 2-D operands (.., M, K) @ (.., K, N) -> (.., M, N), batch dims broadcast."""
 
     def forward(self, a, b):
-        if a.ndim >= 2 and b.ndim >= 2 and a.shape[-1] == 1 == b.shape[-2]:
-            return a * b                # (.., m, 1) @ (.., 1, n) is an outer product; BLAS is 15x slower at K = 1
         return a @ b
 
-    def backward(self, gy):
+    def backward(self, gy, needs):                         # dL/da = gy b^T, dL/db = a^T gy
         a, b = self.inputs
-        need_a, need_b = self.needs_input_grad or (True, True)
-        ga = sum_to(matmul(gy, b.transpose(-1, -2)), a.shape) if need_a else None
-        gb = sum_to(matmul(a.transpose(-1, -2), gy), b.shape) if need_b else None
-        return ga, gb
+        return (sum_to(matmul(gy, b.transpose(-1, -2)), a.shape) if needs[0] else None,
+                sum_to(matmul(a.transpose(-1, -2), gy), b.shape) if needs[1] else None)
 
 
 # A Python (or NumPy) number in an op stays a number: it is kept on the Function, not made into an
@@ -197,7 +153,7 @@ class AddScalar(Function):
     def forward(self, x):
         return x + x.dtype.type(self.c)
 
-    def backward(self, gy):
+    def backward(self, gy, needs):
         return gy
 
 
@@ -210,7 +166,7 @@ class MulScalar(Function):
     def forward(self, x):
         return x * x.dtype.type(self.c)
 
-    def backward(self, gy):
+    def backward(self, gy, needs):
         return MulScalar(self.c)(gy)
 
 
@@ -223,7 +179,7 @@ class DivScalar(Function):
     def forward(self, x):
         return x / x.dtype.type(self.c)
 
-    def backward(self, gy):
+    def backward(self, gy, needs):
         return DivScalar(self.c)(gy)
 
 
@@ -236,7 +192,7 @@ class RSubScalar(Function):
     def forward(self, x):
         return x.dtype.type(self.c) - x
 
-    def backward(self, gy):
+    def backward(self, gy, needs):
         return -gy
 
 
@@ -249,7 +205,7 @@ class RDivScalar(Function):
     def forward(self, x):
         return x.dtype.type(self.c) / x
 
-    def backward(self, gy):
+    def backward(self, gy, needs):
         x = self.inputs[0]
         return div(MulScalar(-self.c)(gy), x * x)
 
@@ -304,7 +260,7 @@ def pow(a, b):
 
 def matmul(a, b):
     """Matrix product with NumPy's rules (1-D operands are promoted, then squeezed)."""
-    a, b = _pair(a, b)
+    a, b = _operands(a, b)
     sa, sb = a.shape, b.shape            # the caller's shapes, for error messages
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: operands must be at least 1-D, got shapes {sa} and {sb}")
@@ -332,7 +288,7 @@ class Exp(Function):
     def forward(self, x):
         return get_array_module(x).exp(x)
 
-    def backward(self, gy):
+    def backward(self, gy, needs):
         return gy * self.output
 
 
@@ -340,7 +296,7 @@ class Log(Function):
     def forward(self, x):
         return get_array_module(x).log(x)
 
-    def backward(self, gy):
+    def backward(self, gy, needs):
         return gy / self.inputs[0]
 
 
@@ -348,7 +304,7 @@ class Sqrt(Function):
     def forward(self, x):
         return get_array_module(x).sqrt(x)
 
-    def backward(self, gy):
+    def backward(self, gy, needs):
         return gy / (2 * self.output)
 
 
@@ -356,7 +312,7 @@ class Abs(Function):
     def forward(self, x):
         return get_array_module(x).abs(x)
 
-    def backward(self, gy):
+    def backward(self, gy, needs):
         x = self.inputs[0].data
         return gy * Tensor(get_array_module(x).sign(x))
 
@@ -365,7 +321,7 @@ class Tanh(Function):
     def forward(self, x):
         return get_array_module(x).tanh(x)
 
-    def backward(self, gy):
+    def backward(self, gy, needs):
         y = self.output
         return gy * (1 - y * y)
 
@@ -376,35 +332,24 @@ class Sigmoid(Function):
         e = xp.exp(-xp.abs(x))                   # <= 1: no overflow; no cancellation in either tail
         return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
-    def backward(self, gy):
+    def backward(self, gy, needs):
         y = self.output
         return gy * y * (1 - y)
 
 
 class LeakyReLU(Function):
-    """max(x, 0) + slope * min(x, 0); slope 0 is ReLU. Gradient 1 for x > 0, slope otherwise."""
+    """x for x > 0, slope * x otherwise; slope 0 is ReLU. Gradient 1 for x > 0, slope otherwise."""
 
     def __init__(self, slope):
         self.slope = slope
 
     def forward(self, x):
-        xp = get_array_module(x)
-        if self.slope == 0:
-            return xp.maximum(x, 0)
-        if 0 < self.slope < 1:                                 # max(x, s x): two passes
-            return xp.maximum(x, x * x.dtype.type(self.slope))
-        return xp.where(x > 0, x, x * x.dtype.type(self.slope))
+        return get_array_module(x).where(x > 0, x, x * x.dtype.type(self.slope))
 
-    def backward(self, gy):
+    def backward(self, gy, needs):
         x = self.inputs[0].data
-        mask = (x > 0).astype(x.dtype)                         # 1 where x > 0, else 0
-        if self.slope:
-            mask *= x.dtype.type(1 - self.slope)               # 1 where x > 0, else slope
-            mask += x.dtype.type(self.slope)
-        if not is_grad_enabled():                              # first order: plain array work
-            mask *= gy.data
-            return Tensor(mask)
-        return gy * Tensor(mask)                               # mask is a constant: d mask / dx = 0
+        slope = get_array_module(x).where(x > 0, x.dtype.type(1), x.dtype.type(self.slope))
+        return gy * Tensor(slope)                              # a constant: d slope / dx = 0
 
 
 class Softplus(Function):
@@ -414,7 +359,7 @@ class Softplus(Function):
         xp = get_array_module(x)
         return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
 
-    def backward(self, gy):
+    def backward(self, gy, needs):
         return gy * sigmoid(self.inputs[0])
 
 
@@ -428,7 +373,7 @@ class Clamp(Function):
         xp = get_array_module(x)
         return xp.clip(x, self.lo, self.hi)
 
-    def backward(self, gy):
+    def backward(self, gy, needs):
         x = self.inputs[0].data
         inside = get_array_module(x).ones(x.shape, dtype=bool)
         if self.lo is not None:
@@ -447,11 +392,12 @@ class Where(Function):
     def forward(self, a, b):
         return get_array_module(a).where(self.cond, a, b)
 
-    def backward(self, gy):
+    def backward(self, gy, needs):
         a, b = self.inputs
         zero = Tensor(get_array_module(gy.data).zeros((), dtype=gy.dtype))
         c = Tensor(self.cond)
-        return sum_to(where(c, gy, zero), a.shape), sum_to(where(c, zero, gy), b.shape)
+        return (sum_to(where(c, gy, zero), a.shape) if needs[0] else None,
+                sum_to(where(c, zero, gy), b.shape) if needs[1] else None)
 
 
 def exp(x):
@@ -513,7 +459,7 @@ def clamp(x, min=None, max=None):
 
 def where(cond, a, b):
     """Element-wise ``a`` where ``cond`` is true, else ``b`` (cond is not differentiated)."""
-    a, b = _pair(a, b)
+    a, b = _operands(a, b)
     c = cond.data if isinstance(cond, Tensor) else cond
     shape = _broadcast_shape("where", a.shape, b.shape)
     _broadcast_shape("where", np.shape(c) if not hasattr(c, "shape") else c.shape, shape)
@@ -524,7 +470,7 @@ def where(cond, a, b):
 def maximum(a, b):
     """Element-wise max; where a == b the gradient is split evenly, as PyTorch (no host sync: the ties
     are not looked for, the half-and-half average is always formed)."""
-    a, b = _pair(a, b)
+    a, b = _operands(a, b)
     same_device("maximum", a.data, b.data)
     _broadcast_shape("maximum", a.shape, b.shape)
     avg = (a + b) * 0.5
@@ -533,11 +479,66 @@ def maximum(a, b):
 
 def minimum(a, b):
     """Element-wise min."""
-    a, b = _pair(a, b)
+    a, b = _operands(a, b)
     _broadcast_shape("minimum", a.shape, b.shape)
     return -maximum(-a, -b)
 
 
-# the reductions and shape ops live in ``shapes``; re-exported so ``ops`` is the one op namespace
-from .shapes import (Cast, Concat, GetItem, GetItemGrad, Max, Permute, Reshape, Sum, ToDevice,  # noqa: E402,F401
-                     cat, flatten, getitem, max, mean, min, permute, reshape, stack, sum, var)
+
+# ------------------------------------------------------------------ Tensor's operators and methods
+def _to(self, device=None, dtype=None):
+    """A copy on ``device`` and/or of ``dtype`` (differentiable)."""
+    out = self
+    if device is not None and backend.check_device(device) != self.device:
+        out = ToDevice(device)(out)
+    if dtype is not None and np.dtype(dtype) != self.dtype:
+        out = Cast(dtype)(out)
+    return out
+
+
+def _transpose(self, dim0=None, dim1=None):
+    """No arguments: reverse the axes (``.T``); two dims: swap them, as PyTorch."""
+    if dim0 is None:
+        return permute(self, None)
+    order = list(range(self.ndim))
+    i, j = dim0 % self.ndim, dim1 % self.ndim
+    order[i], order[j] = order[j], order[i]
+    return permute(self, tuple(order))
+
+
+def _shape_args(shape):
+    """f(2, 3) and f((2, 3)) alike."""
+    return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else tuple(shape)
+
+
+def _expand(self, *shape):
+    """Broadcast to ``shape`` (-1 keeps a dim)."""
+    shape = _shape_args(shape)
+    return broadcast_to(self, tuple(s if s != -1 else self.shape[i - len(shape) + self.ndim]
+                                    for i, s in enumerate(shape)))
+
+
+def _squeeze(self, axis=None):
+    """Drop size-1 dims (all, or those in ``axis``)."""
+    axes = range(self.ndim) if axis is None else {a % self.ndim for a in (axis if isinstance(axis, tuple) else (axis,))}
+    return reshape(self, tuple(s for i, s in enumerate(self.shape) if not (i in axes and s == 1)))
+
+
+def _unsqueeze(self, axis):
+    """Insert a size-1 dim at ``axis``."""
+    axis = axis % (self.ndim + 1)
+    return reshape(self, self.shape[:axis] + (1,) + self.shape[axis:])
+
+
+_METHODS = dict(
+    __add__=add, __radd__=lambda a, b: add(b, a), __sub__=sub, __rsub__=lambda a, b: sub(b, a),
+    __mul__=mul, __rmul__=lambda a, b: mul(b, a), __truediv__=div, __rtruediv__=lambda a, b: div(b, a),
+    __pow__=pow, __rpow__=lambda a, b: pow(b, a), __matmul__=matmul, __rmatmul__=lambda a, b: matmul(b, a),
+    __neg__=neg, __pos__=lambda a: a, __abs__=abs, __getitem__=getitem,
+    sum=sum, mean=mean, max=max, min=min, var=var, flatten=flatten, permute=lambda x, *a: permute(x, _shape_args(a)),
+    reshape=lambda x, *shape: reshape(x, _shape_args(shape)), view=lambda x, *shape: reshape(x, _shape_args(shape)),
+    transpose=_transpose, T=property(_transpose, doc="Reversed axes."), expand=_expand,
+    broadcast_to=lambda x, shape: broadcast_to(x, tuple(shape)), squeeze=_squeeze, unsqueeze=_unsqueeze,
+    exp=exp, log=log, sqrt=sqrt, abs=abs, tanh=tanh, sigmoid=sigmoid, relu=relu, clamp=clamp, to=_to)
+for _name, _method in _METHODS.items():
+    setattr(Tensor, _name, _method)

@@ -13,7 +13,7 @@ Update equations: docs/layers.md.
 import math
 import numbers
 
-from . import backend, profiler
+from . import backend
 from .backend import get_array_module
 from .ops import where
 from .tensor import Tensor
@@ -75,10 +75,9 @@ class Optimizer:
 
     def step(self):
         """Update every parameter that has a gradient, in place."""
-        with profiler.section(f"{type(self).__name__} step"):
-            self._step()
-            for constraint in self.constraints:
-                constraint()
+        self._step()
+        for constraint in self.constraints:
+            constraint()
 
     def _step(self):
         for key, p in zip(self.keys, self.params):

@@ -1,19 +1,62 @@
-"""Reductions, reshapes, indexing, joins, dtype and device moves: the ops that sum, move or
-gather elements (the arithmetic and element-wise math are in ``ops``).
+"""Broadcasting, reductions, reshapes, indexing, joins, dtype and device moves: the ops that sum,
+move or gather elements (the arithmetic and element-wise math are in ``ops``, which builds on these).
 
 Same pattern as ``ops``: a Function per op (forward on arrays, backward with
-Tensor ops) and a lowercase wrapper. The adjoint pairs: Sum <-> BroadcastTo,
-Reshape <-> Reshape, Permute <-> its inverse, GetItem <-> GetItemGrad (a
-scatter-add), Concat <-> slicing. Derivations: docs/autodiff.md.
+Tensor ops) and a lowercase wrapper. The adjoint pairs: SumTo <-> BroadcastTo,
+Sum <-> BroadcastTo, Reshape <-> Reshape, Permute <-> its inverse, GetItem <->
+GetItemGrad (a scatter-add), Concat <-> slicing. Derivations: docs/autodiff.md.
 """
 import builtins
 
 import numpy as np
 
-from . import backend
+from . import backend, kernels
 from .backend import get_array_module
-from .ops import broadcast_to
 from .tensor import Function, Tensor, is_grad_enabled, raise_mixed_devices
+
+
+# ------------------------------------------------------------------ broadcasting
+class SumTo(Function):
+    """Sum a broadcast gradient back down to ``shape``."""
+
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+
+    def forward(self, x):                                   # x: shape broadcast from self.shape
+        lead = x.ndim - len(self.shape)
+        axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(self.shape)
+                                           if s == 1 and x.shape[i + lead] != 1)
+        return x.sum(axis=axes, keepdims=True).reshape(self.shape)
+
+    def backward(self, gy, needs):
+        return broadcast_to(gy, self.inputs[0].shape)
+
+
+class BroadcastTo(Function):
+    """Repeat ``x`` along size-1 (or missing leading) dims."""
+
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        try:
+            return xp.broadcast_to(x, self.shape)
+        except ValueError:
+            raise ValueError(f"broadcast_to: cannot broadcast shape {x.shape} to {self.shape}") from None
+
+    def backward(self, gy, needs):
+        return sum_to(gy, self.inputs[0].shape)
+
+
+def sum_to(x, shape):
+    """Sum ``x`` down to ``shape`` (the adjoint of broadcasting)."""
+    return x if x.shape == tuple(shape) else SumTo(shape)(x)
+
+
+def broadcast_to(x, shape):
+    """Broadcast ``x`` to ``shape``."""
+    return x if x.shape == tuple(shape) else BroadcastTo(shape)(x)
 
 
 # ------------------------------------------------------------------ reductions
@@ -39,26 +82,33 @@ class Sum(Function):
     def forward(self, x):
         return x.sum(axis=self.axes, keepdims=self.keepdims)
 
-    def backward(self, gy):
+    def backward(self, gy, needs):
         shape = self.inputs[0].shape
-        return broadcast_to(gy.reshape(_keep_shape(shape, self.axes)), shape)
+        return broadcast_to(reshape(gy, _keep_shape(shape, self.axes)), shape)
 
 
 class Max(Function):
     """max over axes; the gradient is shared by the tied maxima (as torch.amax)."""
 
-    def __init__(self, axes, keepdims, fn):
-        self.axes, self.keepdims, self.fn = axes, keepdims, fn
+    def __init__(self, axes, keepdims):
+        self.axes, self.keepdims = axes, keepdims
 
     def forward(self, x):
-        return getattr(x, self.fn)(axis=self.axes, keepdims=self.keepdims)
+        return x.max(axis=self.axes, keepdims=self.keepdims)
 
-    def backward(self, gy):
+    def backward(self, gy, needs):
         x = self.inputs[0]
         keep = _keep_shape(x.shape, self.axes)
-        hit = (x.data == self.output.data.reshape(keep)).astype(x.dtype)
-        hit /= hit.sum(axis=self.axes, keepdims=True)
-        return broadcast_to(gy.reshape(keep), x.shape) * Tensor(hit)
+        hit = (x.data == self.output.data.reshape(keep)).astype(x.dtype)    # 1 at each maximum
+        hit /= hit.sum(axis=self.axes, keepdims=True)                        # ties share
+        return broadcast_to(reshape(gy, keep), x.shape) * Tensor(hit)
+
+
+class Min(Max):
+    """min over axes: Max's backward (the gradient goes where x equals the output), numpy's min forward."""
+
+    def forward(self, x):
+        return x.min(axis=self.axes, keepdims=self.keepdims)
 
 
 def sum(x, axis=None, keepdims=False):
@@ -70,17 +120,17 @@ def mean(x, axis=None, keepdims=False):
     """Mean over ``axis`` (None: all)."""
     axes = _axes(axis, x.ndim)
     n = int(np.prod([x.shape[a] for a in axes])) if axes else 1
-    return Sum(axes, keepdims)(x) * (1.0 / n)
+    return Sum(axes, keepdims)(x) * (1.0 / n)          # Tensor * number: ops.MulScalar
 
 
 def max(x, axis=None, keepdims=False):
     """Max over ``axis`` (None: all)."""
-    return Max(_axes(axis, x.ndim), keepdims, "max")(x)
+    return Max(_axes(axis, x.ndim), keepdims)(x)
 
 
 def min(x, axis=None, keepdims=False):
     """Min over ``axis`` (None: all)."""
-    return Max(_axes(axis, x.ndim), keepdims, "min")(x)
+    return Min(_axes(axis, x.ndim), keepdims)(x)
 
 
 def var(x, axis=None, keepdims=False, correction=1):
@@ -102,17 +152,12 @@ class Reshape(Function):
         except ValueError:
             raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} into {self.shape}") from None
 
-    def backward(self, gy):
+    def backward(self, gy, needs):
         x = self.inputs[0]
-        g = gy.reshape(x.shape)
-        if is_grad_enabled() or g.data.strides == x.data.strides:
-            return g
-        # First order: lay the gradient out in memory as its input is (e.g. a conv's batch-last
-        # output), so the element-wise backward ops before it see one layout; mixed layouts make
-        # NumPy walk one operand with large strides (docs/performance.md).
-        out = get_array_module(x.data).empty_like(x.data)
-        out[...] = g.data
-        return Tensor(out)
+        g = reshape(gy, x.shape)
+        if kernels.ON["same_layout"] and not is_grad_enabled():        # first order only: arrays, no graph
+            return Tensor(kernels.same_layout(g.data, x.data))
+        return g
 
 
 class Permute(Function):
@@ -122,10 +167,8 @@ class Permute(Function):
     def forward(self, x):
         return x.transpose(self.axes)
 
-    def backward(self, gy):
-        if self.axes is None:
-            return gy.transpose()
-        return gy.permute(tuple(np.argsort(self.axes)))
+    def backward(self, gy, needs):
+        return permute(gy, None if self.axes is None else tuple(np.argsort(self.axes)))
 
 
 def reshape(x, shape):
@@ -146,9 +189,9 @@ def permute(x, axes):
 def flatten(x, start_dim=0, end_dim=-1):
     """Merge dims start_dim..end_dim."""
     if x.ndim == 0:
-        return x.reshape(1)
+        return reshape(x, (1,))
     s, e = start_dim % x.ndim, end_dim % x.ndim
-    return x.reshape(x.shape[:s] + (-1,) + x.shape[e + 1:])
+    return reshape(x, x.shape[:s] + (-1,) + x.shape[e + 1:])
 
 
 class GetItem(Function):
@@ -160,7 +203,7 @@ class GetItem(Function):
     def forward(self, x):
         return x[self.index]
 
-    def backward(self, gy):
+    def backward(self, gy, needs):
         return GetItemGrad(self.index, self.inputs[0].shape)(gy)
 
 
@@ -179,8 +222,8 @@ class GetItemGrad(Function):
             gx[self.index] += gy
         return gx
 
-    def backward(self, ggx):
-        return ggx[self.index]
+    def backward(self, ggx, needs):
+        return GetItem(self.index)(ggx)
 
 
 def _has_array(index):
@@ -197,7 +240,7 @@ def getitem(x, index, check=True):
     """
     xp = get_array_module(x.data)
 
-    def conv(i):
+    def as_index(i):
         if isinstance(i, Tensor):
             i = i.data
         if isinstance(i, list):
@@ -207,7 +250,7 @@ def getitem(x, index, check=True):
                 raise_mixed_devices("getitem", "cpu", backend.device_of(i))
             i = xp.asarray(i)                                        # host indices move to x's device (as CuPy)
         return i
-    index = tuple(conv(i) for i in index) if isinstance(index, tuple) else conv(index)
+    index = tuple(as_index(i) for i in index) if isinstance(index, tuple) else as_index(index)
     if check:
         _check_index_arrays(index, x.shape, xp)
     try:
@@ -251,11 +294,11 @@ class Concat(Function):
     def forward(self, *xs):
         return get_array_module(xs[0]).concatenate(xs, axis=self.axis)
 
-    def backward(self, gy):
+    def backward(self, gy, needs):
         out, start = [], 0
         for x in self.inputs:
             index = (slice(None),) * self.axis + (slice(start, start + x.shape[self.axis]),)
-            out.append(gy[index])
+            out.append(GetItem(index)(gy))
             start += x.shape[self.axis]
         return tuple(out)
 
@@ -281,7 +324,8 @@ def stack(tensors, dim=0):
     for t in tensors[1:]:
         if t.shape != tensors[0].shape:
             raise ValueError(f"stack: all tensors need the same shape, got {tensors[0].shape} and {t.shape}")
-    return cat([t.unsqueeze(dim) for t in tensors], dim)
+    axis = dim % (tensors[0].ndim + 1)
+    return cat([reshape(t, t.shape[:axis] + (1,) + t.shape[axis:]) for t in tensors], axis)
 
 
 # ------------------------------------------------------------------ dtype and device
@@ -292,7 +336,7 @@ class Cast(Function):
     def forward(self, x):
         return x.astype(self.dtype)
 
-    def backward(self, gy):
+    def backward(self, gy, needs):
         return Cast(self.inputs[0].dtype)(gy)
 
 
@@ -304,5 +348,5 @@ class ToDevice(Function):
         self.source = backend.device_of(x)
         return backend.to_device(x, self.device)
 
-    def backward(self, gy):
+    def backward(self, gy, needs):
         return ToDevice(self.source)(gy)

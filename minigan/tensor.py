@@ -7,10 +7,15 @@ itself a graph when ``create_graph=True`` and can be differentiated again
 
 One tensor's trip::
 
-    y = f(x)            Function.__call__: f.forward(x.data) -> y.data; y.creator = f
+    y = f(x)            Function.__call__: f.forward(x.data) -> y.data; y.creator = f;
+                        f.needs_input_grad = which inputs require grad (fixed from now on)
     y.backward()        _backprop: topological order of the graph (iterative,
-                        no recursion), then each f.backward(gy) in reverse order,
+                        no recursion), then each f.backward(gy, needs) in reverse order,
                         gradients of shared inputs *added*, leaves' .grad set.
+
+Tensor's operators (+, *, @, ...) and methods (sum, reshape, ...) are Functions of
+``ops`` and ``shapes``, which import this module; ``ops`` attaches them to Tensor
+when it is imported (``minigan`` always imports it). So this file imports no op.
 
 See docs/architecture.md and docs/autodiff.md.
 """
@@ -19,7 +24,7 @@ import weakref
 
 import numpy as np
 
-from . import backend, profiler
+from . import backend
 
 _grad_enabled = True
 
@@ -164,16 +169,6 @@ class Tensor:
         """The same data, cut from the graph."""
         return Tensor(self.data)
 
-    def to(self, device=None, dtype=None):
-        """A copy on ``device`` and/or of ``dtype`` (differentiable)."""
-        from .ops import ToDevice, Cast
-        out = self
-        if device is not None and backend.check_device(device) != self.device:
-            out = ToDevice(device)(out)
-        if dtype is not None and np.dtype(dtype) != self.dtype:
-            out = Cast(dtype)(out)
-        return out
-
     def cpu(self):
         """``to('cpu')``."""
         return self.to("cpu")
@@ -224,24 +219,6 @@ class Tensor:
                     g = g.to(dtype=t.dtype) if create_graph else Tensor(g.data.astype(t.dtype))
                 t.grad = g if t.grad is None else t.grad + g
 
-    # ------------------------------------------------------------ operators
-    def __add__(self, o): return _ops.add(self, o)
-    def __radd__(self, o): return _ops.add(o, self)
-    def __sub__(self, o): return _ops.sub(self, o)
-    def __rsub__(self, o): return _ops.sub(o, self)
-    def __mul__(self, o): return _ops.mul(self, o)
-    def __rmul__(self, o): return _ops.mul(o, self)
-    def __truediv__(self, o): return _ops.div(self, o)
-    def __rtruediv__(self, o): return _ops.div(o, self)
-    def __pow__(self, o): return _ops.pow(self, o)
-    def __rpow__(self, o): return _ops.pow(o, self)
-    def __matmul__(self, o): return _ops.matmul(self, o)
-    def __rmatmul__(self, o): return _ops.matmul(o, self)
-    def __neg__(self): return _ops.neg(self)
-    def __pos__(self): return self
-    def __abs__(self): return _ops.abs(self)
-    def __getitem__(self, index): return _ops.getitem(self, index)
-
     # comparisons: plain boolean tensors, outside the graph
     def _cmp(self, o, f):
         o = o.data if isinstance(o, Tensor) else o
@@ -262,94 +239,19 @@ class Tensor:
     def __float__(self): return float(self.item())
     def __int__(self): return int(self.item())
 
-    # ------------------------------------------------------------- methods
-    def sum(self, axis=None, keepdims=False):
-        """Sum over ``axis`` (int, tuple or None for all)."""
-        return _ops.sum(self, axis, keepdims)
-
-    def mean(self, axis=None, keepdims=False):
-        """Mean over ``axis``."""
-        return _ops.mean(self, axis, keepdims)
-
-    def max(self, axis=None, keepdims=False):
-        """Maximum over ``axis`` (gradient shared among ties)."""
-        return _ops.max(self, axis, keepdims)
-
-    def min(self, axis=None, keepdims=False):
-        """Minimum over ``axis`` (gradient shared among ties)."""
-        return _ops.min(self, axis, keepdims)
-
-    def var(self, axis=None, keepdims=False, correction=1):
-        """Variance over ``axis``, dividing by n - correction (PyTorch's default 1)."""
-        return _ops.var(self, axis, keepdims, correction)
-
-    def reshape(self, *shape):
-        """Same data, new shape (one entry may be -1)."""
-        return _ops.reshape(self, shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape)
-
-    view = reshape
-
-    def flatten(self, start_dim=0, end_dim=-1):
-        """Merge dims start_dim..end_dim into one."""
-        return _ops.flatten(self, start_dim, end_dim)
-
-    def transpose(self, dim0=None, dim1=None):
-        """No arguments: reverse the axes (``.T``); two dims: swap them, as PyTorch."""
-        if dim0 is None:
-            return _ops.permute(self, None)
-        order = list(range(self.ndim))
-        i, j = dim0 % self.ndim, dim1 % self.ndim
-        order[i], order[j] = order[j], order[i]
-        return _ops.permute(self, tuple(order))
-
-    def permute(self, *axes):
-        """Reorder the axes."""
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = tuple(axes[0])
-        return _ops.permute(self, axes)
-
-    def expand(self, *shape):
-        """Broadcast to ``shape`` (-1 keeps a dim)."""
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        shape = tuple(s if s != -1 else self.shape[i - len(shape) + self.ndim] for i, s in enumerate(shape))
-        return _ops.broadcast_to(self, shape)
-
-    def broadcast_to(self, shape):
-        """Broadcast to ``shape``."""
-        return _ops.broadcast_to(self, tuple(shape))
-
-    def squeeze(self, axis=None):
-        """Drop size-1 dims."""
-        shape = self.shape
-        if axis is None:
-            new = tuple(s for s in shape if s != 1)
-        else:
-            axes = {a % self.ndim for a in (axis if isinstance(axis, tuple) else (axis,))}
-            new = tuple(s for i, s in enumerate(shape) if not (i in axes and s == 1))
-        return self.reshape(new)
-
-    def unsqueeze(self, axis):
-        """Insert a size-1 dim at ``axis``."""
-        axis = axis % (self.ndim + 1)
-        return self.reshape(self.shape[:axis] + (1,) + self.shape[axis:])
-
-    def exp(self): return _ops.exp(self)
-    def log(self): return _ops.log(self)
-    def sqrt(self): return _ops.sqrt(self)
-    def abs(self): return _ops.abs(self)
-    def tanh(self): return _ops.tanh(self)
-    def sigmoid(self): return _ops.sigmoid(self)
-    def relu(self): return _ops.relu(self)
-    def clamp(self, min=None, max=None): return _ops.clamp(self, min, max)
-
 
 class Function:
     """One op in the graph: ``forward`` on arrays, ``backward`` on Tensors.
 
-    Subclasses keep what backward needs as attributes. ``self.inputs`` holds the
-    input Tensors and ``self.output`` the output (weakly), so backward can build
-    its own differentiable graph from them.
+    The contract of a subclass:
+
+    - ``forward(*arrays)`` returns the output array.
+    - ``backward(gy, needs)`` returns one gradient Tensor (or None) per input. ``needs[i]`` says
+      whether input i needs one: it is ``needs_input_grad[i]``, set once when the op is called
+      (the input requires grad), narrowed by ``minigan.grad`` to the inputs on a path to what was
+      asked for. A backward may skip the work for an input that does not need it.
+    - ``self.inputs`` (the input Tensors) and ``self.output`` (the output, held weakly) are there
+      for backward, which builds its own differentiable graph from them.
     """
     inputs = ()
     needs_input_grad = ()
@@ -365,17 +267,12 @@ class Function:
             for t in tensors[1:]:
                 if t.device != dev:
                     raise_mixed_devices(self.name, dev, t.device)
-        if profiler.active is None:
-            y = self.forward(*[t.data for t in tensors])
-        else:
-            y = profiler.timed(f"{type(self).__name__} forward", self.forward, *[t.data for t in tensors])
-        out = Tensor.__new__(Tensor)
-        out.data, out.grad, out.creator = y, None, None
-        out.requires_grad = _grad_enabled and any(t.requires_grad for t in tensors)
-        if out.requires_grad:
+        out = Tensor(self.forward(*[t.data for t in tensors]))
+        if _grad_enabled and any(t.requires_grad for t in tensors):
+            out.requires_grad, out.creator = True, self
             self.inputs = tensors
+            self.needs_input_grad = tuple(t.requires_grad for t in tensors)
             self._output = weakref.ref(out)
-            out.creator = self
         return out
 
     @property
@@ -391,8 +288,8 @@ class Function:
     def forward(self, *xs):
         raise NotImplementedError
 
-    def backward(self, gy):
-        """Return one gradient Tensor (or None) per input."""
+    def backward(self, gy, needs):
+        """Return one gradient Tensor (or None) per input; ``needs[i]``: input i needs one."""
         raise NotImplementedError
 
 
@@ -446,13 +343,12 @@ def _backprop(outputs, grad_outputs, create_graph, targets=None):
                 continue
             if targets is not None and id(y) in targets:
                 grads[id(y)] = entry     # a requested non-leaf keeps its gradient
-            f.needs_input_grad = [x.requires_grad and (leads is None or id(x) in targets
-                                                       or id(x.creator) in leads) for x in f.inputs]
-            gxs = f.backward(entry[1]) if profiler.active is None else \
-                profiler.timed(f"{type(f).__name__} backward", f.backward, entry[1])
+            needs = f.needs_input_grad if leads is None else tuple(
+                need and (id(x) in targets or id(x.creator) in leads) for x, need in zip(f.inputs, f.needs_input_grad))
+            gxs = f.backward(entry[1], needs)
             if not isinstance(gxs, tuple):
                 gxs = (gxs,)
-            for x, gx, need in zip(f.inputs, gxs, f.needs_input_grad):
+            for x, gx, need in zip(f.inputs, gxs, needs):
                 if gx is not None and need:
                     _accumulate(grads, x, gx)
     return grads
@@ -501,5 +397,3 @@ def grad(outputs, inputs, grad_outputs=None, create_graph=False, allow_unused=Fa
         result.append(g)
     return tuple(result)
 
-
-from . import ops as _ops  # noqa: E402  (ops needs Tensor and Function defined above)

@@ -764,7 +764,7 @@ def test_evaluate_honours_samples_for_2d_runs(ws, tmp_path):
 def test_sample_in_batches_gives_the_same_samples(ws, tmp_path):
     rc, _, err = run_main(["sample", "--run", "ring", "--n", "1203", "--out", str(tmp_path / "a.npy")])
     assert rc == 0, err
-    cfg, G, _ = minigan.gan.evaluate.load_run(str(ws / "ring"))
+    cfg, G, _ = minigan.gan.run.load_run(str(ws / "ring"))
     ref = minigan.gan.evaluate.generate(cfg, G, 1203, np.random.default_rng(0), device=minigan.backend.resolve_device())
     np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), ref)
     assert not [f for f in os.listdir(tmp_path) if ".part" in f]
@@ -780,7 +780,8 @@ def test_divergence_stops_before_a_bad_checkpoint(ws, tmp_path):
 
 
 def test_divergence_after_a_checkpoint_names_it(ws, tmp_path, monkeypatch):
-    from minigan.gan.train import Trainer, TrainingDiverged, make_config
+    from minigan.gan.train import Trainer, TrainingDiverged
+    from minigan.gan.run import make_config
     tr = Trainer(make_config(data="ring", steps=20, hidden=16, depth=2, batch_size=32, pack=1, sample_every=100,
                              out=str(tmp_path / "r")), progress=False)
     tr.steps_per_epoch = 3

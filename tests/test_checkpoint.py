@@ -1,7 +1,6 @@
 """minigan.save / minigan.load: round trips, bitwise resumption, atomic writes, clear errors, PyTorch interop."""
 import json
 import os
-import zipfile
 
 import numpy as np
 import pytest

@@ -12,7 +12,8 @@ import minigan
 from minigan import nn
 from minigan.cli import main
 from minigan.gan import models
-from minigan.gan.train import Trainer, crop_to_28, pad_to_32
+from minigan.gan.train import Trainer
+from minigan.gan.run import crop_to_28, pad_to_32
 from test_data import make_set
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "demos"))
@@ -105,7 +106,7 @@ def test_unrolled_ring_demo_smoke(tmp_path):
 def test_ema_lr_d_and_smooth_options(tmp_path):
     """--ema keeps a moving average of G that samples (and is what evaluate loads); --lr-d sets D's lr;
     --smooth gives real images the target s in D's cross-entropy."""
-    from minigan.gan.evaluate import load_run
+    from minigan.gan.run import load_run
     make_set(tmp_path, n_train=200)
     run = str(tmp_path / "r")
     assert main(["train", "--data", "fashion-mnist", "--data-dir", str(tmp_path), "--steps", "3", "--batch-size",

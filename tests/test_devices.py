@@ -141,7 +141,7 @@ def test_device_order_flag_then_environment_then_cpu(monkeypatch):
 # ------------------------------------------------------------------ the trainer on the device (items 1, 4, 7)
 def _image_config(tmp_path, **kw):
     from test_data import make_set
-    from minigan.gan.train import make_config
+    from minigan.gan.run import make_config
     make_set(tmp_path / "fm", n_train=120, n_test=20)
     return make_config(data="fashion-mnist", data_dir=str(tmp_path / "fm"), batch_size=8,
                        out=str(tmp_path / "run"), **{"model": "dcgan", "steps": 6, **kw})
@@ -189,7 +189,8 @@ import json, os, sys, tempfile
 sys.path.insert(0, "tests")
 import cupy
 from test_data import make_set
-from minigan.gan.train import Trainer, make_config
+from minigan.gan.train import Trainer
+from minigan.gan.run import make_config
 d = tempfile.mkdtemp()
 make_set(os.path.join(d, "fm"), n_train=120, n_test=20)
 cfg = make_config(data="fashion-mnist", model="dcgan", data_dir=os.path.join(d, "fm"), steps=50, batch_size=8,
@@ -213,11 +214,13 @@ def test_a_dcgan_step_makes_at_most_one_copy_back(log_every, conditional):
                                 force_stand_in=True))
     back = sum(counts["d2h"].values()) + sum(counts["sync"].values())
     assert back <= steps / log_every, counts
-    src = open(os.path.join(ROOT, "minigan", "gan", "train.py")).read().splitlines()
-    moved = {f"minigan/gan/train.py:{i + 1}" for i, line in enumerate(src)
-             if "backend.to_device(idx, self.device)" in line or "backend.to_device(z, self.device)" in line
-             or (conditional and "self.labels[idx], self.device" in line)
-             or (conditional and "self.rng.integers(0, self.n_classes, m), self.device" in line)}
+    moved = set()
+    for module in ("train", "run"):
+        src = open(os.path.join(ROOT, "minigan", "gan", f"{module}.py")).read().splitlines()
+        moved |= {f"minigan/gan/{module}.py:{i + 1}" for i, line in enumerate(src)
+                  if "backend.to_device(idx, self.device)" in line or "backend.to_device(z, device)" in line
+                  or (conditional and "self.labels[idx], self.device" in line)
+                  or (conditional and "self.rng.integers(0, N_CLASSES, m), self.device" in line)}
     assert set(counts["h2d"]) <= moved, counts["h2d"]
     # D: batch indices and noise; G: noise; conditional: real labels, D's and G's drawn labels
     assert sum(counts["h2d"].values()) == (6 if conditional else 3) * steps

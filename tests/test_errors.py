@@ -135,7 +135,7 @@ def test_gradcheck_refuses_float32_and_reports_wrong_gradients():
         def forward(self, x):
             return x * x
 
-        def backward(self, gy):
+        def backward(self, gy, needs):
             return gy * self.inputs[0]                  # should be 2 x gy
 
     msg = raises_naming(minigan.GradcheckError, lambda: minigan.gradcheck(WrongSquare(), [t64([1.0, 2.0])]),

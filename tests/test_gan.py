@@ -8,10 +8,11 @@ import pytest
 
 import minigan
 import minigan.functional as F
-from minigan import gan, nn, optim
+from minigan import nn, optim
 from minigan.cli import main
 from minigan.gan import losses, models
-from minigan.gan.train import Trainer, TrainingDiverged, make_config
+from minigan.gan.train import Trainer, TrainingDiverged
+from minigan.gan.run import make_config
 from test_data import make_set
 
 

@@ -15,6 +15,7 @@ from hypothesis import given, settings, strategies as st
 import minigan
 from minigan import nn
 from minigan import inpaint as I
+from minigan.cli import inpaint as inpaint_cli
 from minigan.inpaint.objective import contextual_loss, objective, perceptual_loss
 
 
@@ -528,8 +529,8 @@ def tiny_run(tmp_path_factory):
 
 def cli(argv):
     p = argparse.ArgumentParser(prog="minigan")
-    I.add_parser(p.add_subparsers(dest="command"))
-    return I.run_cli(p.parse_args(["inpaint"] + argv))
+    inpaint_cli.add_parser(p.add_subparsers(dest="command"))
+    return inpaint_cli.run_cli(p.parse_args(["inpaint"] + argv))
 
 
 def test_cli_on_a_tiny_run(tiny_run, tmp_path, capsys):

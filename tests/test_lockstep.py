@@ -16,8 +16,9 @@ import pytest
 import minigan
 import minigan.functional as MF
 from minigan import backend, nn
-from minigan.gan import losses, models
-from minigan.gan.train import Trainer, make_config
+from minigan.gan import losses
+from minigan.gan.train import Trainer
+from minigan.gan.run import make_config
 
 from test_data import make_set
 

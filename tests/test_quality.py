@@ -3,7 +3,6 @@ score, the class balance, the shipped classifier, its training script and ``mini
 import importlib.util
 import json
 import os
-import sys
 from pathlib import Path
 
 import numpy as np

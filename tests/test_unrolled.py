@@ -7,7 +7,8 @@ import pytest
 import minigan
 from minigan import backend, nn, optim
 from minigan.gan import losses, unrolled
-from minigan.gan.train import Trainer, make_config
+from minigan.gan.train import Trainer
+from minigan.gan.run import make_config
 from minigan.gradcheck import gradcheck
 
 
@@ -269,8 +270,9 @@ def test_max_norm_runs_after_each_optimizer_step():
 def test_mlp_recipe_constrains_the_maxout_layers():
     cfg = make_config(data="mnist", model="mlp", steps=1)
     assert cfg["max_norm"] == pytest.approx(1.9365) and cfg["prior"] == "uniform" and cfg["lr"] == 0.1
-    from minigan.gan.train import build_models, make_optimizer
-    G, D = build_models(cfg, 10)
+    from minigan.gan.train import make_optimizer
+    from minigan.gan.run import build_models
+    G, D = build_models(cfg)
     optD, optG = make_optimizer(cfg, D), make_optimizer(cfg, G)
     maxouts = [m for m in D.modules() if isinstance(m, nn.Maxout)]
     assert len(maxouts) == 2 and [c.param for c in optD.constraints] == [m.weight for m in maxouts]

@@ -15,63 +15,9 @@ import os
 import numpy as np
 
 from .. import backend, data
-from ..serialization import load
-from ..tensor import Tensor, no_grad
+from ..tensor import no_grad
 from . import quality, viz
-from .train import IMAGE_SETS, build_models, crop_to_28, held_out, sample_prior
-
-
-def load_run(run_dir, device=None):
-    """(config, G, D) from a run directory's config.json and checkpoint.npz, in eval mode.
-
-    G is the generator the run samples from: the moving average of its weights for an --ema run."""
-    cfg_path, ckpt_path = os.path.join(run_dir, "config.json"), os.path.join(run_dir, "checkpoint.npz")
-    for p in (cfg_path, ckpt_path):
-        if not os.path.exists(p):
-            raise FileNotFoundError(f"{p} not found: is {run_dir!r} a run directory made by 'minigan train'?")
-    cfg = _read_config(cfg_path)
-    device = backend.resolve_device(device)         # --device, else $MINIGAN_DEVICE, else cpu
-    G, D = build_models(cfg, 10 if cfg["data"] in IMAGE_SETS else 0)
-    st = load(ckpt_path)
-    _load_models(ckpt_path, st, G, D)
-    return cfg, G.to(device).eval(), D.to(device).eval()
-
-
-def _read_config(cfg_path):
-    """config.json of a run, or a one-line error naming the file."""
-    try:
-        with open(cfg_path) as f:
-            cfg = json.load(f)
-        if not isinstance(cfg, dict) or not {"data", "model", "z_dim", "prior", "conditional"} <= set(cfg):
-            raise ValueError("not a minigan training config")
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ValueError(f"{cfg_path} is damaged ({e})") from None
-    return cfg
-
-
-def _load_models(ckpt_path, st, G, D):
-    """G's and D's weights from a loaded checkpoint, or an error naming the file."""
-    missing = [k for k in ("G", "D") if not isinstance(st.get(k), dict)]
-    if missing:
-        raise ValueError(f"checkpoint {ckpt_path} lacks {', '.join(missing)} (damaged, or not a training checkpoint)")
-    try:
-        G.load_state_dict(st["G_ema"] if isinstance(st.get("G_ema"), dict) else st["G"])   # --ema runs sample G_ema
-        D.load_state_dict(st["D"])
-    except ValueError as e:
-        raise ValueError(f"checkpoint {ckpt_path} does not fit its config.json: {e}") from None
-
-
-def prior(cfg, n, rng, device="cpu"):
-    """n draws of the run's noise prior, as a Tensor."""
-    z = sample_prior(cfg["prior"], n, cfg["z_dim"], rng)
-    return Tensor(backend.to_device(z, device))
-
-
-def to_unit_range(cfg, out):
-    """Generator outputs -> images in [0, 1] (tanh generators give [-1, 1]); points unchanged."""
-    if cfg["data"] in IMAGE_SETS and cfg["model"] != "mlp":
-        return (out + 1) / 2
-    return out
+from .run import IMAGE_SETS, crop_to_28, load_run, prior, split_held_out, to_unit_range
 
 
 def generate(cfg, G, n, rng, labels=None, batch=500, device="cpu"):
@@ -133,7 +79,7 @@ def parzen_score(samples, name, data_dir=None, n_valid=1000, progress=print):
     Returns the scores and the training images (so callers can look for nearest neighbours)."""
     train_x, _ = data.load_images(name, "train", data_dir, scale="sigmoid")
     test_x, _ = data.load_images(name, "test", data_dir, scale="sigmoid")
-    valid = train_x[len(train_x) - held_out(len(train_x)):][:n_valid]     # held out of training by the trainer
+    valid = split_held_out(train_x)[1][:n_valid]                      # held out of training by the trainer
     progress(f"choosing sigma on {len(valid)} held-out training images ...")
     sigma, grid = select_sigma(valid, samples)
     progress(f"sigma = {sigma:.4f}; Parzen log-likelihood of {len(test_x)} test images ...")
@@ -162,8 +108,7 @@ def evaluate(run_dir, n_samples=None, n_valid=1000, device=None, seed=1234, prog
         scores, train_x = parzen_score(samples, cfg["data"], cfg.get("data_dir"), n_valid, progress)
         result.update(scores)
         result.update(quality.evaluate_quality(samples, cfg["data"], dev, progress))
-        h = held_out(len(train_x))
-        nn_idx = nearest_neighbours(samples, train_x[:len(train_x) - h], 16)
+        nn_idx = nearest_neighbours(samples, split_held_out(train_x)[0], 16)
         pairs = np.stack([samples[:16], train_x[nn_idx]], 1).reshape((32,) + samples.shape[1:])
         viz.save_image_grid(pairs, os.path.join(run_dir, "nearest_neighbours.png"), nrow=8, scale=3)
         result["nearest_neighbours_png"] = os.path.join(run_dir, "nearest_neighbours.png")

@@ -24,173 +24,9 @@ import numpy as np
 from .. import backend, data, nn, optim
 from ..serialization import CheckpointError, load, save
 from ..tensor import Tensor, no_grad
-from . import losses, models, unrolled, viz
-
-IMAGE_SETS = ("mnist", "fashion-mnist")
-HELD_OUT = 1000      # the last 1,000 training images are never trained on: Parzen's sigma is chosen on them
-
-
-def sample_prior(prior, m, z_dim, rng):
-    """m draws of p_z as float32 (m, z_dim): N(0, I) ("normal") or U(-1, 1)^z_dim ("uniform")."""
-    if prior == "normal":
-        return rng.standard_normal((m, z_dim), dtype=np.float32)
-    return rng.uniform(-1, 1, (m, z_dim)).astype(np.float32)
-
-
-def pad_to_32(x, background=-1.0):
-    """(N, C, 28, 28) images -> (N, C, 32, 32): two pixels of background (-1 in tanh scale) on each side."""
-    return np.pad(x, ((0, 0), (0, 0), (2, 2), (2, 2)), constant_values=background)
-
-
-def crop_to_28(x):
-    """The inverse of pad_to_32 for a (N, C, 32, 32) batch: its centre 28x28 (what the data set compares to)."""
-    return x[..., 2:30, 2:30]
-
-
-def held_out(n):
-    """How many of n training images are held out (1,000, or a fifth of a small set)."""
-    return min(HELD_OUT, n // 5)
-POINT_SETS = ("gaussian1d", "ring", "grid")
-
-# The defaults for each data set: the best recipe found (docs/theory.md, docs/demos.md).
-RECIPES = {
-    "gaussian1d": dict(model="toy", loss="nonsaturating", optimizer="adam", lr=1e-3, beta1=0.5, batch_size=256,
-                       steps=3000, z_dim=1, prior="uniform", hidden=32, depth=2, sample_every=100),
-    "ring": dict(model="toy", loss="nonsaturating", optimizer="adam", lr=1e-3, beta1=0.5, batch_size=1024,
-                 steps=8000, z_dim=2, prior="normal", hidden=128, depth=3, pack=4, sample_every=500),
-    "grid": dict(model="toy", loss="nonsaturating", optimizer="adam", lr=1e-3, beta1=0.5, batch_size=1024,
-                 steps=20000, z_dim=2, prior="normal", hidden=128, depth=3, pack=2, sample_every=1000),
-    "mnist": dict(model="dcgan", loss="nonsaturating", optimizer="adam", lr=2e-4, beta1=0.5, batch_size=64,
-                  epochs=5, z_dim=100, prior="normal", sample_every=200),
-    "fashion-mnist": dict(model="dcgan", loss="nonsaturating", optimizer="adam", lr=2e-4, beta1=0.5,
-                          batch_size=64, epochs=5, z_dim=100, prior="normal", sample_every=200),
-}
-# The GAN paper's MLP recipe (``--model mlp``): SGD, momentum rising 0.5 -> 0.7, batch 100, U(-1, 1) noise.
-# max_norm: each maxout piece's incoming weight vector is kept within norm 1.9365 (pylearn2's max_col_norm,
-# the value of the maxout paper's MNIST configuration; see docs/theory.md).
-MLP_RECIPE = dict(loss="nonsaturating", optimizer="sgd", lr=0.1, momentum=0.5, final_momentum=0.7,
-                  lr_decay=1.000004, batch_size=100, z_dim=100, prior="uniform", max_norm=1.9365)
-# The all-convolutional DCGAN (Radford et al.) on images zero-padded to 32x32 (``--model dcgan32``).
-DCGAN32_RECIPE = dict(optimizer="adam", lr=2e-4, beta1=0.5, batch_size=64, z_dim=100, prior="normal", ngf=32, ndf=32)
-# WGAN's recipe (Arjovsky et al.): RMSprop 5e-5, clip 0.01, 5 critic steps; WGAN-GP: Adam 1e-4 (0, 0.9), lambda 10.
-WASSERSTEIN = dict(optimizer="rmsprop", lr=5e-5, k=5, clip=0.01)
-WASSERSTEIN_GP = dict(optimizer="adam", lr=1e-4, beta1=0.0, beta2=0.9, k=5, gp_lambda=10.0)
-
-DEFAULTS = dict(model=None, data="ring", loss=None, k=1, epochs=None, steps=None, batch_size=None, lr=None,
-                beta1=None, beta2=0.999, optimizer=None, momentum=0.0, final_momentum=None, lr_decay=1.0,
-                device=None, seed=0, conditional=False, z_dim=None, prior=None, hidden=128, depth=3, pack=1,
-                clip=0.01, gp_lambda=10.0, ngf=64, ndf=64, sample_every=None, data_dir=None, out=None,
-                log_every=1, reuse_fake=False, unroll=0, max_norm=None, ema=0.0, lr_d=None, smooth=1.0)
-MODELS = ("mlp", "dcgan", "dcgan32", "toy")
-
-
-def make_config(**options):
-    """Fill a training config: explicit options > loss recipe > model recipe > data-set recipe > defaults."""
-    options = {k: v for k, v in options.items() if v is not None}
-    name = options.get("data", DEFAULTS["data"])
-    if name not in RECIPES:
-        raise ValueError(f"--data must be one of {', '.join(RECIPES)}; got {name!r}")
-    cfg = dict(DEFAULTS)
-    cfg.update(RECIPES[name])
-    if options.get("model") == "mlp":
-        cfg.update(MLP_RECIPE)
-    elif options.get("model") == "dcgan32":
-        cfg.update(DCGAN32_RECIPE)
-    loss = options.get("loss", cfg["loss"])
-    if loss == "wasserstein":
-        cfg.update(WASSERSTEIN)
-    elif loss == "wasserstein-gp":
-        cfg.update(WASSERSTEIN_GP)
-    if "steps" in options:
-        cfg["epochs"] = None
-    if "epochs" in options:
-        cfg["steps"] = None
-    cfg.update(options)
-    _validate(cfg)
-    return cfg
-
-
-def _validate(cfg):
-    checks = [("model", MODELS), ("loss", losses.LOSSES), ("optimizer", ("sgd", "adam", "rmsprop")),
-              ("prior", ("normal", "uniform"))]
-    for key, allowed in checks:
-        if cfg[key] not in allowed:
-            raise ValueError(f"--{key} must be one of {', '.join(allowed)}; got {cfg[key]!r}")
-    image = cfg["data"] in IMAGE_SETS
-    if image and cfg["model"] == "toy":
-        raise ValueError(f"--model toy is for the 1-D / 2-D sets, not {cfg['data']}; use mlp or dcgan")
-    if not image and cfg["model"] != "toy":
-        raise ValueError(f"--model {cfg['model']} needs images; {cfg['data']} is {'1' if cfg['data'] == 'gaussian1d' else '2'}-D: use --model toy")
-    if cfg["conditional"] and not image:
-        raise ValueError(f"--conditional needs a labelled image set (mnist, fashion-mnist), not {cfg['data']}")
-    for key in ("k", "batch_size", "z_dim", "pack", "sample_every", "hidden", "depth", "steps", "epochs",
-                "log_every"):
-        if cfg.get(key) is not None and (isinstance(cfg[key], bool) or not isinstance(cfg[key], (int, np.integer))
-                                         or cfg[key] < 1):
-            raise ValueError(f"--{key.replace('_', '-')} must be >= 1 (a whole number); got {cfg[key]!r}")
-    _check_reals(cfg)
-    if isinstance(cfg["seed"], bool) or not isinstance(cfg["seed"], (int, np.integer)) or cfg["seed"] < 0:
-        raise ValueError(f"--seed must be a whole number >= 0; got {cfg['seed']!r}")
-    if cfg["batch_size"] % cfg["pack"]:
-        raise ValueError(f"--batch-size {cfg['batch_size']} must be a multiple of --pack {cfg['pack']}")
-    if (cfg["steps"] is None) == (cfg["epochs"] is None):
-        raise ValueError("give exactly one of --epochs and --steps")
-    _validate_unroll(cfg)
-
-
-# Real-valued options: (lowest, highest, whether the lowest itself is allowed[, whether the highest is]).
-# NaN and inf are always refused.
-REAL_RANGES = {"lr": (0.0, math.inf, False), "beta1": (0.0, 1.0, True), "beta2": (0.0, 1.0, True),
-               "momentum": (0.0, 1.0, True), "final_momentum": (0.0, 1.0, True), "lr_decay": (1.0, math.inf, True),
-               "clip": (0.0, math.inf, False), "gp_lambda": (0.0, math.inf, True), "ema": (0.0, 1.0, True),
-               "lr_d": (0.0, math.inf, False), "smooth": (0.5, 1.0, False, True)}
-
-
-def _check_reals(cfg):
-    """Refuse non-finite, non-numeric and out-of-range real options up front (``nan <= 0`` is False)."""
-    for key, (lo, hi, lo_ok, *hi_ok) in REAL_RANGES.items():
-        v = cfg.get(key)
-        if v is None:
-            continue
-        name = f"--{key.replace('_', '-')}"
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
-            raise ValueError(f"{name} must be a number; got {v!r}")
-        if not math.isfinite(v):
-            raise ValueError(f"{name} must be a finite number; got {v}")
-        if v < lo or (v == lo and not lo_ok) or v > hi or (v == hi and not hi_ok):
-            interval = f"{'[' if lo_ok else '('}{lo:g}, {hi:g}{']' if hi_ok else ')'}"
-            raise ValueError(f"{name} must be in {interval}; got {v}")
-
-
-def _validate_unroll(cfg):
-    """--unroll and --max-norm in range (the other real options are checked by _check_reals)."""
-    if int(cfg.get("unroll") or 0) < 0:
-        raise ValueError(f"--unroll must be >= 0; got {cfg['unroll']}")
-    if cfg.get("unroll") and cfg["loss"] == "wasserstein-gp":
-        raise ValueError("--unroll is not implemented with --loss wasserstein-gp (it would need third "
-                         "derivatives of D); use minimax, nonsaturating or wasserstein")
-    if cfg.get("max_norm") is not None and not cfg["max_norm"] >= 0:
-        raise ValueError(f"--max-norm must be >= 0 (0: no constraint); got {cfg['max_norm']}")
-
-
-def build_models(cfg, n_classes=0):
-    """G and D for a config (on the CPU; the trainer moves them)."""
-    nc = n_classes if cfg["conditional"] else 0
-    if cfg["model"] == "toy":
-        dim = 1 if cfg["data"] == "gaussian1d" else 2
-        G = models.ToyGenerator(cfg["z_dim"], dim, cfg["hidden"], cfg["depth"])
-        D = models.ToyDiscriminator(dim, cfg["hidden"], cfg["depth"], cfg["pack"])
-    elif cfg["model"] == "mlp":
-        G = models.MLPGenerator(cfg["z_dim"], n_classes=nc)
-        D = models.MLPDiscriminator(n_classes=nc)
-    elif cfg["model"] == "dcgan32":                                     # 28x28 images padded to 32x32
-        G = models.dcgan_init(models.DCGANGenerator(cfg["z_dim"], 32, 1, cfg["ngf"], n_classes=nc))
-        D = models.dcgan_init(models.DCGANDiscriminator(32, 1, cfg["ndf"], n_classes=nc))
-    else:
-        G = models.dcgan_init(models.DCGAN28Generator(cfg["z_dim"], n_classes=nc))
-        D = models.dcgan_init(models.DCGAN28Discriminator(n_classes=nc))
-    return G, D
-
+from . import losses, unrolled, viz
+from .run import (IMAGE_SETS, N_CLASSES, build_models, frozen, make_config, output_range, pad_to_32, prior,
+                  split_held_out, to_unit_range, validate)
 
 def base_lr(cfg, net):
     """The learning rate of G ("G") or D ("D"): --lr, and --lr-d for D when given (two time-scales)."""
@@ -217,9 +53,13 @@ class TrainingDiverged(RuntimeError):
 
 
 class Trainer:
-    """Runs Algorithm 1 for one config in one run directory."""
+    """Runs Algorithm 1 for one config in one run directory.
 
-    def __init__(self, cfg, resume=False, progress=True):
+    ``images``: (x, labels) arrays to train on instead of the data set's files, with x as the generator
+    makes it; nothing is written to disk until ``run`` (the benchmark times ``train_step`` this way).
+    """
+
+    def __init__(self, cfg, resume=False, progress=True, images=None):
         self.cfg, self.progress = cfg, progress
         self.saved_step, self.interrupted = None, None     # step of the checkpoint on disk; signal that stopped us
         self.run_dir = cfg["out"] or os.path.join("runs", cfg["data"])
@@ -229,47 +69,46 @@ class Trainer:
         cfg.setdefault("log_every", 1)
         backend.manual_seed(cfg["seed"])
         self.rng = backend.rng("cpu")         # every random draw of training comes from here
-        self._load_data()
-        G, D = build_models(cfg, self.n_classes)
+        self._load_data(images)
+        G, D = build_models(cfg)
         self.G, self.D = G.to(self.device), D.to(self.device)
         self.optG, self.optD = make_optimizer(cfg, self.G, "G"), make_optimizer(cfg, self.D, "D")
         self.G_ema = None                     # --ema: a moving average of G's weights, the generator that samples
         if cfg.get("ema"):
-            self.G_ema = build_models(cfg, self.n_classes)[0].to(self.device).eval()
+            self.G_ema = build_models(cfg)[0].to(self.device).eval()
             self.G_ema.load_state_dict(self.G.state_dict())
         self.step, self.perm, self.pos = 0, None, 0
-        n_fixed = 10 * 8 if cfg["conditional"] else (64 if self.kind == "images" else 2500)
+        n_fixed = N_CLASSES * 8 if cfg["conditional"] else (64 if self.kind == "images" else 2500)
         self.fixed_z = self.noise(n_fixed)
-        self.fixed_labels = np.repeat(np.arange(10), 8) if cfg["conditional"] else None
+        self.fixed_labels = np.repeat(np.arange(N_CLASSES), 8) if cfg["conditional"] else None
         if resume:
             self._restore()
-        else:
+        elif images is None:
             os.makedirs(os.path.join(self.run_dir, "samples"), exist_ok=True)
             with open(os.path.join(self.run_dir, "config.json"), "w") as f:
                 json.dump(cfg, f, indent=2)
 
     # ------------------------------------------------------------------ data and noise
-    def _load_data(self):
+    def _load_data(self, images=None):
         cfg = self.cfg
-        if cfg["data"] in IMAGE_SETS:
-            self.kind = "images"
-            scale = "sigmoid" if cfg["model"] == "mlp" else "tanh"
+        self.kind = "images" if images is not None or cfg["data"] in IMAGE_SETS else "points"
+        if images is not None:
+            x, y = images
+        elif self.kind == "images":
             folder = data.find_files(cfg["data"], cfg["data_dir"])["train_images"].parent
             cfg["data_dir"] = str(folder.resolve())                     # config.json: the folder actually read
-            x, y = data.load_images(cfg["data"], "train", cfg["data_dir"], scale=scale)
+            x, y = data.load_images(cfg["data"], "train", cfg["data_dir"], scale=output_range(cfg))
             if cfg["model"] == "dcgan32":
                 x = pad_to_32(x)
-            x, y = x[:len(x) - held_out(len(x))], y[:len(x) - held_out(len(x))]
+            (x, _), (y, _) = split_held_out(x), split_held_out(y)
+        if self.kind == "images":
             if cfg["batch_size"] > len(x):
                 raise ValueError(f"--batch-size {cfg['batch_size']} is larger than the {len(x)} training images "
                                  f"of {cfg['data']} in {cfg['data_dir']}; use --batch-size {len(x)} or less")
             self.images = backend.to_device(x, self.device)            # (N, 1, 28, 28), on the device
             self.labels = y
-            self.n_classes = 10
             per_epoch = len(x) // (cfg["batch_size"] * cfg["k"])
         else:
-            self.kind = "points"
-            self.n_classes = 0
             per_epoch = 1000                                           # "epoch" = 1000 steps for toy sets
         self.steps_per_epoch = max(1, per_epoch)
         self.total_steps = cfg["steps"] or cfg["epochs"] * self.steps_per_epoch
@@ -290,11 +129,10 @@ class Trainer:
 
     def noise(self, m):
         """m samples of the prior p_z: N(0, I) or U(-1, 1)^z_dim."""
-        z = sample_prior(self.cfg["prior"], m, self.cfg["z_dim"], self.rng)
-        return Tensor(backend.to_device(z, self.device))
+        return prior(self.cfg, m, self.rng, self.device)
 
     def fake_labels(self, m):
-        return backend.to_device(self.rng.integers(0, self.n_classes, m), self.device) if self.cfg["conditional"] else None
+        return backend.to_device(self.rng.integers(0, N_CLASSES, m), self.device) if self.cfg["conditional"] else None
 
     # ------------------------------------------------------------------ Algorithm 1
     def d_step(self):
@@ -331,18 +169,13 @@ class Trainer:
             z, yz = self.last_fake_noise
         else:
             z, yz = self.noise(m), self.fake_labels(m)
-        for p in self.D.parameters():                                   # no gradient wasted on D
-            p.requires_grad = False
-        try:
+        with frozen(self.D):                                            # no gradient wasted on D's weights
             if self.cfg.get("unroll"):                                  # Metz et al.: G against D K steps ahead
                 loss = self.unrolled_loss(z, yz)
             else:
                 loss = losses.generator_loss(self.D(self.G(z, yz), yz), self.cfg["loss"])
             self.optG.zero_grad()
             loss.backward()
-        finally:
-            for p in self.D.parameters():
-                p.requires_grad = True
         gnorm = _grad_norm(self.G)
         self.optG.step()
         if self.G_ema is not None:
@@ -472,9 +305,7 @@ class Trainer:
         out = self.sample(self.fixed_z, self.fixed_labels)
         title = f"step {self.step}"
         if self.kind == "images":
-            if self.cfg["model"] != "mlp":
-                out = (out + 1) / 2                                    # tanh range -> [0, 1]
-            viz.save_image_grid(out, path, nrow=8)
+            viz.save_image_grid(to_unit_range(self.cfg, out), path, nrow=8)
         elif self.cfg["data"] == "gaussian1d":
             xs = np.linspace(-1, 9, 200, dtype=np.float32)[:, None]
             with no_grad():
@@ -755,7 +586,7 @@ def _resume_config(options):
     if options.get("device") is None and env and env != cfg.get("device"):
         changes.append({"option": "device", "from": cfg.get("device"), "to": env})   # --device, then $MINIGAN_DEVICE
         cfg["device"] = env
-    _validate(cfg)
+    validate(cfg)
     return cfg, changes
 
 

@@ -5,18 +5,16 @@
     search     inpaint(): Adam on z for all images and restarts at once, z kept in the prior's support
     blend      compose (M x + (1 - M) G(z)), poisson_blend (seamless fill)
     metrics    hole_l1, hole_psnr, and the baselines mean_fill, nearest_fill
-    cli        add_parser / run_cli for ``minigan inpaint``; inpainting_figure
+    figure     inpainting_figure, show_masked (imported from minigan.inpaint.figure; they need matplotlib)
 
 Derivations and measured results: docs/inpainting.md.
 """
 from .blend import compose, poisson_blend
-from .cli import add_parser, inpainting_figure, run_cli, show_masked
 from .masks import KINDS, check_mask, get_mask, importance_weights, load_mask, make_mask, save_mask
 from .metrics import hole_l1, hole_psnr, mean_fill, nearest_fill
 from .objective import PERCEPTUAL, contextual_loss, objective, perceptual_loss
 from .search import CONSTRAINTS, DEFAULTS, inpaint, project, run_options
 
-__all__ = ["CONSTRAINTS", "DEFAULTS", "KINDS", "PERCEPTUAL", "add_parser", "check_mask", "compose",
-           "contextual_loss", "get_mask", "hole_l1", "hole_psnr", "importance_weights", "inpaint",
-           "inpainting_figure", "load_mask", "make_mask", "mean_fill", "nearest_fill", "objective",
-           "perceptual_loss", "poisson_blend", "project", "run_cli", "run_options", "save_mask", "show_masked"]
+__all__ = ["CONSTRAINTS", "DEFAULTS", "KINDS", "PERCEPTUAL", "check_mask", "compose", "contextual_loss", "get_mask",
+           "hole_l1", "hole_psnr", "importance_weights", "inpaint", "load_mask", "make_mask", "mean_fill",
+           "nearest_fill", "objective", "perceptual_loss", "poisson_blend", "project", "run_options", "save_mask"]

@@ -1,10 +1,10 @@
 """``minigan bench``: time full GAN training steps, and show where the time goes.
 
-A step is what the trainer does per iteration of Algorithm 1 (k = 1): one D
-update on m real + m generated samples, then one G update on fresh noise, with
-the optimizers' updates. The real batch is fixed random data, so no data set is
-needed. ``benchmarks/bench.py`` runs the same steps beside PyTorch in one
-process and prints the ratio; this module is minigan's half of it.
+A step is the trainer's own ``Trainer.train_step`` (Algorithm 1 with k = 1: one D update on m
+real + m generated samples, then one G update on fresh noise, with the optimizers' updates), on
+a fixed random set of images held in memory, so no data set is needed and nothing is written.
+``benchmarks/bench.py`` runs the same steps beside PyTorch in one process and prints the ratio;
+this module is minigan's half of it.
 """
 import argparse
 import resource
@@ -13,10 +13,9 @@ import time
 
 import numpy as np
 
-from . import backend, optim, profiler
-from .gan import losses, models
-from .gan.train import sample_prior
-from .tensor import Tensor, no_grad
+from .. import backend, profiler
+from ..gan.run import make_config
+from ..gan.train import Trainer
 
 
 def sync(device):
@@ -24,54 +23,27 @@ def sync(device):
         backend.xp_of("cuda").cuda.Device().synchronize()
 
 
-def gan_step(G, D, optG, optD, real, z_dim, prior="normal"):
-    """One Algorithm-1 iteration as a closure: D step (real -> 1, G(z) -> 0), then G step (non-saturating)."""
-    m, device = real.shape[0], real.device
-    rng = backend.rng(device)
+def trainer_step(batch, device=None, seed=0, **options):
+    """``Trainer.train_step`` of the fashion-mnist recipe (with ``options``) on 4 batches of random images.
 
-    def noise():
-        return Tensor(sample_prior(prior, m, z_dim, rng))
-
-    def step():
-        with no_grad():
-            fake = G(noise())
-        loss_d = losses.discriminator_loss(D(real), D(fake))
-        optD.zero_grad()
-        loss_d.backward()
-        optD.step()
-        for p in D.parameters():
-            p.requires_grad = False
-        loss_g = losses.generator_loss(D(G(noise())))
-        optG.zero_grad()
-        loss_g.backward()
-        optG.step()
-        for p in D.parameters():
-            p.requires_grad = True
-        return loss_d, loss_g
-    return step
+    Metrics rows (one device-to-host copy each) are not made: the benchmark times the step's work alone."""
+    device = backend.resolve_device(device)
+    cfg = make_config(data="fashion-mnist", batch_size=batch, device=device, seed=seed, steps=10 ** 9,
+                      log_every=10 ** 9, **options)
+    lo = 0.0 if cfg["model"] == "mlp" else -1.0                       # the generator's output range
+    x = np.random.default_rng(seed).uniform(lo, 1, (4 * batch, 1, 28, 28)).astype(np.float32)
+    trainer = Trainer(cfg, progress=False, images=(x, np.zeros(len(x), np.int64)))
+    return trainer.train_step
 
 
 def dcgan_step(batch, device=None, seed=0):
-    """The DCGAN-28 step of the GAN issue: Adam 2e-4 (0.5, 0.999), N(0, 0.02) init, batch ``batch``."""
-    device = backend.resolve_device(device)
-    backend.manual_seed(seed)
-    G = models.dcgan_init(models.DCGAN28Generator()).to(device)
-    D = models.dcgan_init(models.DCGAN28Discriminator()).to(device)
-    optG = optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    optD = optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    real = np.random.default_rng(seed).uniform(-1, 1, (batch, 1, 28, 28)).astype(np.float32)
-    return gan_step(G, D, optG, optD, Tensor(backend.to_device(real, device)), 100)
+    """The DCGAN-28 step: Adam 2e-4 (0.5, 0.999), N(0, 0.02) init, batch ``batch``."""
+    return trainer_step(batch, device, seed)
 
 
 def mlp_step(batch, device=None, seed=0):
-    """The GAN paper's MNIST MLP step: maxout D with dropout, SGD lr 0.1 momentum 0.5, U(-1, 1) noise."""
-    device = backend.resolve_device(device)
-    backend.manual_seed(seed)
-    G, D = models.MLPGenerator().to(device), models.MLPDiscriminator().to(device)
-    optG = optim.SGD(G.parameters(), lr=0.1, momentum=0.5)
-    optD = optim.SGD(D.parameters(), lr=0.1, momentum=0.5)
-    real = np.random.default_rng(seed).uniform(0, 1, (batch, 1, 28, 28)).astype(np.float32)
-    return gan_step(G, D, optG, optD, Tensor(backend.to_device(real, device)), 100, prior="uniform")
+    """The GAN paper's MLP step: maxout D with dropout and max-norm, SGD lr 0.1 with momentum, U(-1, 1) noise."""
+    return trainer_step(batch, device, seed, model="mlp")
 
 
 STEPS = {"dcgan": dcgan_step, "mlp": mlp_step}

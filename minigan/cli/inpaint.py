@@ -1,41 +1,12 @@
-"""``minigan inpaint``: its options (``add_parser``), the work (``run_cli``) and the figure it draws."""
+"""``minigan inpaint``: its options (``add_parser``) and the work (``run_cli``)."""
 import os
 
 import numpy as np
 
-from .masks import KINDS, get_mask
-from .search import BLENDS, DEFAULTS, inpaint
-
-HOLE_COLOUR = (0.25, 0.45, 0.85)      # how missing pixels are shown in the "masked" row
-
-
-def _rgb(images):
-    x = np.asarray(images, np.float32)
-    return np.repeat(x, 3, axis=1) if x.shape[1] == 1 else x[:, :3]
-
-
-def show_masked(images, mask):
-    """RGB copies of the images with the missing pixels painted HOLE_COLOUR, for figures."""
-    x = _rgb(images)
-    hole = np.broadcast_to(np.asarray(mask) == 0, (x.shape[0], 1) + x.shape[2:])
-    colour = np.array(HOLE_COLOUR, np.float32)[None, :, None, None]
-    return np.where(hole, colour, x)
-
-
-def inpainting_figure(original, mask, generated, blended, path, ncol=16, scale=2):
-    """The slides' figure: rows original / masked / G(z_hat) / blended, ``ncol`` images a block, as a PNG."""
-    from ..gan import viz
-    rows = [_rgb(original), show_masked(original, mask), _rgb(generated), _rgb(blended)]
-    n = len(original)
-    ncol = max(1, min(ncol, n))
-    blank = np.ones((1,) + rows[0].shape[1:], np.float32)
-    tiles = []
-    for start in range(0, n, ncol):
-        for r in rows:
-            part = r[start:start + ncol]
-            tiles += [part, np.repeat(blank, ncol - len(part), axis=0)]
-    viz.save_image_grid(np.concatenate(tiles), path, nrow=ncol, scale=scale)
-
+from ..inpaint.figure import inpainting_figure
+from ..inpaint.masks import KINDS, get_mask
+from ..inpaint.search import BLENDS, DEFAULTS, inpaint
+from .common import check_output_path, one_line
 
 def add_parser(subparsers):
     """Add the ``inpaint`` sub-command, with its options and help, to an argparse subparsers object."""
@@ -82,7 +53,7 @@ def _load_images(a, cfg):
         try:
             x = np.load(a.images, allow_pickle=False)
         except (ValueError, OSError, EOFError) as e:
-            raise ValueError(f"--images {a.images}: not a readable .npy array ({_one_line(e)})") from None
+            raise ValueError(f"--images {a.images}: not a readable .npy array ({one_line(e)})") from None
         if not isinstance(x, np.ndarray) or x.dtype.kind not in "fiu":
             raise ValueError(f"--images {a.images}: holds {getattr(x, 'dtype', type(x).__name__)} values, "
                              "not numbers in [0, 1]")
@@ -115,14 +86,9 @@ def _search(G, D, images, mask, cfg, a, labels):
                    labels=labels if cfg.get("conditional") else None, progress=not a.quiet)
 
 
-def _one_line(err):
-    return " ".join(str(err).split())
-
-
 def run_cli(a):
     """Do ``minigan inpaint``: load the run and the images, search, write --out; returns the exit code."""
-    from ..cli import check_output_path
-    from ..gan.evaluate import load_run
+    from ..gan.run import load_run
     check_output_path(a.out)
     check_options(a)
     cfg, G, D = load_run(a.run, a.device)

@@ -10,6 +10,8 @@ import sys
 
 import numpy as np
 
+from .common import DEVICE_HELP, check_output_path, one_line
+
 EPILOG = """examples:
   minigan train --data ring --out runs/ring              # 8 Gaussians on a ring, the default recipe
   minigan train --data fashion-mnist --epochs 5 --out runs/fm   # DCGAN-28
@@ -20,7 +22,6 @@ EPILOG = """examples:
 """
 
 
-DEVICE_HELP = "cpu, cuda or cuda:N (default: $MINIGAN_DEVICE, else cpu; cuda needs CuPy)"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -104,7 +105,7 @@ def _parser():
     e.add_argument("--samples", type=int, help="samples drawn: for the Parzen window (default 10,000) or "
                                                "the 2-D mode count (default 2,500)")
     e.add_argument("--device", help=DEVICE_HELP)
-    from .inpaint.cli import add_parser as add_inpaint_parser
+    from .inpaint import add_parser as add_inpaint_parser
     add_inpaint_parser(sub)
     sub.add_parser("bench", help="time minigan's GAN training steps (benchmarks/bench.py adds PyTorch)")
     p.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
@@ -112,12 +113,12 @@ def _parser():
 
 
 def cmd_inpaint(a):
-    from .inpaint.cli import run_cli
+    from .inpaint import run_cli
     return run_cli(a)
 
 
 def cmd_train(a):
-    from .gan.train import TrainingDiverged, train
+    from ..gan.train import TrainingDiverged, train
     if a.data is None and not a.resume:
         a.data = "ring"
     opts = dict(data=a.data, model=a.model, loss=a.loss, k=a.k, epochs=a.epochs, steps=a.steps,
@@ -132,7 +133,7 @@ def cmd_train(a):
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):    # divergence is checked for
             trainer = train(resume=a.resume, force=a.force, progress=not a.quiet, return_trainer=True, **opts)
     except TrainingDiverged as err:
-        print(f"minigan train: {_one_line(err)}", file=sys.stderr)
+        print(f"minigan train: {one_line(err)}", file=sys.stderr)
         return 1
     if trainer.interrupted:
         return 128 + int(trainer.interrupted)          # 130 for Ctrl-C, 143 for SIGTERM (the shell's convention)
@@ -141,20 +142,6 @@ def cmd_train(a):
 
 
 PNG_LIMIT = {"images": 10000, "points": 1000000}     # a grid / scatter plot of more is neither viewable nor cheap
-
-
-def check_output_path(path, option="--out", exts=(".npy", ".png")):
-    """Refuse an output path that cannot be written, before any work: wrong ending, a directory, under a file."""
-    if not path.endswith(exts):
-        raise ValueError(f"{option} must end in {' or '.join(exts)}, got {path!r}")
-    if os.path.isdir(path):
-        raise ValueError(f"{option} {path}: is a directory")
-    parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent):
-        what = "is a file" if os.path.exists(parent) else "does not exist"
-        raise ValueError(f"{option} {path}: the folder {parent} {what}")
-    if not os.access(parent, os.W_OK | os.X_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
-        raise ValueError(f"{option} {path}: not writable")
 
 
 def _parse_labels(text):
@@ -187,9 +174,9 @@ def cmd_sample(a):
 
     from tqdm import tqdm
 
-    from . import backend
-    from .gan import viz
-    from .gan.evaluate import load_run, prior, to_unit_range
+    from .. import backend
+    from ..gan import viz
+    from ..gan.run import load_run, prior, to_unit_range
     if a.n < 1:
         raise ValueError(f"--n must be >= 1, got {a.n}")
     if a.seed < 0:
@@ -222,7 +209,7 @@ def cmd_sample(a):
             out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(a.n,) + shape)
         else:
             out = np.empty((a.n,) + shape, np.float32)
-        from .tensor import no_grad
+        from ..tensor import no_grad
         with no_grad(), tqdm(total=a.n, unit="sample", disable=a.n <= 10 * batch, file=sys.stderr) as bar:
             for i in range(0, a.n, batch):
                 m = min(batch, a.n - i)
@@ -265,7 +252,7 @@ def _check_evaluate_memory(a):
 
 
 def cmd_evaluate(a):
-    from .gan.evaluate import evaluate
+    from ..gan.evaluate import evaluate
     if a.samples is not None and a.samples < 1:
         raise ValueError(f"--samples must be >= 1, got {a.samples}")
     _check_evaluate_memory(a)
@@ -293,19 +280,13 @@ def cmd_evaluate(a):
 COMMANDS = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate, "inpaint": cmd_inpaint}
 
 
-def _one_line(err):
-    """An error message as one line (multi-line library messages are joined with '; ')."""
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    return "; ".join(lines) or type(err).__name__
-
-
 def _error_text(err):
     if isinstance(err, MemoryError):
         return "out of memory (ask for fewer samples or a smaller --batch-size)"
     if isinstance(err, OSError) and err.filename is not None:
         where = err.filename if err.filename2 is None else f"{err.filename} -> {err.filename2}"
         return f"{where}: {err.strerror or err}"
-    return _one_line(err)
+    return one_line(err)
 
 
 def main(argv=None):
@@ -314,7 +295,7 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in argv
     argv = [x for x in argv if x != "--debug"]
-    from .backend import reuse_freed_memory
+    from ..kernels import reuse_freed_memory
     reuse_freed_memory()
     if argv[:1] == ["bench"]:                     # bench has its own parser (minigan/bench.py)
         from .bench import main as bench_main
@@ -331,7 +312,7 @@ def main(argv=None):
         signum = getattr(err, "signum", signal.SIGINT)
         if debug:
             raise
-        print(f"minigan {a.command}: {_one_line(err) if str(err) else 'interrupted'}", file=sys.stderr)
+        print(f"minigan {a.command}: {one_line(err) if str(err) else 'interrupted'}", file=sys.stderr)
         return 128 + int(signum)
     except Exception as err:                      # noqa: BLE001  no traceback reaches a user
         if debug:

@@ -1,0 +1,24 @@
+"""What every ``minigan`` sub-command shares: the --device help, the output-path check, one-line errors."""
+import os
+
+DEVICE_HELP = "cpu, cuda or cuda:N (default: $MINIGAN_DEVICE, else cpu; cuda needs CuPy)"
+
+
+def check_output_path(path, option="--out", exts=(".npy", ".png")):
+    """Refuse an output path that cannot be written, before any work: wrong ending, a directory, under a file."""
+    if not path.endswith(exts):
+        raise ValueError(f"{option} must end in {' or '.join(exts)}, got {path!r}")
+    if os.path.isdir(path):
+        raise ValueError(f"{option} {path}: is a directory")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        what = "is a file" if os.path.exists(parent) else "does not exist"
+        raise ValueError(f"{option} {path}: the folder {parent} {what}")
+    if not os.access(parent, os.W_OK | os.X_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise ValueError(f"{option} {path}: not writable")
+
+
+def one_line(err):
+    """An error message as one line (multi-line library messages are joined with '; ')."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return "; ".join(lines) or type(err).__name__

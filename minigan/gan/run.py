@@ -1,0 +1,261 @@
+"""The facts about a training run, in one place: its recipes and defaults, the config they make,
+the models it builds, its noise prior, its output range, its held-out images, and how a finished
+run is loaded back. The trainer, ``evaluate``, ``sample``, ``inpaint`` and the CLI's --help all
+read them from here.
+"""
+import contextlib
+import json
+import math
+import os
+
+import numpy as np
+
+from .. import backend
+from ..serialization import load
+from ..tensor import Tensor
+from . import losses, models
+
+
+IMAGE_SETS = ("mnist", "fashion-mnist")
+N_CLASSES = 10       # both image sets have ten classes (digits, garments)
+HELD_OUT = 1000      # the last 1,000 training images are never trained on: Parzen's sigma is chosen on them
+
+
+def sample_prior(prior, m, z_dim, rng):
+    """m draws of p_z as float32 (m, z_dim): N(0, I) ("normal") or U(-1, 1)^z_dim ("uniform")."""
+    if prior == "normal":
+        return rng.standard_normal((m, z_dim), dtype=np.float32)
+    return rng.uniform(-1, 1, (m, z_dim)).astype(np.float32)
+
+
+def pad_to_32(x, background=-1.0):
+    """(N, C, 28, 28) images -> (N, C, 32, 32): two pixels of background (-1 in tanh scale) on each side."""
+    return np.pad(x, ((0, 0), (0, 0), (2, 2), (2, 2)), constant_values=background)
+
+
+def crop_to_28(x):
+    """The inverse of pad_to_32 for a (N, C, 32, 32) batch: its centre 28x28 (what the data set compares to)."""
+    return x[..., 2:30, 2:30]
+
+
+def held_out(n):
+    """How many of n training images are held out (1,000, or a fifth of a small set)."""
+    return min(HELD_OUT, n // 5)
+
+
+def split_held_out(x):
+    """(the training part, the held-out part) of a training set's array: the held-out images are its last ones."""
+    cut = len(x) - held_out(len(x))
+    return x[:cut], x[cut:]
+
+
+def output_range(cfg):
+    """G's output range: "sigmoid" ([0, 1]) for the paper's MLP, "tanh" ([-1, 1]) for the DCGANs; None for points."""
+    if cfg["data"] not in IMAGE_SETS:
+        return None
+    return "sigmoid" if cfg["model"] == "mlp" else "tanh"
+
+
+def to_unit_range(cfg, out):
+    """Generator outputs -> images in [0, 1] (tanh generators give [-1, 1]); points unchanged."""
+    return (out + 1) / 2 if output_range(cfg) == "tanh" else out
+
+# The defaults for each data set: the best recipe found (docs/theory.md, docs/demos.md).
+RECIPES = {
+    "gaussian1d": dict(model="toy", loss="nonsaturating", optimizer="adam", lr=1e-3, beta1=0.5, batch_size=256,
+                       steps=3000, z_dim=1, prior="uniform", hidden=32, depth=2, sample_every=100),
+    "ring": dict(model="toy", loss="nonsaturating", optimizer="adam", lr=1e-3, beta1=0.5, batch_size=1024,
+                 steps=8000, z_dim=2, prior="normal", hidden=128, depth=3, pack=4, sample_every=500),
+    "grid": dict(model="toy", loss="nonsaturating", optimizer="adam", lr=1e-3, beta1=0.5, batch_size=1024,
+                 steps=20000, z_dim=2, prior="normal", hidden=128, depth=3, pack=2, sample_every=1000),
+    "mnist": dict(model="dcgan", loss="nonsaturating", optimizer="adam", lr=2e-4, beta1=0.5, batch_size=64,
+                  epochs=5, z_dim=100, prior="normal", sample_every=200),
+    "fashion-mnist": dict(model="dcgan", loss="nonsaturating", optimizer="adam", lr=2e-4, beta1=0.5,
+                          batch_size=64, epochs=5, z_dim=100, prior="normal", sample_every=200),
+}
+# The GAN paper's MLP recipe (``--model mlp``): SGD, momentum rising 0.5 -> 0.7, batch 100, U(-1, 1) noise.
+# max_norm: each maxout piece's incoming weight vector is kept within norm 1.9365 (pylearn2's max_col_norm,
+# the value of the maxout paper's MNIST configuration; see docs/theory.md).
+MLP_RECIPE = dict(loss="nonsaturating", optimizer="sgd", lr=0.1, momentum=0.5, final_momentum=0.7,
+                  lr_decay=1.000004, batch_size=100, z_dim=100, prior="uniform", max_norm=1.9365)
+# The all-convolutional DCGAN (Radford et al.) on images zero-padded to 32x32 (``--model dcgan32``).
+DCGAN32_RECIPE = dict(optimizer="adam", lr=2e-4, beta1=0.5, batch_size=64, z_dim=100, prior="normal", ngf=32, ndf=32)
+# WGAN's recipe (Arjovsky et al.): RMSprop 5e-5, clip 0.01, 5 critic steps; WGAN-GP: Adam 1e-4 (0, 0.9), lambda 10.
+WASSERSTEIN = dict(optimizer="rmsprop", lr=5e-5, k=5, clip=0.01)
+WASSERSTEIN_GP = dict(optimizer="adam", lr=1e-4, beta1=0.0, beta2=0.9, k=5, gp_lambda=10.0)
+
+DEFAULTS = dict(model=None, data="ring", loss=None, k=1, epochs=None, steps=None, batch_size=None, lr=None,
+                beta1=None, beta2=0.999, optimizer=None, momentum=0.0, final_momentum=None, lr_decay=1.0,
+                device=None, seed=0, conditional=False, z_dim=None, prior=None, hidden=128, depth=3, pack=1,
+                clip=0.01, gp_lambda=10.0, sample_every=None, data_dir=None, out=None,
+                log_every=1, reuse_fake=False, unroll=0, max_norm=None, ema=0.0, lr_d=None, smooth=1.0)
+MODELS = ("mlp", "dcgan", "dcgan32", "toy")
+
+
+def make_config(**options):
+    """Fill a training config: explicit options > loss recipe > model recipe > data-set recipe > defaults."""
+    options = {k: v for k, v in options.items() if v is not None}
+    name = options.get("data", DEFAULTS["data"])
+    if name not in RECIPES:
+        raise ValueError(f"--data must be one of {', '.join(RECIPES)}; got {name!r}")
+    cfg = dict(DEFAULTS)
+    cfg.update(RECIPES[name])
+    if options.get("model") == "mlp":
+        cfg.update(MLP_RECIPE)
+    elif options.get("model") == "dcgan32":
+        cfg.update(DCGAN32_RECIPE)
+    loss = options.get("loss", cfg["loss"])
+    if loss == "wasserstein":
+        cfg.update(WASSERSTEIN)
+    elif loss == "wasserstein-gp":
+        cfg.update(WASSERSTEIN_GP)
+    if "steps" in options:
+        cfg["epochs"] = None
+    if "epochs" in options:
+        cfg["steps"] = None
+    cfg.update(options)
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg):
+    checks = [("model", MODELS), ("loss", losses.LOSSES), ("optimizer", ("sgd", "adam", "rmsprop")),
+              ("prior", ("normal", "uniform"))]
+    for key, allowed in checks:
+        if cfg[key] not in allowed:
+            raise ValueError(f"--{key} must be one of {', '.join(allowed)}; got {cfg[key]!r}")
+    image = cfg["data"] in IMAGE_SETS
+    if image and cfg["model"] == "toy":
+        raise ValueError(f"--model toy is for the 1-D / 2-D sets, not {cfg['data']}; use mlp or dcgan")
+    if not image and cfg["model"] != "toy":
+        raise ValueError(f"--model {cfg['model']} needs images; {cfg['data']} is {'1' if cfg['data'] == 'gaussian1d' else '2'}-D: use --model toy")
+    if cfg["conditional"] and not image:
+        raise ValueError(f"--conditional needs a labelled image set (mnist, fashion-mnist), not {cfg['data']}")
+    for key in ("k", "batch_size", "z_dim", "pack", "sample_every", "hidden", "depth", "steps", "epochs",
+                "log_every"):
+        if cfg.get(key) is not None and (isinstance(cfg[key], bool) or not isinstance(cfg[key], (int, np.integer))
+                                         or cfg[key] < 1):
+            raise ValueError(f"--{key.replace('_', '-')} must be >= 1 (a whole number); got {cfg[key]!r}")
+    _check_reals(cfg)
+    if isinstance(cfg["seed"], bool) or not isinstance(cfg["seed"], (int, np.integer)) or cfg["seed"] < 0:
+        raise ValueError(f"--seed must be a whole number >= 0; got {cfg['seed']!r}")
+    if cfg["batch_size"] % cfg["pack"]:
+        raise ValueError(f"--batch-size {cfg['batch_size']} must be a multiple of --pack {cfg['pack']}")
+    if (cfg["steps"] is None) == (cfg["epochs"] is None):
+        raise ValueError("give exactly one of --epochs and --steps")
+    _validate_unroll(cfg)
+
+
+# Real-valued options: (lowest, highest, whether the lowest itself is allowed[, whether the highest is]).
+# NaN and inf are always refused.
+REAL_RANGES = {"lr": (0.0, math.inf, False), "beta1": (0.0, 1.0, True), "beta2": (0.0, 1.0, True),
+               "momentum": (0.0, 1.0, True), "final_momentum": (0.0, 1.0, True), "lr_decay": (1.0, math.inf, True),
+               "clip": (0.0, math.inf, False), "gp_lambda": (0.0, math.inf, True), "ema": (0.0, 1.0, True),
+               "lr_d": (0.0, math.inf, False), "smooth": (0.5, 1.0, False, True)}
+
+
+def _check_reals(cfg):
+    """Refuse non-finite, non-numeric and out-of-range real options up front (``nan <= 0`` is False)."""
+    for key, (lo, hi, lo_ok, *hi_ok) in REAL_RANGES.items():
+        v = cfg.get(key)
+        if v is None:
+            continue
+        name = f"--{key.replace('_', '-')}"
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+            raise ValueError(f"{name} must be a number; got {v!r}")
+        if not math.isfinite(v):
+            raise ValueError(f"{name} must be a finite number; got {v}")
+        if v < lo or (v == lo and not lo_ok) or v > hi or (v == hi and not hi_ok):
+            interval = f"{'[' if lo_ok else '('}{lo:g}, {hi:g}{']' if hi_ok else ')'}"
+            raise ValueError(f"{name} must be in {interval}; got {v}")
+
+
+def _validate_unroll(cfg):
+    """--unroll and --max-norm in range (the other real options are checked by _check_reals)."""
+    if int(cfg.get("unroll") or 0) < 0:
+        raise ValueError(f"--unroll must be >= 0; got {cfg['unroll']}")
+    if cfg.get("unroll") and cfg["loss"] == "wasserstein-gp":
+        raise ValueError("--unroll is not implemented with --loss wasserstein-gp (it would need third "
+                         "derivatives of D); use minimax, nonsaturating or wasserstein")
+    if cfg.get("max_norm") is not None and not cfg["max_norm"] >= 0:
+        raise ValueError(f"--max-norm must be >= 0 (0: no constraint); got {cfg['max_norm']}")
+
+
+def build_models(cfg):
+    """G and D for a config (on the CPU; the trainer moves them)."""
+    nc = N_CLASSES if cfg["conditional"] else 0
+    if cfg["model"] == "toy":
+        dim = 1 if cfg["data"] == "gaussian1d" else 2
+        G = models.ToyGenerator(cfg["z_dim"], dim, cfg["hidden"], cfg["depth"])
+        D = models.ToyDiscriminator(dim, cfg["hidden"], cfg["depth"], cfg["pack"])
+    elif cfg["model"] == "mlp":
+        G = models.MLPGenerator(cfg["z_dim"], n_classes=nc)
+        D = models.MLPDiscriminator(n_classes=nc)
+    elif cfg["model"] == "dcgan32":                                     # 28x28 images padded to 32x32
+        G = models.dcgan_init(models.DCGANGenerator(cfg["z_dim"], 32, 1, cfg["ngf"], n_classes=nc))
+        D = models.dcgan_init(models.DCGANDiscriminator(32, 1, cfg["ndf"], n_classes=nc))
+    else:
+        G = models.dcgan_init(models.DCGAN28Generator(cfg["z_dim"], n_classes=nc))
+        D = models.dcgan_init(models.DCGAN28Discriminator(n_classes=nc))
+    return G, D
+
+
+def load_run(run_dir, device=None):
+    """(config, G, D) from a run directory's config.json and checkpoint.npz, in eval mode.
+
+    G is the generator the run samples from: the moving average of its weights for an --ema run."""
+    cfg_path, ckpt_path = os.path.join(run_dir, "config.json"), os.path.join(run_dir, "checkpoint.npz")
+    for p in (cfg_path, ckpt_path):
+        if not os.path.exists(p):
+            raise FileNotFoundError(f"{p} not found: is {run_dir!r} a run directory made by 'minigan train'?")
+    cfg = _read_config(cfg_path)
+    device = backend.resolve_device(device)         # --device, else $MINIGAN_DEVICE, else cpu
+    G, D = build_models(cfg)
+    st = load(ckpt_path)
+    _load_models(ckpt_path, st, G, D)
+    return cfg, G.to(device).eval(), D.to(device).eval()
+
+
+def _read_config(cfg_path):
+    """config.json of a run, or a one-line error naming the file."""
+    try:
+        with open(cfg_path) as f:
+            cfg = json.load(f)
+        if not isinstance(cfg, dict) or not {"data", "model", "z_dim", "prior", "conditional"} <= set(cfg):
+            raise ValueError("not a minigan training config")
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ValueError(f"{cfg_path} is damaged ({e})") from None
+    return cfg
+
+
+def _load_models(ckpt_path, st, G, D):
+    """G's and D's weights from a loaded checkpoint, or an error naming the file."""
+    missing = [k for k in ("G", "D") if not isinstance(st.get(k), dict)]
+    if missing:
+        raise ValueError(f"checkpoint {ckpt_path} lacks {', '.join(missing)} (damaged, or not a training checkpoint)")
+    try:
+        G.load_state_dict(st["G_ema"] if isinstance(st.get("G_ema"), dict) else st["G"])   # --ema runs sample G_ema
+        D.load_state_dict(st["D"])
+    except ValueError as e:
+        raise ValueError(f"checkpoint {ckpt_path} does not fit its config.json: {e}") from None
+
+
+def prior(cfg, n, rng, device="cpu"):
+    """n draws of the run's noise prior p_z, as a Tensor on ``device``."""
+    z = sample_prior(cfg["prior"], n, cfg["z_dim"], rng)
+    return Tensor(backend.to_device(z, device))
+
+
+@contextlib.contextmanager
+def frozen(*modules):
+    """Within the block, the modules' parameters ask for no gradient (their values are fixed, the inputs
+    still get gradients through them); afterwards each parameter's requires_grad is as it was."""
+    params = [p for m in modules if m is not None for p in m.parameters()]
+    flags = [p.requires_grad for p in params]
+    for p in params:
+        p.requires_grad = False
+    try:
+        yield
+    finally:
+        for p, flag in zip(params, flags):
+            p.requires_grad = flag

@@ -1,0 +1,112 @@
+"""Every speed trick of minigan.kernels gives the numbers of the plain code it replaces (float64)."""
+import numpy as np
+import pytest
+
+import minigan
+import minigan.functional as F
+from minigan import kernels
+
+
+@pytest.fixture
+def switch():
+    """switch(name, on): set kernels.ON[name] for the test; restored afterwards."""
+    saved = dict(kernels.ON)
+
+    def set_(name, on):
+        assert name in kernels.ON
+        kernels.ON[name] = on
+    yield set_
+    kernels.ON.clear()
+    kernels.ON.update(saved)
+
+
+def both_ways(switch, name, fn):
+    """fn() with the trick on, then off: two lists of NumPy arrays."""
+    out = []
+    for on in (True, False):
+        switch(name, on)
+        out.append([np.array(a) for a in fn()])
+    return out
+
+
+CONV_CASES = [((2, 3, 7, 7), (4, 3, 3, 3), 1, 1, True), ((3, 2, 8, 6), (5, 2, 4, 4), 2, 1, False),
+              ((1, 1, 5, 9), (2, 1, 3, 2), (2, 3), (0, 1), True), ((2, 4, 4, 4), (3, 4, 4, 4), 1, 0, True)]
+
+
+@pytest.mark.parametrize("xs, ws, stride, padding, bias", CONV_CASES)
+def test_batch_last_conv_equals_the_plain_im2col(switch, xs, ws, stride, padding, bias):
+    rng = np.random.default_rng(0)
+    x = minigan.tensor(rng.standard_normal(xs), dtype=np.float64, requires_grad=True)
+    w = minigan.tensor(rng.standard_normal(ws), dtype=np.float64, requires_grad=True)
+    b = minigan.tensor(rng.standard_normal(ws[0]), dtype=np.float64, requires_grad=True) if bias else None
+
+    def run():
+        for t in (x, w, b):
+            if t is not None:
+                t.grad = None
+        y = F.conv2d(x, w, b, stride=stride, padding=padding)
+        z = F.conv_transpose2d(y, w * 1.0, None, stride=stride, padding=padding)
+        (z * z).sum().backward()
+        return [y.data, z.data, x.grad.data, w.grad.data] + ([b.grad.data] if bias else [])
+    fast, plain = both_ways(switch, "batch_last_conv", run)
+    for a, b_ in zip(fast, plain):
+        np.testing.assert_allclose(a, b_, rtol=1e-12, atol=1e-12)
+
+
+def test_batch_last_conv_second_derivatives_equal_the_plain_ones(switch):
+    rng = np.random.default_rng(1)
+    x = minigan.tensor(rng.standard_normal((2, 2, 6, 6)), dtype=np.float64, requires_grad=True)
+    w = minigan.tensor(rng.standard_normal((3, 2, 3, 3)), dtype=np.float64, requires_grad=True)
+
+    def run():
+        w.grad = None
+        (gx,) = minigan.grad((F.conv2d(x, w, stride=2, padding=1) ** 2).sum(), x, create_graph=True)
+        (gx * gx).sum().backward()
+        return [gx.data, w.grad.data]
+    fast, plain = both_ways(switch, "batch_last_conv", run)
+    for a, b in zip(fast, plain):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(6, 4), (4, 3, 5, 5)])
+def test_fused_batchnorm_backward_equals_the_tensor_op_backward(switch, shape):
+    rng = np.random.default_rng(2)
+    c = shape[1]
+    x = minigan.tensor(rng.standard_normal(shape) * 3 + 1, dtype=np.float64, requires_grad=True)
+    w = minigan.tensor(rng.standard_normal(c), dtype=np.float64, requires_grad=True)
+    b = minigan.tensor(rng.standard_normal(c), dtype=np.float64, requires_grad=True)
+    gy = rng.standard_normal(shape)
+
+    def run():
+        for t in (x, w, b):
+            t.grad = None
+        rm, rv = minigan.zeros(c, dtype=np.float64), minigan.ones(c, dtype=np.float64)
+        y = F.batch_norm(x, rm, rv, w, b, training=True)
+        (y * minigan.tensor(gy, dtype=np.float64)).sum().backward()
+        return [y.data, x.grad.data, w.grad.data, b.grad.data]
+    fast, plain = both_ways(switch, "fused_batchnorm_backward", run)
+    for a, b_ in zip(fast, plain):
+        np.testing.assert_allclose(a, b_, rtol=1e-10, atol=1e-12)
+
+
+def test_same_layout_gives_the_reshape_gradient_its_inputs_layout(switch):
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((3, 2, 2, 5))                              # physically (C, H, W, N)
+    gy = rng.standard_normal((5, 12))
+
+    def run():
+        x = minigan.Tensor(base.transpose(3, 0, 1, 2), requires_grad=True)    # (N, C, H, W) view
+        (x.reshape(5, 12) * minigan.Tensor(gy)).sum().backward()
+        return [x.grad.data, np.array(x.grad.data.strides == x.data.strides)]
+    (g_fast, same_fast), (g_plain, same_plain) = both_ways(switch, "same_layout", run)
+    np.testing.assert_array_equal(g_fast, g_plain)
+    np.testing.assert_array_equal(g_fast, gy.reshape(5, 3, 2, 2))
+    assert same_fast and not same_plain
+
+
+def test_every_trick_is_tested_here():
+    import inspect
+    import sys
+    source = inspect.getsource(sys.modules[__name__])
+    for name in kernels.ON:
+        assert f'"{name}"' in source, f"no equality test for kernels.ON[{name!r}]"
