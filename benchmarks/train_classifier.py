@@ -95,8 +95,10 @@ def main(argv=None):
     rng = np.random.default_rng(a.seed)
     model = quality.Classifier().to(device).train()
     opt = optim.Adam(model.parameters(), lr=a.lr)
-    batches = data.Batches(len(train_x), a.batch, rng)
-    total = a.epochs * batches.batches_per_epoch
+    per_epoch = len(train_x) // a.batch
+    batches = (perm[i * a.batch:(i + 1) * a.batch] for _ in range(a.epochs)
+               for perm in [rng.permutation(len(train_x))] for i in range(per_epoch))   # a fresh shuffle per epoch
+    total = a.epochs * per_epoch
     t0 = time.perf_counter()
     bar = tqdm(total=total, disable=a.no_progress, unit="step", desc=f"classifier on {a.data}")
     ema = None
@@ -111,7 +113,7 @@ def main(argv=None):
         ema = loss.item() if ema is None else 0.98 * ema + 0.02 * loss.item()
         bar.update(1)
         if step % 20 == 0:
-            bar.set_postfix(loss=f"{ema:.3f}", epoch=batches.epoch + 1)
+            bar.set_postfix(loss=f"{ema:.3f}", epoch=step // per_epoch + 1)
     bar.close()
     train_s = time.perf_counter() - t0
     model.eval()

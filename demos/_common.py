@@ -18,7 +18,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if os.path.dirname(HERE) not in sys.path:                 # `python demos/x.py` from a checkout
     sys.path.insert(0, os.path.dirname(HERE))
 
-IMAGE_SETS = ("fashion-mnist", "mnist")
+IMAGE_SETS = ("fashion-mnist", "mnist")        # the demos offer Fashion-MNIST first (it is on this machine)
 
 
 def parser(name, description, images=False, epilog=None):
@@ -163,18 +163,9 @@ def grid_figure(images, nrow, row_labels=None, title=None, frame_cols=(), inch_p
 def nearest_labels(samples, train_x, train_y, chunk=2000):
     """Label and distance of each sample's nearest (L2) training image: a classifier with no training."""
     import numpy as np
-    s = samples.reshape(len(samples), -1).astype(np.float32)
-    t = train_x.reshape(len(train_x), -1).astype(np.float32)
-    t2 = (t * t).sum(1)
-    best = np.full(len(s), np.inf, np.float32)
-    lab = np.zeros(len(s), np.int64)
-    for i in range(0, len(t), chunk):
-        d = t2[None, i:i + chunk] - 2 * s @ t[i:i + chunk].T            # (S, chunk); ||s||^2 is the same per row
-        j = d.argmin(1)
-        dj = d[np.arange(len(s)), j]
-        better = dj < best
-        best[better], lab[better] = dj[better], train_y[i:i + chunk][j[better]]
-    return lab, np.sqrt(np.maximum(best + (s * s).sum(1), 0))
+    from minigan.gan.evaluate import nearest
+    idx, d2 = nearest(samples, train_x, chunk=chunk)
+    return train_y[idx], np.sqrt(d2)
 
 
 def interpolation_figure(cfg, G, rng, device, rows=8, steps=10, labels=None):

@@ -12,6 +12,8 @@ from minigan import backend
 from minigan.gan import losses
 from minigan.tensor import Tensor, no_grad
 
+from _common import sigmoid
+
 
 def tensor(a, device):
     """A float32 NumPy array as a Tensor on ``device``."""
@@ -69,5 +71,5 @@ def g_step(G, D, optG, z, loss="nonsaturating", step=True):
     gn = grad_norm(G)
     if step:
         optG.step()
-    d_fake = float(np.mean(1 / (1 + np.exp(-np.asarray(logits.numpy(), np.float64)))))
+    d_fake = float(np.mean(sigmoid(logits.numpy())))
     return float(value.numpy()), gn, d_fake

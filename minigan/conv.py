@@ -90,7 +90,7 @@ def _fast():
 
 def _add_bias(y, b):
     if b is not None:
-        y = y + b.reshape(1, -1, 1, 1)
+        y += b.reshape(1, -1, 1, 1)                                       # y is the conv's fresh output
     return y
 
 

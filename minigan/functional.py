@@ -46,8 +46,11 @@ class BatchNormTrain(Function):
         var = (d * d).mean(axis=self.axes, keepdims=True)
         self.mean, self.var = mu, var                       # kept for the running statistics
         self.inv_std = 1 / xp.sqrt(var + x.dtype.type(self.eps))
-        self.xhat = d * self.inv_std
-        return self.xhat * w.reshape(mu.shape) + b.reshape(mu.shape)
+        d *= self.inv_std                                   # d is fresh: x_hat in place
+        self.xhat = d
+        y = d * w.reshape(mu.shape)
+        y += b.reshape(mu.shape)
+        return y
 
     def backward(self, gy, needs):
         x, w, b = self.inputs

@@ -9,11 +9,11 @@ shape by the one helper ``sum_to``. Derivations: docs/autodiff.md.
 """
 import numpy as np
 
-from . import backend
+from . import backend, kernels
 from .backend import get_array_module
 from .shapes import (Cast, Concat, GetItem, GetItemGrad, Max, Min, Permute, Reshape, Sum, ToDevice,  # noqa: F401
                      broadcast_to, cat, flatten, getitem, max, mean, min, permute, reshape, stack, sum, sum_to, var)
-from .tensor import Function, Tensor, _constant, same_device
+from .tensor import Function, Tensor, _constant, is_grad_enabled, same_device
 
 
 def _shape_error(op, a, b):
@@ -344,10 +344,14 @@ class LeakyReLU(Function):
         self.slope = slope
 
     def forward(self, x):
+        if kernels.ON["leaky_relu_arithmetic"] and 0 <= self.slope < 1:
+            return kernels.leaky_relu(x, self.slope)
         return get_array_module(x).where(x > 0, x, x * x.dtype.type(self.slope))
 
     def backward(self, gy, needs):
         x = self.inputs[0].data
+        if kernels.ON["leaky_relu_arithmetic"] and not is_grad_enabled():    # first order: arrays, no graph
+            return Tensor(kernels.leaky_relu_backward(gy.data, x, self.slope))
         slope = get_array_module(x).where(x > 0, x.dtype.type(1), x.dtype.type(self.slope))
         return gy * Tensor(slope)                              # a constant: d slope / dx = 0
 

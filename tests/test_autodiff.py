@@ -16,7 +16,7 @@ import minigan
 import minigan.functional as F
 
 from conftest import away_from_zero, close, distinct, examples, normal, positive, seeds, t64
-from test_conv import conv_case, conv_transpose_case
+from conftest import conv_case, conv_transpose_case
 
 
 # ------------------------------------------------------------------ second derivatives

@@ -28,7 +28,7 @@ from minigan import data, nn, optim
 from minigan import inpaint as I
 from minigan.cli import main
 
-from test_data import make_set
+from conftest import make_set
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -42,8 +42,8 @@ def ws(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("HOME", str(root / "home"))
     mp.delenv("MINIGAN_DATA", raising=False)
-    mp.setattr(data, "SYSTEM_DIR", root / "system")
-    mp.setattr(data, "MIRRORS", {k: [] for k in data.MIRRORS})          # never download
+    mp.setattr(data.images, "SYSTEM_DIR", root / "system")
+    mp.setattr(data.images, "MIRRORS", {k: [] for k in data.MIRRORS})          # never download
     mp.chdir(root)
     make_set(root / "fm", n_train=200, n_test=30)
     partial = root / "partial"

@@ -14,7 +14,7 @@ from minigan.cli import main
 from minigan.gan import models
 from minigan.gan.train import Trainer
 from minigan.gan.run import crop_to_28, pad_to_32
-from test_data import make_set
+from conftest import make_set
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "demos"))
 

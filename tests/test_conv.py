@@ -5,13 +5,12 @@ written from the definitions, so they share no code or idea with minigan/conv.py
 """
 import numpy as np
 import pytest
-from hypothesis import assume, given
-from hypothesis import strategies as st
+from hypothesis import given
 
 import minigan
 import minigan.functional as F
 
-from conftest import close, examples, normal, seeds, t64
+from conftest import close, conv_arrays, conv_case, conv_transpose_arrays, conv_transpose_case, examples, normal, seeds, t64
 
 
 def naive_conv2d(x, w, b=None, stride=(1, 1), padding=(0, 0)):
@@ -62,50 +61,6 @@ def naive_conv_transpose2d(x, w, b=None, stride=(1, 1), padding=(0, 0), output_p
 def _arg(pair, as_int):
     """Pass an equal pair as a plain int sometimes, to cover both call forms."""
     return pair[0] if as_int and pair[0] == pair[1] else pair
-
-
-@st.composite
-def conv_case(draw, max_hw=7):
-    """Shapes and hyper-parameters for conv2d: kernel 1-5, stride 1-3, padding 0-2, non-square images."""
-    n, c, o = draw(st.integers(1, 4)), draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    kernel = (draw(st.integers(1, 5)), draw(st.integers(1, 5)))
-    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
-    hw = (draw(st.integers(1, max_hw)), draw(st.integers(1, max_hw)))
-    assume(hw[0] + 2 * padding[0] >= kernel[0] and hw[1] + 2 * padding[1] >= kernel[1])
-    return dict(n=n, c=c, o=o, kernel=kernel, stride=stride, padding=padding, hw=hw,
-                bias=draw(st.booleans()), as_int=draw(st.booleans()))
-
-
-@st.composite
-def conv_transpose_case(draw, max_hw=5):
-    """Shapes for conv_transpose2d, with a valid output_padding (< stride)."""
-    n, cin, cout = draw(st.integers(1, 4)), draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    kernel = (draw(st.integers(1, 5)), draw(st.integers(1, 5)))
-    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
-    out_pad = (draw(st.integers(0, stride[0] - 1)), draw(st.integers(0, stride[1] - 1)))
-    hw = (draw(st.integers(1, max_hw)), draw(st.integers(1, max_hw)))
-    out = [(hw[d] - 1) * stride[d] - 2 * padding[d] + kernel[d] + out_pad[d] for d in range(2)]
-    assume(out[0] >= 1 and out[1] >= 1)
-    return dict(n=n, cin=cin, cout=cout, kernel=kernel, stride=stride, padding=padding, out_pad=out_pad,
-                hw=hw, out=tuple(out), bias=draw(st.booleans()), as_int=draw(st.booleans()))
-
-
-def conv_arrays(case, seed):
-    rng = np.random.default_rng(seed)
-    x = normal(rng, (case["n"], case["c"]) + case["hw"])
-    w = normal(rng, (case["o"], case["c"]) + case["kernel"])
-    b = normal(rng, (case["o"],)) if case["bias"] else None
-    return x, w, b
-
-
-def conv_transpose_arrays(case, seed):
-    rng = np.random.default_rng(seed)
-    x = normal(rng, (case["n"], case["cin"]) + case["hw"])
-    w = normal(rng, (case["cin"], case["cout"]) + case["kernel"])
-    b = normal(rng, (case["cout"],)) if case["bias"] else None
-    return x, w, b
 
 
 # ------------------------------------------------------------------ forward against the naive loops

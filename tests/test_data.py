@@ -1,4 +1,4 @@
-"""Tests for minigan.data: synthetic sets, mode counting, IDX files, file search, download checks, batches.
+"""Tests for minigan.data: synthetic sets, mode counting, IDX files, file search, download checks.
 
 No test touches the network; only test_system_fashion_mnist reads /usr/share/datasets (skipped when absent).
 """
@@ -16,45 +16,7 @@ from hypothesis import given, settings, strategies as st
 from minigan import data
 from minigan.data import DataError
 
-ROLES = {"train_images": "train-images-idx3-ubyte", "train_labels": "train-labels-idx1-ubyte",
-         "test_images": "t10k-images-idx3-ubyte", "test_labels": "t10k-labels-idx1-ubyte"}
-CODES = {"u1": 0x08, "i1": 0x09, ">i2": 0x0B, ">i4": 0x0C, ">f4": 0x0D, ">f8": 0x0E}
-
-
-# ------------------------------------------------------------------------------------------------ helpers
-
-def idx_bytes(arr, code=None):
-    """The bytes of an IDX file holding arr, written from LeCun's format description."""
-    arr = np.asarray(arr)
-    big = arr.dtype.newbyteorder(">") if arr.dtype.itemsize > 1 else arr.dtype
-    code = CODES[big.str.lstrip("|")] if code is None else code
-    header = bytes([0, 0, code, arr.ndim]) + b"".join(struct.pack(">I", d) for d in arr.shape)
-    return header + arr.astype(big).tobytes()
-
-
-def write_idx(path, arr, gz=None):
-    """Write arr as an IDX file, gzipped when the name ends in .gz; returns the path."""
-    path = Path(path)
-    raw = idx_bytes(arr)
-    path.write_bytes(gzip.compress(raw) if (gz if gz is not None else path.suffix == ".gz") else raw)
-    return path
-
-
-def make_set(folder, n_train=12, n_test=7, gz=True, seed=0):
-    """Write the four IDX files of a tiny MNIST-like set into folder; returns their arrays by role."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    arrays = {}
-    for split, n in (("train", n_train), ("test", n_test)):
-        images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
-        images[0, 0, 0], images[0, 0, 1] = 0, 255  # both ends of the pixel range
-        arrays[split + "_images"] = images
-        arrays[split + "_labels"] = rng.integers(0, 10, size=n, dtype=np.uint8)
-    for role, arr in arrays.items():
-        write_idx(folder / (ROLES[role] + (".gz" if gz else "")), arr)
-    return arrays
-
+from conftest import CODES, ROLES, idx_bytes, make_set, write_idx  # noqa: F401
 
 @pytest.fixture
 def iso(tmp_path, monkeypatch):
@@ -63,7 +25,7 @@ def iso(tmp_path, monkeypatch):
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.delenv("MINIGAN_DATA", raising=False)
-    monkeypatch.setattr(data, "SYSTEM_DIR", tmp_path / "system")
+    monkeypatch.setattr(data.images, "SYSTEM_DIR", tmp_path / "system")
     return tmp_path
 
 
@@ -414,7 +376,7 @@ def test_load_images_in_process_cache(iso, monkeypatch):
     make_set(iso / "dd")
     reads = []
     real = data.read_idx
-    monkeypatch.setattr(data, "read_idx", lambda p: reads.append(p) or real(p))
+    monkeypatch.setattr(data.images, "read_idx", lambda p: reads.append(p) or real(p))
     x1, y1 = data.load_images("mnist", "train", data_dir=iso / "dd")
     x1[:] = 0  # the caller's copy: must not leak into the cache
     y1[:] = 0
@@ -455,7 +417,7 @@ ORIGINAL_MTIME = {"train-images-idx3-ubyte.gz": 1504176606, "train-labels-idx1-u
 
 @pytest.mark.skipif(not SYSTEM.is_dir(), reason="dataset-fashion-mnist is not installed")
 def test_system_fashion_mnist(iso, monkeypatch):
-    monkeypatch.setattr(data, "SYSTEM_DIR", SYSTEM.parent)
+    monkeypatch.setattr(data.images, "SYSTEM_DIR", SYSTEM.parent)
     files = data.find_files("fashion-mnist", download_missing=False)
     assert all(p.parent == SYSTEM for p in files.values())
     x, y = data.load_images("fashion-mnist", "test")
@@ -468,38 +430,3 @@ def test_system_fashion_mnist(iso, monkeypatch):
             + p.name[:-3].encode() + b"\x00" + b[10:]
         assert gzip.decompress(original) == gzip.decompress(b)
         assert hashlib.sha256(original).hexdigest() == data.SHA256["fashion-mnist"][p.name]
-
-
-# ------------------------------------------------------------------------------------------------ batches
-
-@settings(max_examples=25, deadline=None)
-@given(n=st.integers(1, 60), bs=st.integers(1, 60), seed=st.integers(0, 999))
-def test_minibatches_cover_each_index_once_per_epoch(n, bs, seed):
-    if bs > n:
-        with pytest.raises(ValueError, match="batch_size"):
-            data.minibatches(n, bs, np.random.default_rng(seed))
-        return
-    b = data.minibatches(n, bs, np.random.default_rng(seed))
-    assert b.batches_per_epoch == n // bs
-    for epoch in range(3):
-        seen = []
-        for _ in range(b.batches_per_epoch):
-            idx = next(b)
-            assert b.epoch == epoch and idx.shape == (bs,) and idx.dtype.kind == "i"
-            seen.append(idx)
-        seen = np.concatenate(seen)
-        assert len(np.unique(seen)) == len(seen) == (n // bs) * bs
-        assert seen.min() >= 0 and seen.max() < n
-        if n % bs == 0:
-            assert np.array_equal(np.sort(seen), np.arange(n))
-    assert b.step == 3 * b.batches_per_epoch
-
-
-def test_minibatches_reshuffle_each_epoch():
-    b = data.Batches(100, 10, np.random.default_rng(0))
-    epochs = [np.concatenate([next(b) for _ in range(10)]) for _ in range(3)]
-    assert not np.array_equal(epochs[0], epochs[1]) and not np.array_equal(epochs[1], epochs[2])
-    assert all(np.array_equal(np.sort(e), np.arange(100)) for e in epochs)
-    assert iter(b) is b and b.epoch == 2
-    with pytest.raises(ValueError):
-        data.Batches(5, 0, np.random.default_rng(0))

@@ -140,7 +140,7 @@ def test_device_order_flag_then_environment_then_cpu(monkeypatch):
 
 # ------------------------------------------------------------------ the trainer on the device (items 1, 4, 7)
 def _image_config(tmp_path, **kw):
-    from test_data import make_set
+    from conftest import make_set
     from minigan.gan.run import make_config
     make_set(tmp_path / "fm", n_train=120, n_test=20)
     return make_config(data="fashion-mnist", data_dir=str(tmp_path / "fm"), batch_size=8,
@@ -188,7 +188,7 @@ COUNT_STEP = """
 import json, os, sys, tempfile
 sys.path.insert(0, "tests")
 import cupy
-from test_data import make_set
+from conftest import make_set
 from minigan.gan.train import Trainer
 from minigan.gan.run import make_config
 d = tempfile.mkdtemp()

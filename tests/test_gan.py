@@ -13,7 +13,7 @@ from minigan.cli import main
 from minigan.gan import losses, models
 from minigan.gan.train import Trainer, TrainingDiverged
 from minigan.gan.run import make_config
-from test_data import make_set
+from conftest import make_set
 
 
 def t(a):
@@ -247,6 +247,50 @@ def test_bad_options_are_refused():
 
 
 # ------------------------------------------------------------------ models
+def _torch_dcgan32(torch, ngf, ndf, channels):
+    """PyTorch's DCGAN generator and discriminator for 32x32 images (Radford et al.'s layers, as the DCGAN
+    example builds them), float64."""
+    tnn = torch.nn
+    G = tnn.Sequential(tnn.Unflatten(1, (100, 1, 1)), tnn.ConvTranspose2d(100, ngf * 4, 4, 1, 0), tnn.BatchNorm2d(ngf * 4),
+                       tnn.ReLU(), tnn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1), tnn.BatchNorm2d(ngf * 2), tnn.ReLU(),
+                       tnn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1), tnn.BatchNorm2d(ngf), tnn.ReLU(),
+                       tnn.ConvTranspose2d(ngf, channels, 4, 2, 1), tnn.Tanh())
+    D = tnn.Sequential(tnn.Conv2d(channels, ndf, 4, 2, 1), tnn.LeakyReLU(0.2), tnn.Conv2d(ndf, ndf * 2, 4, 2, 1),
+                       tnn.BatchNorm2d(ndf * 2), tnn.LeakyReLU(0.2), tnn.Conv2d(ndf * 2, ndf * 4, 4, 2, 1),
+                       tnn.BatchNorm2d(ndf * 4), tnn.LeakyReLU(0.2), tnn.Conv2d(ndf * 4, 1, 4, 1, 0), tnn.Flatten())
+    return G.double(), D.double()
+
+
+def test_dcgan32_matches_pytorchs_dcgan_forward_and_backward():
+    """DCGANGenerator / DCGANDiscriminator (image_size 32) against PyTorch's layers with the same weights, in
+    training mode (batch statistics): D(G(z)), every parameter gradient, and the running statistics."""
+    torch = pytest.importorskip("torch")
+    minigan.manual_seed(0)
+    G = models.dcgan_init(models.DCGANGenerator(image_size=32, channels=1, ngf=4)).double()
+    D = models.dcgan_init(models.DCGANDiscriminator(image_size=32, channels=1, ndf=4)).double()
+    tG, tD = _torch_dcgan32(torch, 4, 4, 1)
+    for ours, theirs in ((G, tG), (D, tD)):
+        mine = [p for p in ours.parameters()]
+        assert [p.shape for p in mine] == [tuple(p.shape) for p in theirs.parameters()]
+        with torch.no_grad():
+            for p, q in zip(mine, theirs.parameters()):
+                q.copy_(torch.from_numpy(p.numpy()))
+    z = np.random.default_rng(1).standard_normal((6, 100))
+    out = D(G(minigan.tensor(z, dtype=np.float64)))
+    (out * out).sum().backward()
+    t_out = tD(tG(torch.from_numpy(z)))
+    (t_out * t_out).sum().backward()
+    np.testing.assert_allclose(out.numpy(), t_out.detach().numpy(), rtol=1e-10, atol=1e-12)
+    for ours, theirs in ((G, tG), (D, tD)):
+        for p, q in zip(ours.parameters(), theirs.parameters()):
+            np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-8, atol=1e-10)
+        ours_bn = [m for m in ours.modules() if isinstance(m, nn.BatchNorm2d)]
+        theirs_bn = [m for m in theirs.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+        for a, b in zip(ours_bn, theirs_bn):
+            np.testing.assert_allclose(a.running_mean.numpy(), b.running_mean.numpy(), rtol=1e-10, atol=1e-12)
+            np.testing.assert_allclose(a.running_var.numpy(), b.running_var.numpy(), rtol=1e-10, atol=1e-12)
+
+
 @pytest.mark.parametrize("cond", [0, 10])
 def test_model_shapes(cond):
     minigan.manual_seed(0)

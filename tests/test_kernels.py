@@ -104,6 +104,24 @@ def test_same_layout_gives_the_reshape_gradient_its_inputs_layout(switch):
     assert same_fast and not same_plain
 
 
+@pytest.mark.parametrize("slope", [0.0, 0.2, 1.5])
+def test_leaky_relu_arithmetic_equals_the_plain_where(switch, slope):
+    rng = np.random.default_rng(3)
+    x = minigan.tensor(rng.standard_normal((4, 5)), dtype=np.float64, requires_grad=True)
+    x.data[0, 0] = 0.0                                                    # the kink: gradient slope
+    gy = rng.standard_normal((4, 5))
+
+    def run():
+        x.grad = None
+        y = F.leaky_relu(x, slope)
+        (y * minigan.tensor(gy, dtype=np.float64)).sum().backward()
+        return [y.data, x.grad.data]
+    fast, plain = both_ways(switch, "leaky_relu_arithmetic", run)
+    for a, b in zip(fast, plain):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(plain[1], np.where(x.numpy() > 0, 1, slope) * gy)
+
+
 def test_every_trick_is_tested_here():
     import inspect
     import sys

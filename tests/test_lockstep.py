@@ -20,7 +20,7 @@ from minigan.gan import losses
 from minigan.gan.train import Trainer
 from minigan.gan.run import make_config
 
-from test_data import make_set
+from conftest import make_set
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional

@@ -15,7 +15,7 @@ from minigan.gan import quality
 from minigan.gradcheck import gradcheck
 from minigan.tensor import Tensor
 
-from test_data import make_set
+from conftest import make_set
 
 ROOT = Path(__file__).resolve().parents[1]
 FM_DIR = Path("/usr/share/datasets/fashion-mnist")

@@ -10,7 +10,7 @@ import minigan
 import minigan.functional as F
 
 from conftest import close, examples, normal, positive, seeds, t64
-from test_conv import conv_arrays, conv_case, conv_transpose_arrays, conv_transpose_case
+from conftest import conv_arrays, conv_case, conv_transpose_arrays, conv_transpose_case
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional

@@ -283,7 +283,7 @@ def test_mlp_recipe_constrains_the_maxout_layers():
 def test_mlp_recipe_details(tmp_path):
     """The GAN paper's recipe: lr 0.1 / 1.000004^t, momentum 0.5 -> 0.7, dropout 0.2 / 0.5 in D only,
     sigmoid output for G (images in [0, 1]), U(-1, 1) noise, max-norm on D's maxout layers after each step."""
-    from test_data import make_set
+    from conftest import make_set
     make_set(tmp_path / "fm", n_train=300, n_test=10)
     tr = Trainer(make_config(data="fashion-mnist", model="mlp", steps=10, batch_size=20, out=str(tmp_path / "r"),
                              data_dir=str(tmp_path / "fm")), progress=False)

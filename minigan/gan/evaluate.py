@@ -58,19 +58,30 @@ def select_sigma(valid, samples, sigmas=None):
     return float(sigmas[int(np.argmax(scores))]), dict(zip(map(float, sigmas), scores))
 
 
+def nearest(queries, refs, weights=None, chunk=8192):
+    """For each query, the index into ``refs`` of the nearest (L2) one and the squared distance to it.
+
+    With ``weights`` (broadcastable to the queries, e.g. an inpainting mask) the distance is
+    ||W (q - r)||^2 = sum W q^2 - 2 (W q) . r + W . r^2, so two matrix products find all of them.
+    """
+    q = np.asarray(queries, np.float32).reshape(len(queries), -1)
+    w = np.ones_like(q) if weights is None else \
+        np.broadcast_to(np.asarray(weights, np.float32), np.shape(queries)).reshape(q.shape)
+    wq = w * q
+    best, idx = np.full(len(q), np.inf), np.zeros(len(q), np.int64)
+    for i in range(0, len(refs), chunk):
+        r = np.asarray(refs[i:i + chunk], np.float32).reshape(-1, q.shape[1])       # (T, D)
+        d = w @ (r * r).T - 2 * wq @ r.T                                              # (N, T)
+        j = d.argmin(axis=1)
+        dj = d[np.arange(len(q)), j]
+        better = dj < best
+        best[better], idx[better] = dj[better], j[better] + i
+    return idx, np.maximum(best + (wq * q).sum(1), 0)
+
+
 def nearest_neighbours(samples, train, n=16):
     """Indices into ``train`` of the nearest (L2) training image of each of the first n samples."""
-    s = samples[:n].reshape(n, -1).astype(np.float32)
-    t = train.reshape(len(train), -1).astype(np.float32)
-    t2 = (t * t).sum(1)
-    best = np.full(n, np.inf)
-    idx = np.zeros(n, np.int64)
-    for i in range(0, len(t), 10000):
-        d = t2[None, i:i + 10000] - 2 * s @ t[i:i + 10000].T                 # ||s||^2 omitted: same per row
-        j = d.argmin(1)
-        better = d[np.arange(n), j] < best
-        best[better], idx[better] = d[np.arange(n), j][better], j[better] + i
-    return idx
+    return nearest(samples[:n], train)[0]
 
 
 def parzen_score(samples, name, data_dir=None, n_valid=1000, progress=print):

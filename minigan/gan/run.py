@@ -250,7 +250,7 @@ def prior(cfg, n, rng, device="cpu"):
 def frozen(*modules):
     """Within the block, the modules' parameters ask for no gradient (their values are fixed, the inputs
     still get gradients through them); afterwards each parameter's requires_grad is as it was."""
-    params = [p for m in modules if m is not None for p in m.parameters()]
+    params = [p for m in modules if hasattr(m, "parameters") for p in m.parameters()]
     flags = [p.requires_grad for p in params]
     for p in params:
         p.requires_grad = False

@@ -310,7 +310,7 @@ class Trainer:
             xs = np.linspace(-1, 9, 200, dtype=np.float32)[:, None]
             with no_grad():
                 self.D.eval()
-                d = 1 / (1 + np.exp(-self.D(Tensor(backend.to_device(xs, self.device))).numpy()))
+                d = self.D(Tensor(backend.to_device(xs, self.device))).sigmoid().numpy()
                 self.D.train()
             real = data.gaussian1d(len(out), np.random.default_rng(0))
             viz.save_png(viz.histogram_frame(out, real, xs.ravel(), d.ravel(), title), path)

@@ -10,6 +10,8 @@ known pixels (L2 over known pixels).
 """
 import numpy as np
 
+from ..gan.evaluate import nearest
+
 
 def _hole(mask, shape):
     return np.broadcast_to(np.asarray(mask) == 0, shape)
@@ -48,17 +50,7 @@ def nearest_fill(images, mask, train, chunk=8192):
     Returns (filled images float32 (N, C, H, W), indices into train (N,)).
     """
     x = np.asarray(images, np.float32)
-    n = len(x)
-    m = np.broadcast_to(np.asarray(mask, np.float32), (n, 1) + x.shape[2:])
-    m = np.broadcast_to(m, x.shape).reshape(n, -1)                       # (N, D)
-    xm = (x.reshape(n, -1) * m)                                          # (N, D) known part of x
-    best, idx = np.full(n, np.inf), np.zeros(n, np.int64)
-    for i in range(0, len(train), chunk):
-        t = np.asarray(train[i:i + chunk], np.float32).reshape(-1, xm.shape[1])   # (T, D)
-        d = m @ (t * t).T - 2 * xm @ t.T                                 # (N, T); sum M x^2 is constant per row
-        j = d.argmin(axis=1)
-        dj = d[np.arange(n), j]
-        better = dj < best
-        best[better], idx[better] = dj[better], j[better] + i
-    nearest = np.asarray(train)[idx].astype(np.float32)
-    return np.where(_hole(mask, x.shape), nearest, x).astype(np.float32), idx
+    m = np.broadcast_to(np.asarray(mask, np.float32), (len(x), 1) + x.shape[2:])
+    idx = nearest(x, train, weights=np.broadcast_to(m, x.shape), chunk=chunk)[0]
+    nearest_images = np.asarray(train)[idx].astype(np.float32)
+    return np.where(_hole(mask, x.shape), nearest_images, x).astype(np.float32), idx

@@ -4,11 +4,13 @@ All images of a batch and all random restarts are searched at once, as one batch
 (restart r of image i is row r*N + i). G and D are put in eval mode and frozen (requires_grad False)
 for the search and restored afterwards; only z is a leaf that asks for gradients.
 """
+import contextlib
 import math
 
 import numpy as np
 
 from .. import backend, optim
+from ..gan.run import frozen, output_range, sample_prior
 from ..tensor import Tensor, no_grad
 from .blend import compose, poisson_blend
 from .masks import check_mask, importance_weights
@@ -22,19 +24,18 @@ DEFAULTS = dict(iters=500, lam=0.1, lr=0.01, restarts=4, perceptual="nonsaturati
                 constraint="auto", blend="poisson")
 
 
-def run_options(cfg):
-    """The generator facts a search needs from a run's config.json: z_dim, prior, output scale."""
-    scale = "sigmoid" if cfg.get("model") == "mlp" else "tanh"
-    return dict(z_dim=int(cfg["z_dim"]), prior=cfg.get("prior", "normal"), scale=scale)
-
-
-def sample_prior(prior, n, z_dim, rng):
-    """n codes from N(0, I) ("normal") or U(-1, 1) ("uniform"): float64 NumPy (n, z_dim)."""
-    if prior == "normal":
-        return rng.standard_normal((n, z_dim))
-    if prior == "uniform":
-        return rng.uniform(-1.0, 1.0, (n, z_dim))
-    raise ValueError(f"inpaint: prior must be 'normal' or 'uniform', got {prior!r}")
+def generator_facts(cfg=None, z_dim=None, prior=None, scale=None):
+    """(z_dim, prior, output range) of the generator: from the run's config, or as given (which wins)."""
+    if cfg is not None:
+        z_dim, prior, scale = z_dim or int(cfg["z_dim"]), prior or cfg.get("prior", "normal"), scale or output_range(cfg)
+    if z_dim is None:
+        raise ValueError("inpaint: give the run's cfg or z_dim")
+    prior, scale = prior or "normal", scale or "tanh"
+    if prior not in ("normal", "uniform"):
+        raise ValueError(f"inpaint: prior must be 'normal' or 'uniform', got {prior!r}")
+    if scale not in ("tanh", "sigmoid"):
+        raise ValueError(f"inpaint: scale must be 'tanh' or 'sigmoid', got {scale!r}")
+    return int(z_dim), prior, scale
 
 
 def resolve_constraint(constraint, prior):
@@ -57,21 +58,10 @@ def project(z, constraint):
     return z
 
 
-def _params(model):
-    return list(model.parameters()) if hasattr(model, "parameters") else []
-
-
 def _image_shape(G, z, labels):
-    """The (C, H, W) that G makes, from one probe code in eval mode, without a graph."""
-    was = getattr(G, "training", None)
-    try:
-        if was is not None:
-            G.eval()
-        with no_grad():
-            return tuple(call(G, z, labels).shape[1:])
-    finally:
-        if was is not None:
-            G.train(was)
+    """The (C, H, W) that G makes, from one probe code, without a graph (G is already in eval mode)."""
+    with no_grad():
+        return tuple(call(G, z, labels).shape[1:])
 
 
 def check_images(images):
@@ -90,6 +80,76 @@ def check_images(images):
     return x
 
 
+def check_search(iters, restarts, lr, lam, perceptual, blend):
+    """The search's numbers and names, checked before any work."""
+    if perceptual not in PERCEPTUAL:
+        raise ValueError(f"inpaint: perceptual must be one of {', '.join(PERCEPTUAL)}, got {perceptual!r}")
+    if blend not in BLENDS:
+        raise ValueError(f"inpaint: blend must be one of {', '.join(BLENDS)}, got {blend!r}")
+    if int(iters) < 0 or int(restarts) < 1 or lr <= 0 or lam < 0:
+        raise ValueError(f"inpaint: need iters >= 0, restarts >= 1, lr > 0, lambda >= 0; got iters={iters}, "
+                         f"restarts={restarts}, lr={lr}, lambda={lam}")
+
+
+class Search:
+    """One latent search: the images and mask tiled over R restarts (restart r of image i is row r*N + i),
+    the codes z (the one leaf that asks for gradients), Adam on z, and the objective's settings."""
+
+    def __init__(self, G, D, x, mask, labels, facts, restarts, constraint, weighted, lam, perceptual,
+                 prior_weight, lr, seed):
+        z_dim, prior, self.scale = facts
+        params = [p for m in (G, D) if hasattr(m, "parameters") for p in m.parameters()]
+        self.G, self.D, self.x, self.n, self.R = G, D, x, len(x), int(restarts)
+        self.device = params[0].device if params else backend.default_device()
+        self.dtype = params[0].dtype if params else np.float32
+        self.labels = None if labels is None else np.tile(labels, self.R)           # (R*N,)
+        self.mask = check_mask(mask, x.shape)                                      # (N or 1, 1, H, W), 0 / 1
+        w = importance_weights(self.mask) if weighted else self.mask
+        self.xt = self.tensor(np.tile(x, (self.R, 1, 1, 1)))
+        self.wt = self.tensor(np.tile(w, (self.R if len(w) == self.n else 1, 1, 1, 1)))
+        self.constraint, self.lam, self.perceptual = constraint, lam, perceptual
+        self.gamma = prior_weight if constraint == "penalty" else 0.0              # the Gaussian prior's penalty
+        z0 = sample_prior(prior, self.R * self.n, z_dim, np.random.default_rng(seed))
+        self.z = Tensor(backend.to_device(project(z0, constraint).astype(self.dtype), self.device),
+                        requires_grad=True)
+        self.opt = optim.Adam([self.z], lr=lr)
+
+    def tensor(self, a):
+        return Tensor(backend.to_device(np.asarray(a, dtype=self.dtype), self.device))
+
+    def evaluate(self):
+        """(total, contextual, perceptual, G(z) in [0, 1]) for every row: objective.objective."""
+        return objective(self.G, self.D, self.z, self.xt, self.wt, self.lam, self.perceptual, self.scale,
+                         self.labels, self.gamma)
+
+    def step(self):
+        """One Adam step on z, then z back in the prior's support; returns the losses before it (R, N) and G(z)."""
+        total, _, _, gen = self.evaluate()
+        self.opt.zero_grad()
+        total.sum().backward()
+        self.opt.step()
+        project(self.z.data, self.constraint)
+        return total.data.reshape(self.R, self.n), gen
+
+    def best(self, final, t):
+        """The rows of ``t`` (a Tensor of R*N rows) at each image's best restart: NumPy (N, ...)."""
+        keep = final.argmin(axis=0)
+        return t.numpy().reshape((self.R, self.n) + tuple(t.shape[1:]))[keep, np.arange(self.n)]
+
+
+@contextlib.contextmanager
+def eval_mode(*models):
+    """The models in eval mode (batch norm uses its running statistics) for the block; then as they were."""
+    modes = [(m, m.training) for m in models if hasattr(m, "training")]
+    for m, _ in modes:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m, flag in modes:
+            m.train(flag)
+
+
 def inpaint(G, D, images, mask, cfg=None, *, iters=DEFAULTS["iters"], lam=DEFAULTS["lam"], lr=DEFAULTS["lr"],
             restarts=DEFAULTS["restarts"], perceptual=DEFAULTS["perceptual"], weighted=DEFAULTS["weighted"],
             constraint=DEFAULTS["constraint"], blend=DEFAULTS["blend"], labels=None, seed=0, record=0,
@@ -100,7 +160,7 @@ def inpaint(G, D, images, mask, cfg=None, *, iters=DEFAULTS["iters"], lam=DEFAUL
         G, D: generator and discriminator (D may be None when lam == 0); their weights do not change.
         images: float (N, C, H, W) in [0, 1] (missing pixels may hold anything in range).
         mask: 1 = known, 0 = missing: (H, W), (1, 1, H, W) or (N, 1, H, W) (see ``masks``).
-        cfg: the run's config dict (gives z_dim, prior and G's output scale); or give them as keywords.
+        cfg: the run's config dict (gives z_dim, prior and G's output range); or give them as keywords.
         iters, lr: Adam iterations and learning rate on z.
         lam: lambda, the weight of the perceptual loss; perceptual: "nonsaturating" or "saturating".
         restarts: random starting codes per image; the one with the lowest final L is kept.
@@ -119,98 +179,58 @@ def inpaint(G, D, images, mask, cfg=None, *, iters=DEFAULTS["iters"], lam=DEFAUL
         (iters + 1, R, N) total loss before each step and at the end, frames (T, record, C, H, W),
         frame_iters (T,))), all NumPy; images float32.
     """
-    opts = run_options(cfg) if cfg is not None else {}
-    z_dim, prior, scale = z_dim or opts.get("z_dim"), prior or opts.get("prior", "normal"), \
-        scale or opts.get("scale", "tanh")
-    if z_dim is None:
-        raise ValueError("inpaint: give the run's cfg or z_dim")
-    if perceptual not in PERCEPTUAL:
-        raise ValueError(f"inpaint: perceptual must be one of {', '.join(PERCEPTUAL)}, got {perceptual!r}")
-    if blend not in BLENDS:
-        raise ValueError(f"inpaint: blend must be one of {', '.join(BLENDS)}, got {blend!r}")
-    if scale not in ("tanh", "sigmoid"):
-        raise ValueError(f"inpaint: scale must be 'tanh' or 'sigmoid', got {scale!r}")
-    if int(iters) < 0 or int(restarts) < 1 or lr <= 0 or lam < 0:
-        raise ValueError(f"inpaint: need iters >= 0, restarts >= 1, lr > 0, lambda >= 0; got iters={iters}, "
-                         f"restarts={restarts}, lr={lr}, lambda={lam}")
-    constraint = resolve_constraint(constraint, prior)
+    facts = generator_facts(cfg, z_dim, prior, scale)
+    check_search(iters, restarts, lr, lam, perceptual, blend)
     x = check_images(images)
-    n, R = x.shape[0], int(restarts)
-    if n == 0:
+    if len(x) == 0:
         raise ValueError("inpaint: got no images (N = 0)")
-    params = _params(G) + _params(D)
-    device = params[0].device if params else backend.default_device()
-    dtype = params[0].dtype if params else np.float32
     lab = None if labels is None else np.asarray(labels)
-    if lab is not None and lab.shape != (n,):
-        raise ValueError(f"inpaint: labels must have shape ({n},) for {n} images, got {lab.shape}")
+    if lab is not None and lab.shape != (len(x),):
+        raise ValueError(f"inpaint: labels must have shape ({len(x)},) for {len(x)} images, got {lab.shape}")
+    with eval_mode(G, D), frozen(G, D):
+        s = Search(G, D, x, mask, lab, facts, restarts, resolve_constraint(constraint, facts[1]), weighted, lam,
+                   perceptual, prior_weight, lr, seed)
+        made = _image_shape(G, s.z.detach()[:1], None if lab is None else lab[:1])
+        if made != x.shape[1:]:
+            raise ValueError(f"inpaint: images of shape {x.shape} do not fit the generator, which makes images "
+                             f"of shape (N, {', '.join(map(str, made))})")
+        losses, frames = _run(s, int(iters), min(int(record), len(x)), record_every, progress)
+        with no_grad():
+            total, lc, lp, gen = s.evaluate()
+    return _result(s, losses + [total.data.reshape(s.R, s.n)], frames, gen, lc, lp, blend, int(iters),
+                   min(int(record), len(x)))
 
-    def dev(a):
-        return Tensor(backend.to_device(np.asarray(a, dtype=dtype), device))
 
-    made = _image_shape(G, dev(np.zeros((1, z_dim))), None if lab is None else lab[:1])
-    if made != x.shape[1:]:
-        raise ValueError(f"inpaint: images of shape {x.shape} do not fit the generator, which makes images "
-                         f"of shape (N, {', '.join(map(str, made))})")
-    m = check_mask(mask, x.shape)                       # (N or 1, 1, H, W), 0 / 1
-    w = importance_weights(m) if weighted else m
-    xt, wt = dev(np.tile(x, (R, 1, 1, 1))), dev(np.tile(w, (R if len(w) == n else 1, 1, 1, 1)))
-    labt = None if lab is None else np.tile(lab, R)     # (R*N,): restart r of image i is row r*N + i
-    z0 = project(sample_prior(prior, R * n, z_dim, np.random.default_rng(seed)), constraint)
-    z = Tensor(backend.to_device(z0.astype(dtype), device), requires_grad=True)
-    opt = optim.Adam([z], lr=lr)
-    gamma = prior_weight if constraint == "penalty" else 0.0
-    history, frames, frame_iters, losses = np.zeros((int(iters) + 1, R, n)), [], [], []
-    k = min(int(record), n)
-
-    def keep_frame(i, gen):
-        if k and (i % record_every == 0 or i == iters):
-            frames.append(gen.numpy().reshape((R, n) + x.shape[1:])[:, :k].copy())   # (R, k, C, H, W)
-            frame_iters.append(i)
-
+def _run(s, iters, k, record_every, progress):
+    """``iters`` search steps; the losses before each (kept on the device) and the recorded (iteration, G(z))."""
     from tqdm import tqdm
-    modes = [(mod, mod.training) for mod in (G, D) if hasattr(mod, "training")]
-    frozen = [(p, p.requires_grad) for p in params]
-    bar = None
-    try:
-        for mod, _ in modes:
-            mod.eval()
-        for p, _ in frozen:
-            p.requires_grad = False
-        bar = tqdm(total=int(iters), disable=not progress, unit="it", desc=f"inpainting {n} x {R} restarts",
-                   dynamic_ncols=True)
-        for i in range(int(iters)):
-            total, lc, lp, gen = objective(G, D, z, xt, wt, lam, perceptual, scale, labt, gamma)
-            losses.append(total.data.reshape(R, n))          # kept on the device, copied once at the end
-            keep_frame(i, gen)
-            opt.zero_grad()
-            total.sum().backward()
-            opt.step()
-            project(z.data, constraint)
+    losses, frames = [], []
+    with tqdm(total=iters, disable=not progress, unit="it", desc=f"inpainting {s.n} x {s.R} restarts",
+              dynamic_ncols=True) as bar:
+        for i in range(iters):
+            loss, gen = s.step()
+            losses.append(loss)                              # copied to the host once, at the end
+            if k and i % record_every == 0:
+                frames.append((i, gen.numpy().reshape((s.R, s.n) + s.x.shape[1:])[:, :k].copy()))
             bar.update(1)
             if progress and (i + 1) % 25 == 0:               # the bar's loss: one small copy per 25 iterations
-                bar.set_postfix(loss=f"{float(losses[-1].min(axis=0).mean()):.3f}", refresh=False)
-        with no_grad():
-            total, lc, lp, gen = objective(G, D, z, xt, wt, lam, perceptual, scale, labt, gamma)
-    finally:
-        if bar is not None:
-            bar.close()
-        for p, flag in frozen:
-            p.requires_grad = flag
-        for mod, flag in modes:
-            mod.train(flag)
-    losses.append(total.data.reshape(R, n))
+                bar.set_postfix(loss=f"{float(loss.min(axis=0).mean()):.3f}", refresh=False)
+    return losses, frames
+
+
+def _result(s, losses, frames, gen, lc, lp, blend, iters, k):
+    """The search's outcome at each image's best restart (see ``inpaint``)."""
     xp = backend.get_array_module(losses[0])
-    history[:] = backend.as_numpy(xp.stack(losses))     # (iters + 1, R, N), one copy
-    final = history[int(iters)]
-    keep_frame(int(iters), gen)
-    best = final.argmin(axis=0)                         # (N,) the kept restart of each image
-    cols = np.arange(n)
-    pick = lambda t: t.numpy().reshape((R, n) + tuple(t.shape[1:]))[best, cols]         # noqa: E731
-    generated = np.clip(pick(gen), 0, 1).astype(np.float32)
-    blended = poisson_blend(x, generated, m) if blend == "poisson" else compose(x, generated, m)
-    frames = np.stack([f[best[:k], np.arange(k)] for f in frames]) if frames else \
-        np.zeros((0, k) + x.shape[1:], np.float32)
-    return dict(blended=blended, generated=generated, z=pick(z), loss=final[best, cols],
-                contextual=pick(lc), perceptual=pick(lp), restart=best,
-                history=dict(loss=history, frames=frames.astype(np.float32), frame_iters=np.array(frame_iters)))
+    history = backend.as_numpy(xp.stack(losses)).astype(np.float64)          # (iters + 1, R, N), one copy
+    final = history[iters]
+    best = final.argmin(axis=0)                                             # (N,) the kept restart
+    generated = np.clip(s.best(final, gen), 0, 1).astype(np.float32)
+    blended = poisson_blend(s.x, generated, s.mask) if blend == "poisson" else compose(s.x, generated, s.mask)
+    if k:
+        frames.append((iters, gen.numpy().reshape((s.R, s.n) + s.x.shape[1:])[:, :k]))
+    pictures = np.stack([f[best[:k], np.arange(k)] for _, f in frames]) if frames else \
+        np.zeros((0, k) + s.x.shape[1:])
+    return dict(blended=blended, generated=generated, z=s.best(final, s.z), loss=final[best, np.arange(s.n)],
+                contextual=s.best(final, lc), perceptual=s.best(final, lp), restart=best,
+                history=dict(loss=history, frames=pictures.astype(np.float32),
+                             frame_iters=np.array([i for i, _ in frames])))
