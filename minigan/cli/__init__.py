@@ -36,10 +36,12 @@ def _parser():
                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
+    from ..gan import run
     t = sub.add_parser("train", help="train a GAN (Algorithm 1) into a run directory",
                        description="Train a GAN with Algorithm 1 of Goodfellow et al. (k D steps per G step). "
-                       "Options left out take the data set's recipe (see docs/theory.md).")
-    t.add_argument("--data", choices=["gaussian1d", "ring", "grid", "mnist", "fashion-mnist"],
+                       "Options left out take the data set's recipe (below; see docs/theory.md).",
+                       epilog=run.recipes_text(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    t.add_argument("--data", choices=list(run.RECIPES),
                    help="training data (default: ring)")
     t.add_argument("--model", choices=["mlp", "dcgan", "dcgan32", "toy"],
                    help="mlp: the GAN paper's maxout MLP; dcgan: DCGAN-28; dcgan32: the all-convolutional DCGAN "
@@ -107,7 +109,9 @@ def _parser():
     e.add_argument("--device", help=DEVICE_HELP)
     from .inpaint import add_parser as add_inpaint_parser
     add_inpaint_parser(sub)
-    sub.add_parser("bench", help="time minigan's GAN training steps (benchmarks/bench.py adds PyTorch)")
+    from .bench import parser as bench_parser
+    sub.add_parser("bench", parents=[bench_parser()], add_help=False, description=bench_parser().description,
+                   help="time minigan's GAN training steps (benchmarks/bench.py adds PyTorch)")
     p.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     return p
 
@@ -127,8 +131,6 @@ def cmd_train(a):
                 unroll=a.unroll, max_norm=a.max_norm, ema=a.ema, lr_d=a.lr_d, smooth=a.smooth, sample_every=a.sample_every, device=a.device, seed=a.seed,
                 log_every=a.log_every, conditional=a.conditional or None, reuse_fake=a.reuse_fake or None,
                 data_dir=a.data_dir, out=a.out or f"runs/{a.data or 'ring'}")
-    if opts["model"] is None and not a.resume:
-        opts["model"] = "dcgan" if a.data in ("mnist", "fashion-mnist") else "toy"
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):    # divergence is checked for
             trainer = train(resume=a.resume, force=a.force, progress=not a.quiet, return_trainer=True, **opts)
@@ -277,7 +279,13 @@ def cmd_evaluate(a):
     return 0
 
 
-COMMANDS = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate, "inpaint": cmd_inpaint}
+def cmd_bench(a):
+    from .bench import run
+    return run(a)
+
+
+COMMANDS = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate, "inpaint": cmd_inpaint,
+            "bench": cmd_bench}
 
 
 def _error_text(err):
@@ -297,9 +305,6 @@ def main(argv=None):
     argv = [x for x in argv if x != "--debug"]
     from ..kernels import reuse_freed_memory
     reuse_freed_memory()
-    if argv[:1] == ["bench"]:                     # bench has its own parser (minigan/bench.py)
-        from .bench import main as bench_main
-        return bench_main(argv[1:])
     parser = _parser()
     a = parser.parse_args(argv)
     if a.command is None:

@@ -117,9 +117,13 @@ def parse_args(p, argv):
 
 
 def main(argv=None):
-    """Entry point of ``minigan bench``."""
-    a = parse_args(parser(), argv)
-    device = a.device
+    """Parse ``argv`` with ``parser()`` and ``run`` it (benchmarks/bench.py's tests call this)."""
+    return run(parse_args(parser(), argv))
+
+
+def run(a):
+    """Time (and with --profile, profile) the steps the parsed options ``a`` name; returns 0."""
+    device = a.device = backend.resolve_device(a.device)
     for name in (["dcgan", "mlp"] if a.model == "both" else [a.model]):
         for b in a.batch_size:
             step = STEPS[name](b, device)

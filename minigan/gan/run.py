@@ -84,6 +84,21 @@ DCGAN32_RECIPE = dict(optimizer="adam", lr=2e-4, beta1=0.5, batch_size=64, z_dim
 WASSERSTEIN = dict(optimizer="rmsprop", lr=5e-5, k=5, clip=0.01)
 WASSERSTEIN_GP = dict(optimizer="adam", lr=1e-4, beta1=0.0, beta2=0.9, k=5, gp_lambda=10.0)
 
+def set_length(cfg, key, value):
+    """Set --steps or --epochs (``key``) to ``value``; the other one is then unset: a run has one length."""
+    cfg[key], cfg["epochs" if key == "steps" else "steps"] = value, None
+
+
+def recipes_text():
+    """The recipes as ``minigan train --help`` shows them: one line per data set or override."""
+    def line(name, recipe):
+        return f"  {name:16s} " + ", ".join(f"{k.replace('_', '-')} {v}" for k, v in recipe.items())
+    lines = ["recipes (minigan.gan.run):"] + [line(n, r) for n, r in RECIPES.items()]
+    lines += [line("--model mlp", MLP_RECIPE), line("--model dcgan32", DCGAN32_RECIPE),
+              line("--loss wasserstein", WASSERSTEIN), line("--loss wasserstein-gp", WASSERSTEIN_GP)]
+    return "\n".join(lines)
+
+
 DEFAULTS = dict(model=None, data="ring", loss=None, k=1, epochs=None, steps=None, batch_size=None, lr=None,
                 beta1=None, beta2=0.999, optimizer=None, momentum=0.0, final_momentum=None, lr_decay=1.0,
                 device=None, seed=0, conditional=False, z_dim=None, prior=None, hidden=128, depth=3, pack=1,
@@ -109,10 +124,9 @@ def make_config(**options):
         cfg.update(WASSERSTEIN)
     elif loss == "wasserstein-gp":
         cfg.update(WASSERSTEIN_GP)
-    if "steps" in options:
-        cfg["epochs"] = None
-    if "epochs" in options:
-        cfg["steps"] = None
+    for key in ("steps", "epochs"):
+        if key in options:
+            set_length(cfg, key, options[key])
     cfg.update(options)
     validate(cfg)
     return cfg

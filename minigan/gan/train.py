@@ -26,7 +26,7 @@ from ..serialization import CheckpointError, load, save
 from ..tensor import Tensor, no_grad
 from . import losses, unrolled, viz
 from .run import (IMAGE_SETS, N_CLASSES, build_models, frozen, make_config, output_range, pad_to_32, prior,
-                  split_held_out, to_unit_range, validate)
+                  set_length, split_held_out, to_unit_range, validate)
 
 def base_lr(cfg, net):
     """The learning rate of G ("G") or D ("D"): --lr, and --lr-d for D when given (two time-scales)."""
@@ -577,11 +577,10 @@ def _resume_config(options):
             raise ValueError(f"--resume cannot change {name} (the run has {old!r}, got {value!r}); --resume may "
                              f"change only {allowed}; start a new run with another --out (or --force)")
         changes.append({"option": key, "from": old, "to": value})
-        cfg[key] = value
-        if key == "steps":
-            cfg["epochs"] = None
-        elif key == "epochs":
-            cfg["steps"] = None
+        if key in ("steps", "epochs"):
+            set_length(cfg, key, value)
+        else:
+            cfg[key] = value
     env = os.environ.get("MINIGAN_DEVICE")
     if options.get("device") is None and env and env != cfg.get("device"):
         changes.append({"option": "device", "from": cfg.get("device"), "to": env})   # --device, then $MINIGAN_DEVICE
