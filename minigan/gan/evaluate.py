@@ -17,7 +17,7 @@ import numpy as np
 from .. import backend, data
 from ..tensor import no_grad
 from . import quality, viz
-from .run import IMAGE_SETS, crop_to_28, load_run, prior, split_held_out, to_unit_range
+from .run import IMAGE_SETS, N_CLASSES, crop_to_28, load_run, prior, split_held_out, to_unit_range
 
 
 def generate(cfg, G, n, rng, labels=None, batch=500, device="cpu"):
@@ -112,7 +112,7 @@ def evaluate(run_dir, n_samples=None, n_valid=1000, device=None, seed=1234, prog
     rng = np.random.default_rng(seed)
     result = {"run": run_dir, "data": cfg["data"], "model": cfg["model"], "loss": cfg["loss"]}
     if cfg["data"] in IMAGE_SETS:
-        labels = rng.integers(0, 10, n_samples) if cfg["conditional"] else None
+        labels = rng.integers(0, N_CLASSES, n_samples) if cfg["conditional"] else None
         samples = generate(cfg, G, n_samples, rng, labels, device=dev)
         if cfg["model"] == "dcgan32":                   # trained on images padded to 32x32: score the centre
             samples = np.ascontiguousarray(crop_to_28(samples))
