@@ -1,0 +1,48 @@
+"""minigan.gan.run: the one home of a run's facts (recipes, length, held-out split, output range, frozen)."""
+import numpy as np
+import pytest
+
+from minigan import nn
+from minigan.gan import run
+
+
+def test_split_held_out_keeps_the_last_images_out():
+    x = np.arange(6000)
+    train, held = run.split_held_out(x)
+    assert len(held) == run.HELD_OUT and np.array_equal(np.concatenate([train, held]), x)
+    small_train, small_held = run.split_held_out(np.arange(50))       # a fifth of a small set
+    assert len(small_held) == 10 and small_train[-1] == 39
+
+
+def test_a_run_has_one_length():
+    cfg = run.make_config(data="fashion-mnist", steps=7)
+    assert (cfg["steps"], cfg["epochs"]) == (7, None)
+    run.set_length(cfg, "epochs", 2)
+    assert (cfg["steps"], cfg["epochs"]) == (None, 2)
+
+
+@pytest.mark.parametrize("model, expected", [("dcgan", "tanh"), ("mlp", "sigmoid")])
+def test_output_range_and_unit_range(model, expected):
+    cfg = run.make_config(data="fashion-mnist", model=model)
+    assert run.output_range(cfg) == expected
+    out = np.array([-1.0, 0.0, 1.0])
+    assert np.allclose(run.to_unit_range(cfg, out), (out + 1) / 2 if expected == "tanh" else out)
+    assert run.output_range(run.make_config(data="ring")) is None
+
+
+def test_frozen_restores_each_flag_even_after_an_error():
+    net = nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 1))
+    p0, p1 = list(net.parameters())[:2]
+    p1.requires_grad = False
+    with pytest.raises(RuntimeError):
+        with run.frozen(net, None):
+            assert not any(p.requires_grad for p in net.parameters())
+            raise RuntimeError("inside")
+    assert p0.requires_grad and not p1.requires_grad
+
+
+def test_help_lists_every_recipe():
+    text = run.recipes_text()
+    for name in run.RECIPES:
+        assert f"  {name} " in text
+    assert "lr 0.0002" in text and "--model mlp" in text
