@@ -25,7 +25,7 @@ def both_ways(switch, name, fn):
     out = []
     for on in (True, False):
         switch(name, on)
-        out.append([np.array(a) for a in fn()])
+        out.append([minigan.backend.as_numpy(a) for a in fn()])
     return out
 
 
