@@ -16,7 +16,7 @@ every order is again one of these three ops (docs/autodiff.md, "Convolution").
 """
 from . import kernels
 from .backend import get_array_module
-from .tensor import Function, Tensor
+from .tensor import Function, Tensor, is_grad_enabled
 
 
 def _int_pair(v, name):
@@ -99,15 +99,21 @@ class Conv2d(Function):
 
     def __init__(self, stride, padding, has_bias=False):
         self.stride, self.padding, self.has_bias = stride, padding, has_bias
+        self.cols = None                      # kernels.ON["keep_conv_columns"]: x's columns, for the backward
 
     def forward(self, x, w, b=None):
-        conv = kernels.conv2d if _fast() else conv2d_plain
-        return _add_bias(conv(x, w, self.stride, self.padding), b)
+        if not _fast():
+            return _add_bias(conv2d_plain(x, w, self.stride, self.padding), b)
+        y, cols = kernels.conv2d(x, w, self.stride, self.padding)
+        if kernels.ON["keep_conv_columns"] and is_grad_enabled():
+            self.cols = cols
+        return _add_bias(y, b)
 
     def backward(self, gy, needs):
         x, w = self.inputs[:2]
+        cols, self.cols = self.cols, None                                   # used once, then dropped
         gx = ConvTranspose2d(self.stride, self.padding, x.shape[2:])(gy, w) if needs[0] else None
-        gw = Conv2dGradW(self.stride, self.padding, w.shape[2:])(x, gy) if needs[1] else None
+        gw = Conv2dGradW(self.stride, self.padding, w.shape[2:], cols)(x, gy) if needs[1] else None
         if not self.has_bias:
             return gx, gw
         return gx, gw, gy.sum(axis=(0, 2, 3)) if needs[2] else None
@@ -139,12 +145,14 @@ class Conv2dGradW(Function):
     It is linear in each input, so its own gradients are conv_transpose2d and conv2d.
     """
 
-    def __init__(self, stride, padding, kernel):
-        self.stride, self.padding, self.kernel = stride, padding, tuple(kernel)
+    def __init__(self, stride, padding, kernel, cols=None):
+        self.stride, self.padding, self.kernel, self.cols = stride, padding, tuple(kernel), cols
 
     def forward(self, x, gy):
-        grad_w = kernels.conv2d_weight_grad if _fast() else conv2d_weight_grad_plain
-        return grad_w(x, gy, self.kernel, self.stride, self.padding)
+        if not _fast():
+            return conv2d_weight_grad_plain(x, gy, self.kernel, self.stride, self.padding)
+        cols, self.cols = self.cols, None
+        return kernels.conv2d_weight_grad(x, gy, self.kernel, self.stride, self.padding, cols)
 
     def backward(self, ggw, needs):
         x, gy = self.inputs

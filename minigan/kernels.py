@@ -16,7 +16,8 @@ Arrays in, arrays out: nothing here builds a graph.
 
 from .backend import as_strided, get_array_module
 
-ON = {"batch_last_conv": True, "fused_batchnorm_backward": True, "same_layout": True, "leaky_relu_arithmetic": True}
+ON = {"batch_last_conv": True, "keep_conv_columns": True, "fused_batchnorm_backward": True, "same_layout": True,
+      "leaky_relu_arithmetic": True, "outer_product_matmul": True}
 
 
 # ---------------------------------------------------------------- batch_last_conv
@@ -64,13 +65,15 @@ def _batch_last(y):
 
 
 def conv2d(x, w, stride, padding):
-    """conv.conv2d_plain's result, by one GEMM on batch-last columns; the output is stored batch-last."""
+    """conv.conv2d_plain's result, by one GEMM on batch-last columns; the output is stored batch-last.
+    Returns (y, the columns), so that ``keep_conv_columns`` can hand them to the weight gradient."""
     n, c, h, wd = x.shape
     o, _, kh, kw = w.shape
     (sh, sw), (ph, pw) = stride, padding
     oh, ow = (h + 2 * ph - kh) // sh + 1, (wd + 2 * pw - kw) // sw + 1
-    y = w.reshape(o, c * kh * kw) @ _columns(x, kh, kw, sh, sw, ph, pw, oh, ow)     # (O, OH*OW*N)
-    return y.reshape(o, oh, ow, n).transpose(3, 0, 1, 2)                            # (N, O, OH, OW) view
+    cols = _columns(x, kh, kw, sh, sw, ph, pw, oh, ow)
+    y = w.reshape(o, c * kh * kw) @ cols                                            # (O, OH*OW*N)
+    return y.reshape(o, oh, ow, n).transpose(3, 0, 1, 2), cols                      # (N, O, OH, OW) view
 
 
 def conv_transpose2d(y, w, stride, padding, out_hw):
@@ -81,11 +84,27 @@ def conv_transpose2d(y, w, stride, padding, out_hw):
     return _add_columns(cols, (n, c) + tuple(out_hw), (kh, kw), stride, padding, (oh, ow))
 
 
-def conv2d_weight_grad(x, gy, kernel, stride, padding):
-    """conv.conv2d_weight_grad_plain's result: gw (O, C, KH, KW) = gy's rows times x's columns."""
+def conv2d_weight_grad(x, gy, kernel, stride, padding, cols=None):
+    """conv.conv2d_weight_grad_plain's result: gw (O, C, KH, KW) = gy's rows times x's columns (``cols``: x's
+    columns from the forward, kept by ``keep_conv_columns``; else they are gathered again)."""
     o, c, (oh, ow) = gy.shape[1], x.shape[1], gy.shape[2:]
-    cols = _columns(x, *kernel, *stride, *padding, oh, ow)
+    if cols is None:
+        cols = _columns(x, *kernel, *stride, *padding, oh, ow)
     return (_batch_last(gy) @ cols.T).reshape(o, c, *kernel)
+
+
+# keep_conv_columns: Conv2d keeps the columns of its forward (one copy of x's windows per conv layer, alive
+# until the backward) and hands them to the Conv2dGradW of its backward, which would gather them again.
+
+
+# ---------------------------------------------------------------- outer_product_matmul
+def matmul(a, b):
+    """a @ b; with an inner size of 1, (.., M, 1) @ (.., 1, N) is an outer product, computed as the broadcast
+    a * b (bit for bit the same values), which NumPy runs many times faster than its matmul at K = 1
+    (D's last Linear: its input gradient is (64, 1) @ (1, 6272))."""
+    if a.ndim >= 2 and b.ndim >= 2 and a.shape[-1] == 1 == b.shape[-2]:
+        return a * b
+    return a @ b
 
 
 # ---------------------------------------------------------------- fused_batchnorm_backward
@@ -153,4 +172,4 @@ def reuse_freed_memory():
 
 
 __all__ = ["ON", "batchnorm_backward", "conv2d", "conv2d_weight_grad", "conv_transpose2d", "leaky_relu",
-           "leaky_relu_backward", "reuse_freed_memory", "same_layout"]
+           "leaky_relu_backward", "matmul", "reuse_freed_memory", "same_layout"]

@@ -131,7 +131,7 @@ class MatMul(Function):
     """a @ b for >= 2-D operands (.., M, K) @ (.., K, N) -> (.., M, N), batch dims broadcast."""
 
     def forward(self, a, b):
-        return a @ b
+        return kernels.matmul(a, b) if kernels.ON["outer_product_matmul"] else a @ b
 
     def backward(self, gy, needs):                         # dL/da = gy b^T, dL/db = a^T gy
         a, b = self.inputs

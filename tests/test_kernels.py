@@ -122,6 +122,43 @@ def test_leaky_relu_arithmetic_equals_the_plain_where(switch, slope):
     np.testing.assert_array_equal(plain[1], np.where(x.numpy() > 0, 1, slope) * gy)
 
 
+def test_keep_conv_columns_gives_the_same_gradients_and_frees_them(switch):
+    rng = np.random.default_rng(4)
+    x = minigan.tensor(rng.standard_normal((2, 3, 6, 6)), dtype=np.float64, requires_grad=True)
+    w = minigan.tensor(rng.standard_normal((4, 3, 3, 3)), dtype=np.float64, requires_grad=True)
+    gy = rng.standard_normal((2, 4, 3, 3))
+
+    def run():
+        x.grad = w.grad = None
+        y = F.conv2d(x, w, stride=2, padding=1)
+        kept = y.creator.cols is not None
+        (y * minigan.tensor(gy, dtype=np.float64)).sum().backward()
+        return [x.grad.data, w.grad.data, np.array([kept, y.creator.cols is None])]
+    fast, plain = both_ways(switch, "keep_conv_columns", run)
+    np.testing.assert_allclose(fast[0], plain[0], rtol=1e-12)
+    np.testing.assert_allclose(fast[1], plain[1], rtol=1e-12)
+    assert list(fast[2]) == [True, True] and list(plain[2]) == [False, True]
+    with minigan.no_grad():
+        assert F.conv2d(x, w).creator is None                             # nothing recorded, nothing kept
+
+
+def test_outer_product_matmul_equals_the_plain_product(switch):
+    rng = np.random.default_rng(5)
+    a = minigan.tensor(rng.standard_normal((7, 1)), dtype=np.float64, requires_grad=True)
+    b = minigan.tensor(rng.standard_normal((1, 9)), dtype=np.float64, requires_grad=True)
+    c = minigan.tensor(rng.standard_normal((2, 7, 1)), dtype=np.float64)
+    gy = rng.standard_normal((7, 9))
+
+    def run():
+        a.grad = b.grad = None
+        y = a @ b
+        (y * minigan.tensor(gy, dtype=np.float64)).sum().backward()
+        return [y.data, a.grad.data, b.grad.data, (c @ b).data]
+    fast, plain = both_ways(switch, "outer_product_matmul", run)
+    for f, p in zip(fast, plain):
+        np.testing.assert_array_equal(f, p)
+
+
 def test_every_trick_is_tested_here():
     import inspect
     import sys
