@@ -46,3 +46,15 @@ def test_help_lists_every_recipe():
     for name in run.RECIPES:
         assert f"  {name} " in text
     assert "lr 0.0002" in text and "--model mlp" in text
+
+
+def test_recipe_paper_is_the_five_epoch_dcgan_recipe():
+    paper = run.make_config(data="fashion-mnist", recipe="paper")
+    assert (paper["epochs"], paper["ema"], paper["model"], paper["lr"]) == (5, 0.0, "dcgan", 2e-4)
+    assert dict(run.make_config(data="ring", recipe="paper"), recipe="default") == run.make_config(data="ring")
+    with pytest.raises(ValueError, match="--recipe must be one of default, paper"):
+        run.make_config(data="fashion-mnist", recipe="fast")
+    old = run.make_config(data="ring")
+    del old["recipe"]                                  # a config.json written before --recipe existed
+    run.validate(old)
+    assert old["recipe"] == "default"

@@ -43,6 +43,9 @@ def _parser():
                        epilog=run.recipes_text(), formatter_class=argparse.RawDescriptionHelpFormatter)
     t.add_argument("--data", choices=list(run.RECIPES),
                    help="training data (default: ring)")
+    t.add_argument("--recipe", choices=list(run.RECIPE_NAMES),
+                   help="default: the best recipe measured for the data set; paper: for images, the DCGAN "
+                        "papers' 5-epoch recipe (see the recipes below)")
     t.add_argument("--model", choices=["mlp", "dcgan", "dcgan32", "toy"],
                    help="mlp: the GAN paper's maxout MLP; dcgan: DCGAN-28; dcgan32: the all-convolutional DCGAN "
                         "on images padded to 32x32; toy: small MLPs for 1-D/2-D "
@@ -125,7 +128,7 @@ def cmd_train(a):
     from ..gan.train import TrainingDiverged, train
     if a.data is None and not a.resume:
         a.data = "ring"
-    opts = dict(data=a.data, model=a.model, loss=a.loss, k=a.k, epochs=a.epochs, steps=a.steps,
+    opts = dict(data=a.data, recipe=a.recipe, model=a.model, loss=a.loss, k=a.k, epochs=a.epochs, steps=a.steps,
                 batch_size=a.batch_size, lr=a.lr, beta1=a.beta1, optimizer=a.optimizer, z_dim=a.z_dim,
                 pack=a.pack, prior=a.prior, momentum=a.momentum, clip=a.clip, gp_lambda=a.gp_lambda,
                 unroll=a.unroll, max_norm=a.max_norm, ema=a.ema, lr_d=a.lr_d, smooth=a.smooth, sample_every=a.sample_every, device=a.device, seed=a.seed,
