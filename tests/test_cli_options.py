@@ -134,3 +134,20 @@ def test_label_smoothing_is_cross_entropy_with_target_s():
     want = (-(s * np.log(sig(r.numpy())) + (1 - s) * np.log(1 - sig(r.numpy())))).mean() \
         - np.log(1 - sig(f.numpy())).mean()
     assert np.isclose(losses.discriminator_loss(r, f, "nonsaturating", smooth=s).item(), want, rtol=1e-12)
+
+
+def test_ema_leaves_the_training_trajectory_alone(tmp_path):
+    """--ema only adds a moving average: G and D train exactly as without it (no extra random draw)."""
+    make_set(tmp_path, n_train=200)
+    from minigan.gan.run import make_config
+    trainers = []
+    for ema in (0.0, 0.9):
+        cfg = make_config(data="fashion-mnist", data_dir=str(tmp_path), steps=3, batch_size=16, ema=ema,
+                          out=str(tmp_path / f"r{ema}"))
+        tr = Trainer(cfg, progress=False)
+        for _ in range(3):
+            tr.train_step()
+        trainers.append(tr)
+    for a, b in zip(trainers[0].G.parameters(), trainers[1].G.parameters()):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    np.testing.assert_array_equal(trainers[0].fixed_z.numpy(), trainers[1].fixed_z.numpy())

@@ -11,6 +11,7 @@ A run directory holds config.json, checkpoint.npz (model + optimizers + RNG +
 step, written atomically every epoch, at the end and on Ctrl-C), metrics.csv,
 samples/*.png (a fixed-noise grid every ``sample_every`` steps) and progress.gif.
 """
+import copy
 import csv
 import json
 import math
@@ -75,8 +76,7 @@ class Trainer:
         self.optG, self.optD = make_optimizer(cfg, self.G, "G"), make_optimizer(cfg, self.D, "D")
         self.G_ema = None                     # --ema: a moving average of G's weights, the generator that samples
         if cfg.get("ema"):
-            self.G_ema = build_models(cfg)[0].to(self.device).eval()
-            self.G_ema.load_state_dict(self.G.state_dict())
+            self.G_ema = copy.deepcopy(self.G).eval()      # a copy: no random draw, so --ema leaves training as it is
         self.step, self.perm, self.pos = 0, None, 0
         n_fixed = N_CLASSES * 8 if cfg["conditional"] else (64 if self.kind == "images" else 2500)
         self.fixed_z = self.noise(n_fixed)
