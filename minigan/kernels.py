@@ -5,11 +5,13 @@ default). Switching one off runs the plain version, which is what tests/test_ker
 trick against and how benchmarks/kernels.py measures what it buys. What each buys on the trainer's
 DCGAN-28 step (2 threads, batch 64 / 256: how much slower the step is without it; docs/performance.md):
 
-    batch_last_conv            +108% / +140%   convolution on batch-last columns from one strided view
-    leaky_relu_arithmetic       +26% /  +35%   max(x, s x) and an in-place backward factor, not where()
-    fused_batchnorm_backward     -7% /  +15%   batch norm's first-order backward on the forward's arrays
-    same_layout                  +2% /   +8%   a reshape's gradient laid out as its input
-    reuse_freed_memory          +11% /  +26%   glibc keeps freed blocks for the next step
+    batch_last_conv            +107% / +194%   convolution on batch-last columns from one strided view
+    keep_conv_columns            +3% /  +12%   Conv2d hands its forward's columns to its weight gradient
+    fused_batchnorm_backward     +8% /  +13%   batch norm's first-order backward on the forward's arrays
+    same_layout                  +9% /  +16%   a reshape's gradient laid out as its input
+    leaky_relu_arithmetic       +27% /  +36%   max(x, s x) and an in-place backward factor, not where()
+    outer_product_matmul         +2% /   +4%   a product of inner size 1 as a broadcast product
+    reuse_freed_memory           -5% /  +38%   glibc keeps freed blocks for the next step
 
 Arrays in, arrays out: nothing here builds a graph.
 """
