@@ -61,7 +61,7 @@ class Add(_Binary):
 
     def backward(self, gy, needs):
         a, b = self.inputs
-        return sum_to(gy, a.shape), sum_to(gy, b.shape)
+        return sum_to(gy, a.shape) if needs[0] else None, sum_to(gy, b.shape) if needs[1] else None
 
 
 class Sub(_Binary):
@@ -70,7 +70,7 @@ class Sub(_Binary):
 
     def backward(self, gy, needs):
         a, b = self.inputs
-        return sum_to(gy, a.shape), sum_to(-gy, b.shape) if needs[1] else None
+        return sum_to(gy, a.shape) if needs[0] else None, sum_to(-gy, b.shape) if needs[1] else None
 
 
 class Mul(_Binary):

@@ -58,3 +58,15 @@ def test_recipe_paper_is_the_five_epoch_dcgan_recipe():
     del old["recipe"]                                  # a config.json written before --recipe existed
     run.validate(old)
     assert old["recipe"] == "default"
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_nearest_is_the_brute_force_nearest(weighted):
+    from minigan.gan.evaluate import nearest
+    rng = np.random.default_rng(0)
+    q, refs = rng.random((5, 1, 4, 4)), rng.random((23, 1, 4, 4))
+    w = (rng.random((5, 1, 4, 4)) > 0.5).astype(float) if weighted else np.ones_like(q)
+    d = (((q[:, None] - refs[None]) ** 2) * w[:, None]).reshape(5, 23, -1).sum(-1)
+    idx, d2 = nearest(q, refs, weights=w if weighted else None, chunk=7)
+    np.testing.assert_array_equal(idx, d.argmin(1))
+    np.testing.assert_allclose(d2, d.min(1), rtol=1e-4, atol=1e-5)

@@ -65,13 +65,14 @@ def nearest(queries, refs, weights=None, chunk=8192):
     ||W (q - r)||^2 = sum W q^2 - 2 (W q) . r + W . r^2, so two matrix products find all of them.
     """
     q = np.asarray(queries, np.float32).reshape(len(queries), -1)
-    w = np.ones_like(q) if weights is None else \
+    w = None if weights is None else \
         np.broadcast_to(np.asarray(weights, np.float32), np.shape(queries)).reshape(q.shape)
-    wq = w * q
+    wq = q if w is None else w * q
     best, idx = np.full(len(q), np.inf), np.zeros(len(q), np.int64)
     for i in range(0, len(refs), chunk):
         r = np.asarray(refs[i:i + chunk], np.float32).reshape(-1, q.shape[1])       # (T, D)
-        d = w @ (r * r).T - 2 * wq @ r.T                                              # (N, T)
+        r2 = (r * r).sum(1)[None, :] if w is None else w @ (r * r).T                  # (1 or N, T)
+        d = r2 - 2 * wq @ r.T                                                         # (N, T)
         j = d.argmin(axis=1)
         dj = d[np.arange(len(q)), j]
         better = dj < best
