@@ -153,6 +153,20 @@ def test_k_discriminator_steps_per_generator_step(tmp_path):
     assert calls == ["D", "D", "D", "G"]
 
 
+def test_cooldown_lets_the_learning_rates_fall_linearly_to_zero(tmp_path):
+    tr = toy_trainer(tmp_path, steps=20, lr=1e-3, lr_d=4e-3, cooldown=0.25)     # the last 5 of 20 steps
+    for step, factor in ((0, 1.0), (15, 1.0), (16, 4 / 5), (19, 1 / 5)):
+        tr.step = step
+        tr.schedule()
+        assert tr.optG.lr == pytest.approx(1e-3 * factor) and tr.optD.lr == pytest.approx(4e-3 * factor)
+    tr = toy_trainer(tmp_path, steps=20, lr=1e-3)
+    tr.step = 19
+    tr.schedule()
+    assert tr.optG.lr == tr.optD.lr == 1e-3                                      # off by default
+    with pytest.raises(ValueError, match=r"--cooldown must be in \[0, 1\]; got 1.5"):
+        make_config(data="ring", cooldown=1.5)
+
+
 @pytest.mark.parametrize("seed", [SEEDS[0]] + [pytest.param(s, marks=pytest.mark.slow) for s in SEEDS[1:]])
 def test_training_moves_pg_toward_the_data(tmp_path, seed):
     # 400 steps at lr 5e-3: after / before was 0.26 .. 0.47 on seeds 0-5, with and without

@@ -75,6 +75,8 @@ def _parser():
                                               "default: --lr)")
     t.add_argument("--smooth", type=float, help="one-sided label smoothing: D's target for real images "
                                                 "(default 1: none; 0.9 is common)")
+    t.add_argument("--cooldown", type=float, help="let the learning rates fall linearly to 0 over this last "
+                                                  "fraction of the run, e.g. 0.25 (default 0: constant)")
     t.add_argument("--pack", type=int, help="PacGAN packing: D judges this many samples at once (toy models)")
     t.add_argument("--sample-every", type=int, help="save the fixed-noise picture every N steps")
     t.add_argument("--device", default=None, help=DEVICE_HELP)
@@ -131,7 +133,7 @@ def cmd_train(a):
     opts = dict(data=a.data, recipe=a.recipe, model=a.model, loss=a.loss, k=a.k, epochs=a.epochs, steps=a.steps,
                 batch_size=a.batch_size, lr=a.lr, beta1=a.beta1, optimizer=a.optimizer, z_dim=a.z_dim,
                 pack=a.pack, prior=a.prior, momentum=a.momentum, clip=a.clip, gp_lambda=a.gp_lambda,
-                unroll=a.unroll, max_norm=a.max_norm, ema=a.ema, lr_d=a.lr_d, smooth=a.smooth, sample_every=a.sample_every, device=a.device, seed=a.seed,
+                unroll=a.unroll, max_norm=a.max_norm, ema=a.ema, lr_d=a.lr_d, smooth=a.smooth, cooldown=a.cooldown, sample_every=a.sample_every, device=a.device, seed=a.seed,
                 log_every=a.log_every, conditional=a.conditional or None, reuse_fake=a.reuse_fake or None,
                 data_dir=a.data_dir, out=a.out or f"runs/{a.data or 'ring'}")
     try:

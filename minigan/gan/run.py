@@ -109,7 +109,7 @@ DEFAULTS = dict(model=None, data="ring", loss=None, k=1, epochs=None, steps=None
                 device=None, seed=0, conditional=False, z_dim=None, prior=None, hidden=128, depth=3, pack=1,
                 clip=0.01, gp_lambda=10.0, sample_every=None, data_dir=None, out=None,
                 log_every=1, reuse_fake=False, unroll=0, max_norm=None, ema=0.0, lr_d=None, smooth=1.0,
-                recipe="default")
+                cooldown=0.0, recipe="default")
 MODELS = ("mlp", "dcgan", "dcgan32", "toy")
 
 
@@ -174,7 +174,8 @@ def validate(cfg):
 REAL_RANGES = {"lr": (0.0, math.inf, False), "beta1": (0.0, 1.0, True), "beta2": (0.0, 1.0, True),
                "momentum": (0.0, 1.0, True), "final_momentum": (0.0, 1.0, True), "lr_decay": (1.0, math.inf, True),
                "clip": (0.0, math.inf, False), "gp_lambda": (0.0, math.inf, True), "ema": (0.0, 1.0, True),
-               "lr_d": (0.0, math.inf, False), "smooth": (0.5, 1.0, False, True)}
+               "lr_d": (0.0, math.inf, False), "smooth": (0.5, 1.0, False, True),
+               "cooldown": (0.0, 1.0, True, True)}
 
 
 def _check_reals(cfg):

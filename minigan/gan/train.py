@@ -203,14 +203,19 @@ class Trainer:
         return unrolled.unrolled_generator_loss(self.G, self.D, self.optD, z, yz, batches, self.cfg["loss"], clip)
 
     def schedule(self):
-        """The MLP recipe's hyper-parameters over training: momentum 0.5 -> 0.7, lr decayed per step."""
+        """The learning rates and momentum for this step: --cooldown lets the rates fall linearly to 0 over
+        the last fraction of the run; the MLP recipe's SGD has momentum 0.5 -> 0.7 and lr decayed per step."""
         cfg = self.cfg
-        if cfg["optimizer"] == "sgd":
-            frac = min(1.0, self.step / max(1, self.total_steps))
-            final = cfg["final_momentum"] if cfg["final_momentum"] is not None else cfg["momentum"]
-            mom = cfg["momentum"] + (final - cfg["momentum"]) * frac
-            for opt, net in ((self.optD, "D"), (self.optG, "G")):
-                opt.momentum, opt.lr = mom, max(base_lr(cfg, net) / cfg["lr_decay"] ** self.step, 1e-6)
+        factor = 1.0
+        if cfg.get("cooldown"):                        # 1 until the cooldown starts, then down to 1 / its length
+            factor = min(1.0, (self.total_steps - self.step) / (cfg["cooldown"] * self.total_steps))
+        for opt, net in ((self.optD, "D"), (self.optG, "G")):
+            lr = base_lr(cfg, net)
+            if cfg["optimizer"] == "sgd":
+                final = cfg["final_momentum"] if cfg["final_momentum"] is not None else cfg["momentum"]
+                opt.momentum = cfg["momentum"] + (final - cfg["momentum"]) * min(1.0, self.step / self.total_steps)
+                lr = max(lr / cfg["lr_decay"] ** self.step, 1e-6)
+            opt.lr = lr * factor
 
     def train_step(self):
         """k D steps then one G step; returns the metrics row, or None on a step that is not logged.
@@ -482,7 +487,7 @@ class _Metrics:
 
 
 # Options a resume may change (they take effect at the checkpoint's step); every other option must match the run.
-RESUME_MAY_CHANGE = ("lr", "lr_d", "steps", "epochs", "device", "sample_every", "log_every")
+RESUME_MAY_CHANGE = ("lr", "lr_d", "steps", "epochs", "cooldown", "device", "sample_every", "log_every")
 RUN_FILES = ("config.json", "checkpoint.npz", "metrics.csv")
 
 
