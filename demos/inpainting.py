@@ -43,6 +43,8 @@ def get_args():
     p.add_argument("--iters", type=int, default=DEFAULTS["iters"],
                    help=f"Adam steps on z (default {DEFAULTS['iters']})")
     p.add_argument("--restarts", type=int, default=1, help="random starting codes per image (default 1)")
+    p.add_argument("--combine", choices=["mean", "best"], default=DEFAULTS["combine"],
+                   help=f"fill with the mean of the restarts or the best one (default {DEFAULTS['combine']})")
     p.add_argument("--lambda", dest="lam", type=float, default=DEFAULTS["lam"],
                    help=f"perceptual weight (default {DEFAULTS['lam']})")
     p.add_argument("--perceptual", choices=["nonsaturating", "saturating"], default="nonsaturating")
@@ -100,7 +102,7 @@ def main():
         print(f"[{timer():6.0f} s] {kind} mask: searching z for {len(x)} images "
               f"({args.iters} iterations, {args.restarts} restart(s)) ...")
         r = inpaint(G, D, x, mask, cfg, iters=args.iters, restarts=args.restarts, lam=args.lam,
-                    perceptual=args.perceptual, seed=args.seed, record=k, record_every=max(1, args.iters // 30),
+                    perceptual=args.perceptual, combine=args.combine, seed=args.seed, record=k, record_every=max(1, args.iters // 30),
                     progress=True)
         inpainting_figure(x[:16], mask[:16], r["generated"][:16], r["blended"][:16],
                           os.path.join(args.out, f"inpainting_{kind}.png"))
@@ -116,7 +118,7 @@ def main():
     per_epoch = max(1, len(trainset) // (cfg["batch_size"] * cfg["k"]))
     lines = [f"Hole-region error on the first {len(x)} {cfg['data']} test images (images in [0, 1]; PSNR over "
              f"the missing pixels, mean over images). Run: {run}, G after {step} steps ({step / per_epoch:.1f} "
-             f"epochs); {args.iters} iterations, {args.restarts} restart(s), lambda {args.lam}, "
+             f"epochs); {args.iters} iterations, {args.restarts} restart(s) ({args.combine}), lambda {args.lam}, "
              f"{args.perceptual} perceptual loss.", "",
              "| mask | method | hole L1 | hole PSNR (dB) |", "|---|---|---:|---:|"]
     lines += [f"| {kind} | {name} | {l1:.4f} | {psnr:.2f} |" for kind, name, l1, psnr in rows]

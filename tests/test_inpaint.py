@@ -325,7 +325,7 @@ def test_search_result_shapes_restarts_and_history():
     G, D, x = tiny_setup(n=4)
     R, iters = 3, 6
     r = I.inpaint(G, D, x, I.make_mask("center", (5, 4)), z_dim=3, iters=iters, restarts=R, record=2,
-                  record_every=4, perceptual="saturating", weighted=True, constraint="sphere")
+                  record_every=4, perceptual="saturating", weighted=True, constraint="sphere", combine="best")
     hist = r["history"]
     assert hist["loss"].shape == (iters + 1, R, 4)
     np.testing.assert_array_equal(r["loss"], hist["loss"][-1].min(axis=0))       # best restart kept
@@ -339,6 +339,22 @@ def test_search_result_shapes_restarts_and_history():
     with minigan.no_grad():
         g = G(dev_tensor(r["z"])).numpy()
     np.testing.assert_allclose(r["generated"], (g + 1) / 2, atol=1e-6)
+    np.testing.assert_array_equal(r["z_all"][r["restart"], np.arange(4)], r["z"])
+
+
+def test_mean_of_the_restarts_fills_the_hole():
+    G, D, x = tiny_setup(n=4)
+    mask = I.make_mask("center", (5, 4))
+    kw = dict(z_dim=3, iters=6, restarts=3, blend="none")
+    best, mean = (I.inpaint(G, D, x, mask, combine=c, **kw) for c in ("best", "mean"))
+    np.testing.assert_array_equal(mean["z_all"], best["z_all"])                   # the same search
+    with minigan.no_grad():
+        g = np.stack([G(dev_tensor(z)).numpy() for z in mean["z_all"]])          # (R, N, C, H, W)
+    np.testing.assert_allclose(mean["generated"], np.clip((g + 1) / 2, 0, 1).mean(axis=0), atol=1e-6)
+    assert np.abs(mean["generated"] - best["generated"]).max() > 1e-3
+    np.testing.assert_array_equal(mean["blended"], I.compose(x, mean["generated"], mask))
+    with pytest.raises(ValueError, match="combine must be one of mean, best, got 'median'"):
+        I.inpaint(G, D, x, mask, combine="median", **kw)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])

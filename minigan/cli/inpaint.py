@@ -5,7 +5,7 @@ import numpy as np
 
 from ..inpaint.figure import inpainting_figure
 from ..inpaint.masks import KINDS, get_mask
-from ..inpaint.search import BLENDS, DEFAULTS, inpaint
+from ..inpaint.search import BLENDS, COMBINES, DEFAULTS, inpaint
 from .common import check_output_path, one_line
 
 def add_parser(subparsers):
@@ -32,7 +32,10 @@ def add_parser(subparsers):
                    help=f"weight of the perceptual loss ({DEFAULTS['lam']})")
     p.add_argument("--lr", type=float, default=DEFAULTS["lr"], help=f"Adam's learning rate ({DEFAULTS['lr']})")
     p.add_argument("--restarts", type=int, default=DEFAULTS["restarts"],
-                   help=f"random starting codes per image, the best kept ({DEFAULTS['restarts']})")
+                   help=f"random starting codes per image ({DEFAULTS['restarts']})")
+    p.add_argument("--combine", choices=list(COMBINES), default=DEFAULTS["combine"],
+                   help="fill the hole with the mean of the restarts' G(z) or the best restart's "
+                        f"(default {DEFAULTS['combine']})")
     p.add_argument("--perceptual", choices=["saturating", "nonsaturating"], default=DEFAULTS["perceptual"],
                    help="log(1 - D(G(z))) or -log D(G(z)) (default nonsaturating)")
     p.add_argument("--weighted", action="store_true", help="importance-weighted contextual loss (Yeh et al.)")
@@ -82,7 +85,7 @@ def check_options(a):
 
 def _search(G, D, images, mask, cfg, a, labels):
     return inpaint(G, D, images, mask, cfg, iters=a.iters, lam=a.lam, lr=a.lr, restarts=a.restarts,
-                   perceptual=a.perceptual, weighted=a.weighted, blend=a.blend, seed=a.seed,
+                   perceptual=a.perceptual, weighted=a.weighted, blend=a.blend, combine=a.combine, seed=a.seed,
                    labels=labels if cfg.get("conditional") else None, progress=not a.quiet)
 
 

@@ -18,10 +18,12 @@ from .objective import PERCEPTUAL, call, objective
 
 CONSTRAINTS = ("auto", "clip", "sphere", "penalty", "none")
 BLENDS = ("none", "poisson")
+COMBINES = ("mean", "best")
 # Measured on Fashion-MNIST with the centre mask (docs/inpainting.md): a Gaussian prior as a penalty, the
-# non-saturating perceptual loss with lambda 0.1, 4 restarts, Poisson blending; PSNR flattens after ~500 steps.
+# non-saturating perceptual loss with lambda 0.1, 4 restarts averaged, Poisson blending; PSNR flattens after
+# ~500 steps.
 DEFAULTS = dict(iters=500, lam=0.1, lr=0.01, restarts=4, perceptual="nonsaturating", weighted=False,
-                constraint="auto", blend="poisson")
+                constraint="auto", blend="poisson", combine="mean")
 
 
 def generator_facts(cfg=None, z_dim=None, prior=None, scale=None):
@@ -80,8 +82,10 @@ def check_images(images):
     return x
 
 
-def check_search(iters, restarts, lr, lam, perceptual, blend):
+def check_search(iters, restarts, lr, lam, perceptual, blend, combine="mean"):
     """The search's numbers and names, checked before any work."""
+    if combine not in COMBINES:
+        raise ValueError(f"inpaint: combine must be one of {', '.join(COMBINES)}, got {combine!r}")
     if perceptual not in PERCEPTUAL:
         raise ValueError(f"inpaint: perceptual must be one of {', '.join(PERCEPTUAL)}, got {perceptual!r}")
     if blend not in BLENDS:
@@ -152,7 +156,8 @@ def eval_mode(*models):
 
 def inpaint(G, D, images, mask, cfg=None, *, iters=DEFAULTS["iters"], lam=DEFAULTS["lam"], lr=DEFAULTS["lr"],
             restarts=DEFAULTS["restarts"], perceptual=DEFAULTS["perceptual"], weighted=DEFAULTS["weighted"],
-            constraint=DEFAULTS["constraint"], blend=DEFAULTS["blend"], labels=None, seed=0, record=0,
+            constraint=DEFAULTS["constraint"], blend=DEFAULTS["blend"], combine=DEFAULTS["combine"], labels=None,
+            seed=0, record=0,
             record_every=10, progress=False, z_dim=None, prior=None, scale=None, prior_weight=1.0):
     """Fill the missing pixels of ``images`` with a trained generator (Yeh et al. 2016).
 
@@ -163,7 +168,10 @@ def inpaint(G, D, images, mask, cfg=None, *, iters=DEFAULTS["iters"], lam=DEFAUL
         cfg: the run's config dict (gives z_dim, prior and G's output range); or give them as keywords.
         iters, lr: Adam iterations and learning rate on z.
         lam: lambda, the weight of the perceptual loss; perceptual: "nonsaturating" or "saturating".
-        restarts: random starting codes per image; the one with the lowest final L is kept.
+        restarts: random starting codes per image, all searched.
+        combine: how the restarts make the fill: "mean" (the average of their G(z_hat): PSNR rewards the
+            conditional mean, and the restarts are draws of plausible completions) or "best" (the G(z_hat)
+            of the restart with the lowest final L).
         weighted: use Yeh's importance weights in the contextual loss instead of M.
         constraint: keep z where the prior has its mass: "auto" (clip for uniform, penalty for normal), "clip",
             "sphere" (rescale to norm sqrt(z_dim)), "penalty" (add prior_weight * ||z||^2/2 to L) or "none".
@@ -174,13 +182,15 @@ def inpaint(G, D, images, mask, cfg=None, *, iters=DEFAULTS["iters"], lam=DEFAUL
         progress: show a tqdm bar over the iterations.
         z_dim, prior, scale: override ``cfg``: code size, "normal" / "uniform", "tanh" / "sigmoid".
     Returns:
-        dict(blended (N, C, H, W), generated = G(z_hat) in [0, 1] (N, C, H, W), z (N, z_dim), loss,
-        contextual, perceptual (N,) at z_hat, restart (N,) index of the kept restart, history = dict(loss
+        dict(blended (N, C, H, W), generated = the fill in [0, 1] before blending (N, C, H, W): the restarts'
+        mean or the best restart's G(z_hat); z (N, z_dim), loss, contextual, perceptual (N,) at the best
+        restart's z_hat, z_all (R, N, z_dim) every restart's final code, restart (N,) index of the best
+        restart, history = dict(loss
         (iters + 1, R, N) total loss before each step and at the end, frames (T, record, C, H, W),
         frame_iters (T,))), all NumPy; images float32.
     """
     facts = generator_facts(cfg, z_dim, prior, scale)
-    check_search(iters, restarts, lr, lam, perceptual, blend)
+    check_search(iters, restarts, lr, lam, perceptual, blend, combine)
     x = check_images(images)
     if len(x) == 0:
         raise ValueError("inpaint: got no images (N = 0)")
@@ -197,7 +207,7 @@ def inpaint(G, D, images, mask, cfg=None, *, iters=DEFAULTS["iters"], lam=DEFAUL
         losses, frames = _run(s, int(iters), min(int(record), len(x)), record_every, progress)
         with no_grad():
             total, lc, lp, gen = s.evaluate()
-    return _result(s, losses + [total.data.reshape(s.R, s.n)], frames, gen, lc, lp, blend, int(iters),
+    return _result(s, losses + [total.data.reshape(s.R, s.n)], frames, gen, lc, lp, blend, combine, int(iters),
                    min(int(record), len(x)))
 
 
@@ -218,19 +228,24 @@ def _run(s, iters, k, record_every, progress):
     return losses, frames
 
 
-def _result(s, losses, frames, gen, lc, lp, blend, iters, k):
+def _result(s, losses, frames, gen, lc, lp, blend, combine, iters, k):
     """The search's outcome at each image's best restart (see ``inpaint``)."""
     xp = backend.get_array_module(losses[0])
     history = backend.as_numpy(xp.stack(losses)).astype(np.float64)          # (iters + 1, R, N), one copy
     final = history[iters]
     best = final.argmin(axis=0)                                             # (N,) the kept restart
-    generated = np.clip(s.best(final, gen), 0, 1).astype(np.float32)
+    if combine == "mean":                                                   # (R, N, C, H, W) -> (N, C, H, W)
+        generated = np.clip(gen.numpy().reshape((s.R, s.n) + s.x.shape[1:]), 0, 1).mean(axis=0)
+    else:
+        generated = np.clip(s.best(final, gen), 0, 1)
+    generated = generated.astype(np.float32)
     blended = poisson_blend(s.x, generated, s.mask) if blend == "poisson" else compose(s.x, generated, s.mask)
     if k:
         frames.append((iters, gen.numpy().reshape((s.R, s.n) + s.x.shape[1:])[:, :k]))
     pictures = np.stack([f[best[:k], np.arange(k)] for _, f in frames]) if frames else \
         np.zeros((0, k) + s.x.shape[1:])
-    return dict(blended=blended, generated=generated, z=s.best(final, s.z), loss=final[best, np.arange(s.n)],
+    return dict(blended=blended, generated=generated, z=s.best(final, s.z), z_all=s.z.numpy().reshape(s.R, s.n, -1),
+                loss=final[best, np.arange(s.n)],
                 contextual=s.best(final, lc), perceptual=s.best(final, lp), restart=best,
                 history=dict(loss=history, frames=pictures.astype(np.float32),
                              frame_iters=np.array([i for i, _ in frames])))
