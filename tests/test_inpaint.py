@@ -516,6 +516,11 @@ def test_baselines_match_brute_force(rng):
         d = [np.sum(m[i] * (x[i] - t) ** 2) for t in train]
         assert idx[i] == int(np.argmin(d))
         np.testing.assert_array_equal(filled[i], np.where(m[i] == 1, x[i], train[idx[i]]))
+    filled, idx = I.nearest_fill(x, m, train, chunk=7, k=3)                    # the mean of the 3 nearest
+    for i in range(4):
+        d = [np.sum(m[i] * (x[i] - t) ** 2) for t in train]
+        np.testing.assert_array_equal(idx[i], np.argsort(d)[:3])
+        np.testing.assert_allclose(filled[i], np.where(m[i] == 1, x[i], train[idx[i]].mean(0)), rtol=1e-6)
     mean = I.mean_fill(x, m, train)
     np.testing.assert_allclose(mean, np.where(m == 1, x, train.mean(0, keepdims=True)), rtol=1e-6)
 

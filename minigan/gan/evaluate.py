@@ -58,8 +58,9 @@ def select_sigma(valid, samples, sigmas=None):
     return float(sigmas[int(np.argmax(scores))]), dict(zip(map(float, sigmas), scores))
 
 
-def nearest(queries, refs, weights=None, chunk=8192):
-    """For each query, the index into ``refs`` of the nearest (L2) one and the squared distance to it.
+def nearest(queries, refs, weights=None, chunk=8192, k=1):
+    """For each query, the index into ``refs`` of the nearest (L2) one and the squared distance to it:
+    (N,) each; with k > 1 the k nearest, nearest first: (N, k) each.
 
     With ``weights`` (broadcastable to the queries, e.g. an inpainting mask) the distance is
     ||W (q - r)||^2 = sum W q^2 - 2 (W q) . r + W . r^2, so two matrix products find all of them.
@@ -68,16 +69,18 @@ def nearest(queries, refs, weights=None, chunk=8192):
     w = None if weights is None else \
         np.broadcast_to(np.asarray(weights, np.float32), np.shape(queries)).reshape(q.shape)
     wq = q if w is None else w * q
-    best, idx = np.full(len(q), np.inf), np.zeros(len(q), np.int64)
+    best, idx = np.full((len(q), k), np.inf), np.zeros((len(q), k), np.int64)
     for i in range(0, len(refs), chunk):
         r = np.asarray(refs[i:i + chunk], np.float32).reshape(-1, q.shape[1])       # (T, D)
         r2 = (r * r).sum(1)[None, :] if w is None else w @ (r * r).T                  # (1 or N, T)
         d = r2 - 2 * wq @ r.T                                                         # (N, T)
-        j = d.argmin(axis=1)
-        dj = d[np.arange(len(q)), j]
-        better = dj < best
-        best[better], idx[better] = dj[better], j[better] + i
-    return idx, np.maximum(best + (wq * q).sum(1), 0)
+        j = d.argmin(axis=1)[:, None] if k == 1 else np.argsort(d, axis=1, kind="stable")[:, :k]
+        dist = np.concatenate([best, np.take_along_axis(d, j, axis=1)], axis=1)     # the old k, then this chunk's
+        keep = np.argsort(dist, axis=1, kind="stable")[:, :k]                        # ties: the earlier image
+        best = np.take_along_axis(dist, keep, axis=1)
+        idx = np.take_along_axis(np.concatenate([idx, j + i], axis=1), keep, axis=1)
+    dist = np.maximum(best + (wq * q).sum(1, keepdims=True), 0)
+    return (idx[:, 0], dist[:, 0]) if k == 1 else (idx, dist)
 
 
 def nearest_neighbours(samples, train, n=16):

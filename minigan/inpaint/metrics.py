@@ -6,7 +6,7 @@ Images are in [0, 1]. Per image i with hole Omega_i (all channels):
     PSNR_i = 10 log10(1 / MSE_i),  MSE_i = mean_{p in Omega_i} (x_hat_p - x_p)^2
 
 Baselines: the mean training image in the hole, and the hole of the training image nearest to x on the
-known pixels (L2 over known pixels).
+known pixels (L2 over known pixels), or the mean of the k nearest.
 """
 import numpy as np
 
@@ -43,14 +43,17 @@ def mean_fill(images, mask, train):
     return np.where(_hole(mask, x.shape), mean, x).astype(np.float32)
 
 
-def nearest_fill(images, mask, train, chunk=8192):
-    """Baseline: copy the hole from the training image nearest to x on x's known pixels (L2).
+def nearest_fill(images, mask, train, chunk=8192, k=1):
+    """Baseline: copy the hole from the training image nearest to x on x's known pixels (L2); with k > 1,
+    fill it with the mean of the k nearest (a crude estimate of the conditional mean, which PSNR rewards).
 
     ||M (x - t)||^2 = sum M x^2 - 2 (M x) . t + M . t^2, so two matrix products find all distances.
-    Returns (filled images float32 (N, C, H, W), indices into train (N,)).
+    Returns (filled images float32 (N, C, H, W), indices into train (N,), or (N, k) for k > 1).
     """
     x = np.asarray(images, np.float32)
     m = np.broadcast_to(np.asarray(mask, np.float32), (len(x), 1) + x.shape[2:])
-    idx = nearest(x, train, weights=np.broadcast_to(m, x.shape), chunk=chunk)[0]
-    nearest_images = np.asarray(train)[idx].astype(np.float32)
-    return np.where(_hole(mask, x.shape), nearest_images, x).astype(np.float32), idx
+    idx = nearest(x, train, weights=np.broadcast_to(m, x.shape), chunk=chunk, k=k)[0]
+    fill = np.asarray(train)[idx].astype(np.float32)
+    if k > 1:
+        fill = fill.mean(axis=1)
+    return np.where(_hole(mask, x.shape), fill, x).astype(np.float32), idx
