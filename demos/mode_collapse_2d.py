@@ -6,6 +6,10 @@ Each variant trains the same toy MLPs on the same data with one objective:
 * ``nonsaturating``  G ascends log D(G(z)) (the paper's practical fix);
 * ``wasserstein``    WGAN: critic with weight clipping, RMSprop, 5 critic steps;
 * ``wasserstein-gp`` WGAN-GP: gradient penalty instead of clipping, Adam, 5 critic steps;
+* ``wgan-toy``, ``wgan-gp-toy``: the two Wasserstein losses with the settings of the 2-D experiments of
+                     Gulrajani et al. 2017 (their code's toy script): G and D 3 x 512 units, 5 critic steps,
+                     batch 256; clipping at 0.01 with RMSprop 5e-5, or the penalty with lambda 0.1 (not 10)
+                     and Adam 1e-4, betas (0.5, 0.9);
 * ``recipe``         the library's default for the set (``minigan train --data ring``): nonsaturating, batch
                      1024, PacGAN packing (D judges 4 (ring) or 2 (grid) samples at once); the best we found.
 
@@ -28,7 +32,11 @@ from minigan.gan.run import prior
 from minigan.gan.train import Trainer
 from minigan.gan.run import RECIPES, make_config
 
-VARIANTS = ("minimax", "nonsaturating", "wasserstein", "wasserstein-gp", "recipe")
+VARIANTS = ("minimax", "nonsaturating", "wasserstein", "wasserstein-gp", "wgan-toy", "wgan-gp-toy", "recipe")
+# The toy settings of Gulrajani et al. (over the losses' own recipes in minigan.gan.run: RMSprop 5e-5 and clip
+# 0.01; Adam 1e-4 with beta2 0.9; 5 critic steps).
+PAPER_TOY = {"wgan-toy": dict(loss="wasserstein", hidden=512),
+             "wgan-gp-toy": dict(loss="wasserstein-gp", hidden=512, gp_lambda=0.1, beta1=0.5)}
 DEFAULT_STEPS = {"ring": 2000, "grid": 2000}     # per variant; the recipe row trains its own (longer) budget
 LIMITS = {"ring": 1.5, "grid": 5.5}
 
@@ -38,6 +46,7 @@ def variant_config(name, variant, steps, seed, device, out, batch_size=256):
     opts = dict(data=name, model="toy", seed=seed, device=device, out=out)
     if variant != "recipe":
         opts.update(loss=variant, pack=1, steps=steps, batch_size=batch_size)
+        opts.update(PAPER_TOY.get(variant, {}))
     elif steps is not None:
         opts.update(steps=steps)
     return make_config(**opts)

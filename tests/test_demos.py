@@ -161,6 +161,16 @@ def test_mode_collapse_runs(tmp_path):
     assert cfg["pack"] == 1 and cfg["loss"] == "nonsaturating" and cfg["batch_size"] == 16
 
 
+def test_wasserstein_toy_variants_take_the_papers_settings(tmp_path):
+    gp = mode_collapse_2d.variant_config("ring", "wgan-gp-toy", 5, 0, "cpu", str(tmp_path / "a"))
+    assert (gp["loss"], gp["gp_lambda"], gp["hidden"], gp["depth"], gp["k"], gp["batch_size"]) == \
+        ("wasserstein-gp", 0.1, 512, 3, 5, 256)
+    assert (gp["optimizer"], gp["lr"], gp["beta1"], gp["beta2"], gp["pack"]) == ("adam", 1e-4, 0.5, 0.9, 1)
+    w = mode_collapse_2d.variant_config("ring", "wgan-toy", 5, 0, "cpu", str(tmp_path / "b"))
+    assert (w["loss"], w["optimizer"], w["lr"], w["clip"], w["k"], w["hidden"]) == \
+        ("wasserstein", "rmsprop", 5e-5, 0.01, 5, 512)
+
+
 def test_mode_table_means():
     rows = [dict(set="grid", variant="v", steps=1, batch_size=8, seed=s, modes_covered=m, n_modes=25, high_quality=q)
             for s, m, q in ((0, 20, 0.5), (1, 25, 1.0))]
