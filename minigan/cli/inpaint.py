@@ -13,7 +13,8 @@ def add_parser(subparsers):
     p = subparsers.add_parser(
         "inpaint", help="fill missing pixels with a trained GAN (Yeh et al. 2016)",
         description="Semantic inpainting: search the code z that makes G(z) match the known pixels "
-                    "(contextual loss) and look real to D (perceptual loss), then fill the hole with G(z). "
+                    "(contextual loss) and look real to D (perceptual loss), from several random starts, then fill the hole "
+                    "with the mean of their G(z). "
                     "See docs/inpainting.md.")
     p.add_argument("--run", required=True, help="run directory of an image GAN (minigan train)")
     src = p.add_mutually_exclusive_group(required=True)
@@ -26,7 +27,7 @@ def add_parser(subparsers):
                    help=f"{', '.join(KINDS)} or a .npy / .png file (nonzero / bright = known); default center")
     p.add_argument("--p", type=float, default=0.8, help="--mask random: fraction of pixels missing (0.8)")
     p.add_argument("--out", required=True, help=".npy (the filled images, same layout, in [0, 1]) or .png "
-                                                "(rows original / masked / G(z) / filled)")
+                                                "(rows original / masked / the fill / filled)")
     p.add_argument("--iters", type=int, default=DEFAULTS["iters"], help=f"Adam steps on z ({DEFAULTS['iters']})")
     p.add_argument("--lambda", dest="lam", type=float, default=DEFAULTS["lam"],
                    help=f"weight of the perceptual loss ({DEFAULTS['lam']})")

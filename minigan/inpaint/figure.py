@@ -1,4 +1,4 @@
-"""The inpainting figure of the slides: rows original / masked / G(z_hat) / blended."""
+"""The inpainting figure of the slides: rows original / masked / G(z_hat) (or the restarts' mean) / blended."""
 import numpy as np
 
 from ..gan import viz
