@@ -5,11 +5,11 @@ test images, and writes (under --out):
 
     inpainting_<mask>.png   rows: original / masked / G(z_hat) / blended (the slides' figure), 16 images
     search_<mask>.gif       G(z) over the iterations for the first few images (masked input on top)
-    results.md              hole-region L1 and PSNR of minigan against two baselines (also printed)
+    results.md              hole-region L1 and PSNR of minigan against three baselines (also printed)
 
 Baselines: the mean training image in the hole; the hole of the training image nearest on the known
-pixels (L2, searched over the training set minus its held-out part); the mean of the 8 nearest. If the run does not exist, a short
-DCGAN-28 (1 epoch) is trained into it first.
+pixels (L2, searched over the training set minus its held-out part); the mean of the 8 nearest. If the
+run does not exist, a short DCGAN-28 (1 epoch) is trained into it first.
 """
 import _common  # noqa: F401  (sets BLAS threads before NumPy loads)
 
@@ -23,7 +23,7 @@ from minigan.gan import viz
 from minigan.gan.run import load_run
 from minigan.gan.train import train
 from minigan.gan.run import split_held_out
-from minigan.inpaint import (DEFAULTS, KINDS, compose, hole_l1, hole_psnr, inpaint, make_mask, mean_fill,
+from minigan.inpaint import (COMBINES, DEFAULTS, KINDS, compose, hole_l1, hole_psnr, inpaint, make_mask, mean_fill,
                              nearest_fill)
 from minigan.inpaint.figure import inpainting_figure, show_masked
 
@@ -43,7 +43,7 @@ def get_args():
     p.add_argument("--iters", type=int, default=DEFAULTS["iters"],
                    help=f"Adam steps on z (default {DEFAULTS['iters']})")
     p.add_argument("--restarts", type=int, default=1, help="random starting codes per image (default 1)")
-    p.add_argument("--combine", choices=["mean", "best"], default=DEFAULTS["combine"],
+    p.add_argument("--combine", choices=list(COMBINES), default=DEFAULTS["combine"],
                    help=f"fill with the mean of the restarts or the best one (default {DEFAULTS['combine']})")
     p.add_argument("--lambda", dest="lam", type=float, default=DEFAULTS["lam"],
                    help=f"perceptual weight (default {DEFAULTS['lam']})")
@@ -102,8 +102,8 @@ def main():
         print(f"[{timer():6.0f} s] {kind} mask: searching z for {len(x)} images "
               f"({args.iters} iterations, {args.restarts} restart(s)) ...")
         r = inpaint(G, D, x, mask, cfg, iters=args.iters, restarts=args.restarts, lam=args.lam,
-                    perceptual=args.perceptual, combine=args.combine, seed=args.seed, record=k, record_every=max(1, args.iters // 30),
-                    progress=True)
+                    perceptual=args.perceptual, combine=args.combine, seed=args.seed, record=k,
+                    record_every=max(1, args.iters // 30), progress=True)
         inpainting_figure(x[:16], mask[:16], r["generated"][:16], r["blended"][:16],
                           os.path.join(args.out, f"inpainting_{kind}.png"))
         write_gif(r, x, mask, os.path.join(args.out, f"search_{kind}.gif"), k)

@@ -73,3 +73,6 @@ def test_nearest_is_the_brute_force_nearest(weighted):
     idx, d2 = nearest(q, refs, weights=w if weighted else None, chunk=7, k=4)    # the 4 nearest, across chunks
     np.testing.assert_array_equal(idx, np.argsort(d, axis=1)[:, :4])
     np.testing.assert_allclose(d2, np.sort(d, axis=1)[:, :4], rtol=1e-4, atol=1e-5)
+    for k in (0, 24, 2.5):
+        with pytest.raises(ValueError, match=r"nearest: k must be a whole number in \[1, 23\]"):
+            nearest(q, refs, k=k)

@@ -91,7 +91,7 @@ def _parser():
                                       "/usr/share/datasets)")
     t.add_argument("--out", help="run directory (default runs/DATA)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint "
-                   "(may change --lr, --lr-d, --steps/--epochs, --device, --sample-every, --log-every)")
+                   "(may change " + ", ".join("--" + k.replace("_", "-") for k in run.RESUME_MAY_CHANGE) + ")")
     t.add_argument("--force", action="store_true", help="start over in an --out that holds a run "
                    "(the old run is moved to OUT.old)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")

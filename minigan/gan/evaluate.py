@@ -65,6 +65,9 @@ def nearest(queries, refs, weights=None, chunk=8192, k=1):
     With ``weights`` (broadcastable to the queries, e.g. an inpainting mask) the distance is
     ||W (q - r)||^2 = sum W q^2 - 2 (W q) . r + W . r^2, so two matrix products find all of them.
     """
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= len(refs):
+        raise ValueError(f"nearest: k must be a whole number in [1, {len(refs)}] (the number of references), "
+                         f"got {k!r}")
     q = np.asarray(queries, np.float32).reshape(len(queries), -1)
     w = None if weights is None else \
         np.broadcast_to(np.asarray(weights, np.float32), np.shape(queries)).reshape(q.shape)

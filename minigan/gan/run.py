@@ -89,6 +89,10 @@ DCGAN32_RECIPE = dict(optimizer="adam", lr=2e-4, beta1=0.5, batch_size=64, z_dim
 WASSERSTEIN = dict(optimizer="rmsprop", lr=5e-5, k=5, clip=0.01)
 WASSERSTEIN_GP = dict(optimizer="adam", lr=1e-4, beta1=0.0, beta2=0.9, k=5, gp_lambda=10.0)
 
+# What ``minigan train --resume`` may change; every other option is fixed by the run's config.json.
+RESUME_MAY_CHANGE = ("lr", "lr_d", "steps", "epochs", "cooldown", "device", "sample_every", "log_every")
+
+
 def set_length(cfg, key, value):
     """Set --steps or --epochs (``key``) to ``value``; the other one is then unset: a run has one length."""
     cfg[key], cfg["epochs" if key == "steps" else "steps"] = value, None

@@ -13,8 +13,8 @@ from .blend import compose, poisson_blend
 from .masks import KINDS, check_mask, get_mask, importance_weights, load_mask, make_mask, save_mask
 from .metrics import hole_l1, hole_psnr, mean_fill, nearest_fill
 from .objective import PERCEPTUAL, contextual_loss, objective, perceptual_loss
-from .search import CONSTRAINTS, DEFAULTS, inpaint, project
+from .search import COMBINES, CONSTRAINTS, DEFAULTS, inpaint, project
 
-__all__ = ["CONSTRAINTS", "DEFAULTS", "KINDS", "PERCEPTUAL", "check_mask", "compose", "contextual_loss", "get_mask",
+__all__ = ["COMBINES", "CONSTRAINTS", "DEFAULTS", "KINDS", "PERCEPTUAL", "check_mask", "compose", "contextual_loss", "get_mask",
            "hole_l1", "hole_psnr", "importance_weights", "inpaint", "load_mask", "make_mask", "mean_fill",
            "nearest_fill", "objective", "perceptual_loss", "poisson_blend", "project", "save_mask"]

@@ -229,23 +229,22 @@ def _run(s, iters, k, record_every, progress):
 
 
 def _result(s, losses, frames, gen, lc, lp, blend, combine, iters, k):
-    """The search's outcome at each image's best restart (see ``inpaint``)."""
+    """The search's outcome: the fill (the restarts' mean or the best restart's G(z)) and, at each image's
+    best restart, its code and losses (see ``inpaint``)."""
     xp = backend.get_array_module(losses[0])
     history = backend.as_numpy(xp.stack(losses)).astype(np.float64)          # (iters + 1, R, N), one copy
     final = history[iters]
-    best = final.argmin(axis=0)                                             # (N,) the kept restart
-    if combine == "mean":                                                   # (R, N, C, H, W) -> (N, C, H, W)
-        generated = np.clip(gen.numpy().reshape((s.R, s.n) + s.x.shape[1:]), 0, 1).mean(axis=0)
-    else:
-        generated = np.clip(s.best(final, gen), 0, 1)
-    generated = generated.astype(np.float32)
+    best = final.argmin(axis=0)                                             # (N,) the best restart
+    pick = (best, np.arange(s.n))
+    gens = np.clip(gen.numpy().reshape((s.R, s.n) + s.x.shape[1:]), 0, 1)   # (R, N, C, H, W), one copy
+    generated = (gens.mean(axis=0) if combine == "mean" else gens[pick]).astype(np.float32)
     blended = poisson_blend(s.x, generated, s.mask) if blend == "poisson" else compose(s.x, generated, s.mask)
     if k:
-        frames.append((iters, gen.numpy().reshape((s.R, s.n) + s.x.shape[1:])[:, :k]))
+        frames.append((iters, gens[:, :k]))
     pictures = np.stack([f[best[:k], np.arange(k)] for _, f in frames]) if frames else \
         np.zeros((0, k) + s.x.shape[1:])
-    return dict(blended=blended, generated=generated, z=s.best(final, s.z), z_all=s.z.numpy().reshape(s.R, s.n, -1),
-                loss=final[best, np.arange(s.n)],
+    z_all = s.z.numpy().reshape(s.R, s.n, -1)
+    return dict(blended=blended, generated=generated, z=z_all[pick], z_all=z_all, loss=final[pick],
                 contextual=s.best(final, lc), perceptual=s.best(final, lp), restart=best,
                 history=dict(loss=history, frames=pictures.astype(np.float32),
                              frame_iters=np.array([i for i, _ in frames])))
