@@ -58,8 +58,7 @@ def build_parser():
     p.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd",
                    help="sgd: the paper's recipe (momentum 0.5 -> 0.7); adam: lr 2e-4, beta1 0.5 (default sgd)")
     p.add_argument("--lr", type=float, default=None,
-                   help="learning rate (default: sgd 0.03, adam 2e-4). The paper's 0.1 diverges here at "
-                        "about step 500: its maxout D had a max-norm constraint on the weights that minigan lacks")
+                   help="G's learning rate, D's is half (default: sgd the paper's 0.1, adam 2e-4)")
     p.add_argument("--parzen-samples", type=int, default=2000,
                    help="samples of G in the Parzen window (default 2000; the paper: 10000)")
     p.add_argument("--parzen-test", type=int, default=10000, help="test images scored (default all 10000)")
@@ -71,8 +70,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     device = _common.prepare(args)
     timer = _common.Timer()
-    lr = args.lr or (0.03 if args.optimizer == "sgd" else 2e-4)
-    extra = dict(optimizer="adam", beta1=0.5) if args.optimizer == "adam" else {}
+    lr = args.lr or (None if args.optimizer == "sgd" else 2e-4)
+    extra = dict(optimizer="adam", beta1=0.5, update="alternating") if args.optimizer == "adam" else {}
     run_dir, cfg, G, _ = _common.train_or_load(args, device, DEFAULT_STEPS, "mlp", lr=lr, **extra)
     t_train = timer()
     train_x, _ = data.load_images(cfg["data"], "train", args.data_dir, scale="sigmoid")

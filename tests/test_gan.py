@@ -339,6 +339,45 @@ def test_dcgan28_matches_the_issue_exactly():
     assert 0.017 < std < 0.023
 
 
+def test_paper_init_and_the_output_bias_from_the_pixel_marginals():
+    """The MLP starts as the paper's code started it: weights U(-irange, irange), biases 0, and G's sigmoid
+    bias logit(mean pixel), so that G with its last weights zeroed draws exactly the data's mean image."""
+    minigan.manual_seed(0)
+    D = models.paper_init(models.MLPDiscriminator(), 0.005)
+    for name, p in D.named_parameters():
+        a = p.numpy()
+        assert (np.all(a == 0) if name.endswith("bias") else 0.004 < np.abs(a).max() <= 0.005), name
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, (50, 1, 28, 28)) ** 3
+    x[:, :, 0] = 0                                                      # a row that is always black
+    G = models.paper_init(models.MLPGenerator(z_dim=8), 0.05).double()
+    G.output_bias_from(x.mean(axis=0))
+    G.net[-2].weight.data[...] = 0
+    out = G(minigan.Tensor(rng.uniform(-1, 1, (3, 8)))).numpy()
+    expect = np.clip(x.mean(axis=0), 1e-3, 1 - 1e-3)
+    np.testing.assert_allclose(out, np.broadcast_to(expect, out.shape), rtol=1e-12)
+    cfg = make_config(data="fashion-mnist", model="mlp", steps=1, batch_size=10)
+    tr = Trainer(cfg, progress=False, images=(x.astype(np.float32), np.zeros(50, dtype=np.int64)))
+    np.testing.assert_allclose(tr.G.net[-2].bias.numpy(), np.log(expect / (1 - expect)).reshape(-1), rtol=1e-4)
+
+
+@pytest.mark.parametrize("update", ["alternating", "simultaneous"])
+def test_simultaneous_update_takes_g_gradient_before_d_moves(tmp_path, update):
+    """--update simultaneous (the paper's code): G's step is the same whatever D's step was, since G's gradient
+    is taken at D's weights before D moves; Algorithm 1's alternating G step sees the new D."""
+    def g_after_one_step(lr_d):
+        cfg = make_config(data="ring", steps=1, hidden=16, depth=2, batch_size=32, optimizer="sgd", lr=0.1,
+                          lr_d=lr_d, update=update, out=str(tmp_path / f"{update}{lr_d}"))
+        tr = Trainer(cfg, progress=False)
+        tr.train_step()
+        return [p.numpy().copy() for p in tr.G.parameters()]
+    slow, fast = g_after_one_step(1e-6), g_after_one_step(10.0)
+    same = all(np.array_equal(a, b) for a, b in zip(slow, fast))
+    assert same == (update == "simultaneous")
+    with pytest.raises(ValueError, match="--update must be one of alternating, simultaneous"):
+        make_config(data="ring", update="both")
+
+
 # ------------------------------------------------------------------ the command line
 def test_cli_toy_train_sample_evaluate(tmp_path, capsys):
     run = str(tmp_path / "ring")

@@ -87,6 +87,10 @@ def _parser():
     t.add_argument("--reuse-fake", action="store_true",
                    help="the G step reuses the D step's noise, as PyTorch's DCGAN example does (default: fresh "
                         "noise, as Algorithm 1)")
+    t.add_argument("--update", choices=run.UPDATES,
+                   help="alternating: Algorithm 1, G steps against the D just updated (default); simultaneous: "
+                        "both gradients at the same G and D, then both steps, as the GAN paper's code (the "
+                        "--model mlp recipe)")
     t.add_argument("--data-dir", help="folder with the IDX files (else $MINIGAN_DATA, ~/.cache/minigan, "
                                       "/usr/share/datasets)")
     t.add_argument("--out", help="run directory (default runs/DATA)")
@@ -135,7 +139,7 @@ def cmd_train(a):
                 pack=a.pack, prior=a.prior, momentum=a.momentum, clip=a.clip, gp_lambda=a.gp_lambda,
                 unroll=a.unroll, max_norm=a.max_norm, ema=a.ema, lr_d=a.lr_d, smooth=a.smooth, cooldown=a.cooldown, sample_every=a.sample_every, device=a.device, seed=a.seed,
                 log_every=a.log_every, conditional=a.conditional or None, reuse_fake=a.reuse_fake or None,
-                data_dir=a.data_dir, out=a.out or f"runs/{a.data or 'ring'}")
+                update=a.update, data_dir=a.data_dir, out=a.out or f"runs/{a.data or 'ring'}")
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):    # divergence is checked for
             trainer = train(resume=a.resume, force=a.force, progress=not a.quiet, return_trainer=True, **opts)

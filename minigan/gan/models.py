@@ -7,7 +7,7 @@ image channels for a convnet). D returns one logit per sample, shape (N, 1).
 """
 import numpy as np
 
-from .. import nn
+from .. import backend, nn
 from ..backend import get_array_module
 from ..ops import cat
 from ..tensor import Tensor
@@ -55,6 +55,14 @@ class MLPGenerator(Conditional):
 
     def forward(self, z, labels=None):
         return self.net(self._with_labels(z, labels)).reshape((z.shape[0],) + self.image_shape)
+
+    def output_bias_from(self, mean_image):
+        """Set the sigmoid layer's bias to logit(mean pixel) so G starts at the data's mean image, as the
+        paper's code did (pylearn2's init_sigmoid_bias_from_marginals); ``mean_image`` in [0, 1]."""
+        m = np.clip(np.asarray(mean_image, dtype=np.float64).reshape(-1), 1e-3, 1 - 1e-3)
+        bias = self.net[-2].bias
+        bias.data[...] = backend.to_device(np.log(m / (1 - m)).astype(bias.dtype), bias.device)
+        return self
 
 
 class MLPDiscriminator(Conditional):
@@ -193,6 +201,16 @@ class ToyDiscriminator(Conditional):
                 raise ValueError(f"ToyDiscriminator: batch {x.shape[0]} is not a multiple of pack {self.pack}")
             x = x.reshape(x.shape[0] // self.pack, -1)
         return self.net(x)
+
+
+def paper_init(module, irange):
+    """The GAN paper's code (pylearn2's ``irange``): every weight ~ U(-irange, irange), every bias 0. It used
+    0.05 for G and 0.005 for D: D starts near D = 1/2 everywhere, so neither player runs away at lr 0.1."""
+    for m in module.modules():
+        if isinstance(m, (nn.Linear, nn.Maxout)):
+            nn.init.uniform_(m.weight, -irange, irange)
+            nn.init.zeros_(m.bias)
+    return module
 
 
 def dcgan_init(module):

@@ -78,11 +78,15 @@ RECIPES = {
 # default"); mnist keeps 5 until it is measured.
 PAPER_RECIPE = dict(epochs=5, ema=0.0)
 RECIPE_NAMES = ("default", "paper")
-# The GAN paper's MLP recipe (``--model mlp``): SGD, momentum rising 0.5 -> 0.7, batch 100, U(-1, 1) noise.
-# max_norm: each maxout piece's incoming weight vector is kept within norm 1.9365 (pylearn2's max_col_norm,
-# the value of the maxout paper's MNIST configuration; see docs/theory.md).
-MLP_RECIPE = dict(loss="nonsaturating", optimizer="sgd", lr=0.1, momentum=0.5, final_momentum=0.7,
-                  lr_decay=1.000004, batch_size=100, z_dim=100, prior="uniform", max_norm=1.9365)
+# The GAN paper's MLP recipe (``--model mlp``), as its code (pylearn2, mnist.yaml) trained it: SGD lr 0.1
+# divided by 1.000004 each step, momentum rising 0.5 -> 0.7 over 250 epochs, batch 100, U(-1, 1) noise, both
+# players updated simultaneously, and (build_models, Trainer) weights U(-0.05, 0.05) for G, U(-0.005, 0.005)
+# for D, G's output bias from the pixel means. Its D objective is the mean of the two cross-entropies, half of
+# ours: under SGD that is D's lr halved (lr_d; make_config keeps it half of an --lr given alone, and
+# drops it for another optimizer).
+MLP_RECIPE = dict(loss="nonsaturating", optimizer="sgd", lr=0.1, lr_d=0.05, momentum=0.5, final_momentum=0.7,
+                  momentum_epochs=250, lr_decay=1.000004, batch_size=100, z_dim=100, prior="uniform",
+                  update="simultaneous")
 # The all-convolutional DCGAN (Radford et al.) on images zero-padded to 32x32 (``--model dcgan32``).
 DCGAN32_RECIPE = dict(optimizer="adam", lr=2e-4, beta1=0.5, batch_size=64, z_dim=100, prior="normal", ngf=32, ndf=32)
 # WGAN's recipe (Arjovsky et al.): RMSprop 5e-5, clip 0.01, 5 critic steps; WGAN-GP: Adam 1e-4 (0, 0.9), lambda 10.
@@ -113,8 +117,11 @@ DEFAULTS = dict(model=None, data="ring", loss=None, k=1, epochs=None, steps=None
                 device=None, seed=0, conditional=False, z_dim=None, prior=None, hidden=128, depth=3, pack=1,
                 clip=0.01, gp_lambda=10.0, sample_every=None, data_dir=None, out=None,
                 log_every=1, reuse_fake=False, unroll=0, max_norm=None, ema=0.0, lr_d=None, smooth=1.0,
-                cooldown=0.0, recipe="default")
+                cooldown=0.0, recipe="default", update="alternating", momentum_epochs=None)
 MODELS = ("mlp", "dcgan", "dcgan32", "toy")
+# alternating: Algorithm 1, G's step against the D just updated; simultaneous: the paper's code, both gradients
+# at the same (G, D), then both steps.
+UPDATES = ("alternating", "simultaneous")
 
 
 def make_config(**options):
@@ -129,6 +136,10 @@ def make_config(**options):
         cfg.update(PAPER_RECIPE)
     if options.get("model") == "mlp":
         cfg.update(MLP_RECIPE)
+        if options.get("optimizer", "sgd") != "sgd":
+            cfg["lr_d"] = None                          # halving the objective halves the step of SGD, not Adam's
+        elif "lr" in options:
+            cfg["lr_d"] = options["lr"] / 2
     elif options.get("model") == "dcgan32":
         cfg.update(DCGAN32_RECIPE)
     loss = options.get("loss", cfg["loss"])
@@ -146,7 +157,7 @@ def make_config(**options):
 
 def validate(cfg):
     checks = [("recipe", RECIPE_NAMES), ("model", MODELS), ("loss", losses.LOSSES), ("optimizer", ("sgd", "adam", "rmsprop")),
-              ("prior", ("normal", "uniform"))]
+              ("prior", ("normal", "uniform")), ("update", UPDATES)]
     for key, allowed in checks:
         value = cfg.setdefault(key, DEFAULTS[key])            # a run made before the option existed: its default
         if value not in allowed:
@@ -159,7 +170,7 @@ def validate(cfg):
     if cfg["conditional"] and not image:
         raise ValueError(f"--conditional needs a labelled image set (mnist, fashion-mnist), not {cfg['data']}")
     for key in ("k", "batch_size", "z_dim", "pack", "sample_every", "hidden", "depth", "steps", "epochs",
-                "log_every"):
+                "log_every", "momentum_epochs"):
         if cfg.get(key) is not None and (isinstance(cfg[key], bool) or not isinstance(cfg[key], (int, np.integer))
                                          or cfg[key] < 1):
             raise ValueError(f"--{key.replace('_', '-')} must be >= 1 (a whole number); got {cfg[key]!r}")
@@ -217,8 +228,8 @@ def build_models(cfg):
         G = models.ToyGenerator(cfg["z_dim"], dim, cfg["hidden"], cfg["depth"])
         D = models.ToyDiscriminator(dim, cfg["hidden"], cfg["depth"], cfg["pack"])
     elif cfg["model"] == "mlp":
-        G = models.MLPGenerator(cfg["z_dim"], n_classes=nc)
-        D = models.MLPDiscriminator(n_classes=nc)
+        G = models.paper_init(models.MLPGenerator(cfg["z_dim"], n_classes=nc), 0.05)
+        D = models.paper_init(models.MLPDiscriminator(n_classes=nc), 0.005)
     elif cfg["model"] == "dcgan32":                                     # 28x28 images padded to 32x32
         G = models.dcgan_init(models.DCGANGenerator(cfg["z_dim"], 32, 1, cfg["ngf"], n_classes=nc))
         D = models.dcgan_init(models.DCGANDiscriminator(32, 1, cfg["ndf"], n_classes=nc))

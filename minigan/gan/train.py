@@ -72,6 +72,8 @@ class Trainer:
         self.rng = backend.rng("cpu")         # every random draw of training comes from here
         self._load_data(images)
         G, D = build_models(cfg)
+        if cfg["model"] == "mlp" and self.kind == "images":      # G starts at the data's mean image
+            G.output_bias_from(backend.as_numpy(self.images.mean(axis=0)))
         self.G, self.D = G.to(self.device), D.to(self.device)
         self.optG, self.optD = make_optimizer(cfg, self.G, "G"), make_optimizer(cfg, self.D, "D")
         self.G_ema = None                     # --ema: a moving average of G's weights, the generator that samples
@@ -158,11 +160,12 @@ class Trainer:
                 xp.clip(p.data, -cfg["clip"], cfg["clip"], out=p.data)
         return loss, real_logits, fake_logits, gnorm
 
-    def g_step(self):
+    def g_step(self, update=True):
         """One generator update on m fresh noise samples (D's weights are not updated).
 
         Algorithm 1 samples fresh noise for the G step. With ``reuse_fake`` the G step reuses the noise (and
-        labels) of the last D step instead, as PyTorch's DCGAN example reuses its fake batch.
+        labels) of the last D step instead, as PyTorch's DCGAN example reuses its fake batch. ``update=False``
+        leaves the gradient in G's ``.grad`` for a later ``g_update`` (``--update simultaneous``).
         """
         m = self.cfg["batch_size"]
         if self.cfg.get("reuse_fake"):
@@ -177,10 +180,14 @@ class Trainer:
             self.optG.zero_grad()
             loss.backward()
         gnorm = _grad_norm(self.G)
+        if update:
+            self.g_update()
+        return loss, gnorm
+
+    def g_update(self):
         self.optG.step()
         if self.G_ema is not None:
             self.update_ema()
-        return loss, gnorm
 
     def update_ema(self):
         """G_ema <- d G_ema + (1 - d) G, with d = min(ema, (1 + t) / (10 + t)) so the first steps are not
@@ -204,7 +211,8 @@ class Trainer:
 
     def schedule(self):
         """The learning rates and momentum for this step: --cooldown lets the rates fall linearly to 0 over
-        the last fraction of the run; the MLP recipe's SGD has momentum 0.5 -> 0.7 and lr decayed per step."""
+        the last fraction of the run; the MLP recipe's SGD has momentum 0.5 -> 0.7 (over momentum_epochs,
+        else over the run) and lr decayed per step."""
         cfg = self.cfg
         factor = 1.0
         if cfg.get("cooldown"):                        # 1 until the cooldown starts, then down to 1 / its length
@@ -213,7 +221,8 @@ class Trainer:
             lr = base_lr(cfg, net)
             if cfg["optimizer"] == "sgd":
                 final = cfg["final_momentum"] if cfg["final_momentum"] is not None else cfg["momentum"]
-                opt.momentum = cfg["momentum"] + (final - cfg["momentum"]) * min(1.0, self.step / self.total_steps)
+                span = cfg["momentum_epochs"] * self.steps_per_epoch if cfg.get("momentum_epochs") else self.total_steps
+                opt.momentum = cfg["momentum"] + (final - cfg["momentum"]) * min(1.0, self.step / span)
                 lr = max(lr / cfg["lr_decay"] ** self.step, 1e-6)
             opt.lr = lr * factor
 
@@ -227,9 +236,15 @@ class Trainer:
         self.G.train()
         self.D.train()
         self.schedule()
+        simultaneous = self.cfg.get("update") == "simultaneous"
+        if simultaneous:                        # the paper's code: G's gradient against D before D moves
+            loss_g, gn_g = self.g_step(update=False)
         for _ in range(self.cfg["k"]):
             loss_d, real_logits, fake_logits, gn_d = self.d_step()
-        loss_g, gn_g = self.g_step()
+        if simultaneous:
+            self.g_update()
+        else:
+            loss_g, gn_g = self.g_step()
         if (self.step + 1) % self.cfg.get("log_every", 1) and self.step + 1 != self.total_steps:
             self.step += 1
             return None
