@@ -353,7 +353,7 @@ def test_paper_init_and_the_output_bias_from_the_pixel_marginals():
     G = models.paper_init(models.MLPGenerator(z_dim=8), 0.05).double()
     G.output_bias_from(x.mean(axis=0))
     G.net[-2].weight.data[...] = 0
-    out = G(minigan.Tensor(rng.uniform(-1, 1, (3, 8)))).numpy()
+    out = G(minigan.Tensor(rng.uniform(-1, 1, (3, 8)), device=G.net[0].weight.device)).numpy()
     expect = np.clip(x.mean(axis=0), 1e-3, 1 - 1e-3)
     np.testing.assert_allclose(out, np.broadcast_to(expect, out.shape), rtol=1e-12)
     cfg = make_config(data="fashion-mnist", model="mlp", steps=1, batch_size=10)
