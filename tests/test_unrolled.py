@@ -288,7 +288,7 @@ def test_mlp_recipe_details(tmp_path):
     make_set(tmp_path / "fm", n_train=300, n_test=10)
     tr = Trainer(make_config(data="fashion-mnist", model="mlp", steps=10, batch_size=20, out=str(tmp_path / "r"),
                              data_dir=str(tmp_path / "fm"), max_norm=1.9365), progress=False)
-    assert tr.cfg["update"] == "simultaneous"
+    assert tr.cfg["update"] == "simultaneous" and tr.cfg["ema"] == 0.999 and tr.G_ema is not None
     tr.step = 5
     tr.schedule()
     for opt, lr in ((tr.optD, 0.05), (tr.optG, 0.1)):

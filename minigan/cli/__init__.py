@@ -68,11 +68,11 @@ def _parser():
     t.add_argument("--unroll", type=int, help="unrolled GAN (Metz et al.): G's loss against D advanced K "
                                               "optimizer steps, differentiated through them (default 0: off)")
     t.add_argument("--max-norm", type=float, help="cap on the norm of each maxout unit's weight vector "
-                                                  "(the MLP recipe: 1.9365; 0: none)")
+                                                  "(default none; the maxout paper used 1.9365)")
     t.add_argument("--ema", type=float, help="sample from a moving average of G's weights with this decay, "
-                                             "e.g. 0.999 (default 0: off)")
+                                             "e.g. 0.999 (default 0: off; the MLP recipe: 0.999)")
     t.add_argument("--lr-d", type=float, help="D's learning rate when it differs from G's (two time-scales; "
-                                              "default: --lr)")
+                                              "default: --lr; the MLP recipe: half of --lr)")
     t.add_argument("--smooth", type=float, help="one-sided label smoothing: D's target for real images "
                                                 "(default 1: none; 0.9 is common)")
     t.add_argument("--cooldown", type=float, help="let the learning rates fall linearly to 0 over this last "

@@ -83,10 +83,11 @@ RECIPE_NAMES = ("default", "paper")
 # players updated simultaneously, and (build_models, Trainer) weights U(-0.05, 0.05) for G, U(-0.005, 0.005)
 # for D, G's output bias from the pixel means. Its D objective is the mean of the two cross-entropies, half of
 # ours: under SGD that is D's lr halved (lr_d; make_config keeps it half of an --lr given alone, and
-# drops it for another optimizer).
+# drops it for another optimizer). Ours, not the paper's: samples come from a moving average of G's weights
+# (ema 0.999; training is unchanged), which removes most of the raw G's speckle (docs/demos.md, section 3).
 MLP_RECIPE = dict(loss="nonsaturating", optimizer="sgd", lr=0.1, lr_d=0.05, momentum=0.5, final_momentum=0.7,
                   momentum_epochs=250, lr_decay=1.000004, batch_size=100, z_dim=100, prior="uniform",
-                  update="simultaneous")
+                  update="simultaneous", ema=0.999)
 # The all-convolutional DCGAN (Radford et al.) on images zero-padded to 32x32 (``--model dcgan32``).
 DCGAN32_RECIPE = dict(optimizer="adam", lr=2e-4, beta1=0.5, batch_size=64, z_dim=100, prior="normal", ngf=32, ndf=32)
 # WGAN's recipe (Arjovsky et al.): RMSprop 5e-5, clip 0.01, 5 critic steps; WGAN-GP: Adam 1e-4 (0, 0.9), lambda 10.
