@@ -27,10 +27,12 @@ def config_of(run):
 def test_cli_options_reach_the_config(tmp_path):
     run = str(tmp_path / "r")
     args = ["train", "--data", "ring", "--steps", "2", "--batch-size", "32", "--pack", "1", "--prior", "uniform",
-            "--unroll", "2", "--loss", "wasserstein", "--clip", "0.05", "--momentum", "0.3", "--out", run, "--quiet"]
+            "--unroll", "2", "--loss", "wasserstein", "--clip", "0.05", "--momentum", "0.3", "--update", "simultaneous",
+            "--out", run, "--quiet"]
     assert main(args) == 0
     cfg = config_of(run)
     assert (cfg["prior"], cfg["unroll"], cfg["clip"], cfg["momentum"]) == ("uniform", 2, 0.05, 0.3)
+    assert cfg["update"] == "simultaneous"
     tr = Trainer(dict(cfg, out=str(tmp_path / "r2")), progress=False)
     z = tr.noise(500).numpy()
     assert z.min() >= -1 and z.max() <= 1 and z.min() < -0.9          # U(-1, 1), not N(0, 1)
