@@ -296,6 +296,8 @@ def test_mlp_recipe_details(tmp_path):
         assert opt.lr == pytest.approx(lr / 1.000004 ** 5)
     assert make_config(data="mnist", model="mlp", steps=1, lr=0.03)["lr_d"] == pytest.approx(0.015)
     assert make_config(data="mnist", model="mlp", steps=1, optimizer="adam", lr=2e-4)["lr_d"] is None
+    assert make_config(data="mnist", model="mlp", steps=1, loss="wasserstein")["lr_d"] is None     # RMSprop
+    assert make_config(data="mnist", model="mlp", steps=1, lr=0.03, lr_d=0.01)["lr_d"] == 0.01
     assert [m.p for m in tr.D.modules() if isinstance(m, nn.Dropout)] == [0.2, 0.5, 0.5]
     assert not any(isinstance(m, nn.Dropout) for m in tr.G.modules())
     assert isinstance(list(tr.G.modules())[-1], nn.Sigmoid)

@@ -82,10 +82,10 @@ RECIPE_NAMES = ("default", "paper")
 # divided by 1.000004 each step, momentum rising 0.5 -> 0.7 over 250 epochs, batch 100, U(-1, 1) noise, both
 # players updated simultaneously, and (build_models, Trainer) weights U(-0.05, 0.05) for G, U(-0.005, 0.005)
 # for D, G's output bias from the pixel means. Its D objective is the mean of the two cross-entropies, half of
-# ours: under SGD that is D's lr halved (lr_d; make_config keeps it half of an --lr given alone, and
-# drops it for another optimizer). Ours, not the paper's: samples come from a moving average of G's weights
+# ours: under SGD that is D's lr halved (make_config sets lr_d to half of lr, unless --lr-d is given; other
+# optimizers keep one lr). Ours, not the paper's: samples come from a moving average of G's weights
 # (ema 0.999; training is unchanged), which removes most of the raw G's speckle (docs/demos.md, section 3).
-MLP_RECIPE = dict(loss="nonsaturating", optimizer="sgd", lr=0.1, lr_d=0.05, momentum=0.5, final_momentum=0.7,
+MLP_RECIPE = dict(loss="nonsaturating", optimizer="sgd", lr=0.1, momentum=0.5, final_momentum=0.7,
                   momentum_epochs=250, lr_decay=1.000004, batch_size=100, z_dim=100, prior="uniform",
                   update="simultaneous", ema=0.999)
 # The all-convolutional DCGAN (Radford et al.) on images zero-padded to 32x32 (``--model dcgan32``).
@@ -137,10 +137,6 @@ def make_config(**options):
         cfg.update(PAPER_RECIPE)
     if options.get("model") == "mlp":
         cfg.update(MLP_RECIPE)
-        if options.get("optimizer", "sgd") != "sgd":
-            cfg["lr_d"] = None                          # halving the objective halves the step of SGD, not Adam's
-        elif "lr" in options:
-            cfg["lr_d"] = options["lr"] / 2
     elif options.get("model") == "dcgan32":
         cfg.update(DCGAN32_RECIPE)
     loss = options.get("loss", cfg["loss"])
@@ -152,6 +148,8 @@ def make_config(**options):
         if key in options:
             set_length(cfg, key, options[key])
     cfg.update(options)
+    if cfg["model"] == "mlp" and "lr_d" not in options:  # the paper's D objective is half of ours: under SGD
+        cfg["lr_d"] = cfg["lr"] / 2 if cfg["optimizer"] == "sgd" else None     # half the step; not Adam's
     validate(cfg)
     return cfg
 

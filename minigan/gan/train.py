@@ -72,7 +72,7 @@ class Trainer:
         self.rng = backend.rng("cpu")         # every random draw of training comes from here
         self._load_data(images)
         G, D = build_models(cfg)
-        if cfg["model"] == "mlp" and self.kind == "images":      # G starts at the data's mean image
+        if cfg["model"] == "mlp":                                 # G starts at the data's mean image
             G.output_bias_from(backend.as_numpy(self.images.mean(axis=0)))
         self.G, self.D = G.to(self.device), D.to(self.device)
         self.optG, self.optD = make_optimizer(cfg, self.G, "G"), make_optimizer(cfg, self.D, "D")
