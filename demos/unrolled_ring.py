@@ -8,17 +8,19 @@ computed against D advanced K optimizer steps, differentiated through those step
 trains G and D and records, every ``--every`` steps, the modes covered and the share of high-quality samples
 (2,500 samples of a fixed z; ``minigan.data.mode_stats``: within 3 standard deviations of a mode).
 
-``--metz`` moves three settings toward the unrolled-GAN paper's (256-D Gaussian noise, 2 hidden layers of 128
-units, Adam lr 1e-4 for both players): with them the plain GAN collapses onto one mode and hops between modes,
-as in that paper's first figure; with the ring recipe's (2-D noise, 3 layers, lr 1e-3) it does not collapse.
+``--metz`` moves four settings toward the unrolled-GAN paper's (256-D Gaussian noise, 2 hidden layers of 128
+units, Adam lr 1e-3 for G and 1e-4 for D, the rates of the authors' code): with them the plain GAN collapses
+onto one mode and hops between modes, as in that paper's first figure; with the ring recipe's (2-D noise,
+3 layers, lr 1e-3 for both) it does not collapse. ``--lr-d`` sets D's rate alone: unrolling through Adam
+steps at D's rate 1e-3 drives G into collapse here, at 1e-4 it does not (docs/demos.md).
 
 Outputs in --out: results.json (one entry per finished run, written as soon as it finishes), table.md,
 timelapse.png (rows: K, columns: training steps; G's samples over the data, as the first figure of the
 unrolled-GAN paper) and modes.png (modes covered against steps, every run).
 
-Cost per step with one BLAS thread: 35 ms for K = 0 and 0.5 s for K = 5 on an idle core; on this project's
-shared 2-core machine (load 5-10) 0.05-0.1 s, 1.3 s (K = 5) and 2.3 s (K = 10), so the default run (K = 0, 5, 10,
-3,000 steps, one seed) takes about 3 hours there; ``--metz`` steps are about half as dear (2 layers).
+Cost per step with one BLAS thread on an idle core: 9 ms for K = 0, 0.10 s for K = 5 and 0.21 s for K = 10
+(the ring recipe's 3 layers; an unrolled step costs about 1 + 2.3 K plain steps), so the default run (K = 0, 5,
+10, 3,000 steps, one seed) takes about 16 minutes; ``--metz`` steps are cheaper (2 layers).
 Measured numbers: docs/demos.md.
 """
 import _common  # noqa: F401  (first: sets the BLAS thread count before NumPy loads)
@@ -34,7 +36,7 @@ from minigan.gan.train import Trainer
 from minigan.gan.run import make_config
 
 
-METZ = dict(z_dim=256, depth=2, lr=1e-4)      # --metz: the settings that differ from the ring recipe
+METZ = dict(z_dim=256, depth=2, lr=1e-3, lr_d=1e-4)   # --metz: the settings that differ from the ring recipe
 
 
 def run_config(unroll, seed, steps, out, device="cpu", batch_size=512, **overrides):
@@ -132,10 +134,12 @@ def build_parser():
     p.add_argument("--steps", type=int, default=3000, help="generator steps per run (default 3000)")
     p.add_argument("--every", type=int, default=None, help="record the modes every N steps (default steps/30)")
     p.add_argument("--batch-size", type=int, default=512, help="minibatch (default 512, the paper's)")
+    p.add_argument("--lr-d", type=float, default=None,
+                   help="D's Adam learning rate (default: the recipe's, 1e-3 as G's; the unrolled-GAN paper used 1e-4)")
     p.add_argument("--columns", type=int, default=6, help="snapshots per row of timelapse.png (default 6)")
     p.add_argument("--metz", action="store_true",
-                   help="closer to the unrolled-GAN paper's models: 256-D noise, 2 hidden layers, Adam lr 1e-4 "
-                        "(the plain GAN then collapses onto one mode at a time and hops between them)")
+                   help="closer to the unrolled-GAN paper's setting: 256-D noise, 2 hidden layers, Adam lr 1e-3 for G and "
+                        "1e-4 for D (the plain GAN then collapses onto one mode at a time and hops between them)")
     return p
 
 
@@ -144,6 +148,7 @@ def main(argv=None):
     device = _common.prepare(args)
     seeds = args.seeds or [args.seed]
     every = args.every or max(1, args.steps // 30)
+    lr_d = {} if args.lr_d is None else {"lr_d": args.lr_d}
     if any(k < 0 for k in args.unroll):
         raise SystemExit(f"--unroll: values must be >= 0, got {args.unroll}")
     from tqdm import tqdm
@@ -154,7 +159,7 @@ def main(argv=None):
             for seed in seeds:
                 bar.set_description(f"K={k} seed {seed}")
                 cfg = run_config(k, seed, args.steps, os.path.join(args.out, "runs", f"K{k}_seed{seed}"), device,
-                                 args.batch_size, **(METZ if args.metz else {}))
+                                 args.batch_size, **{**(METZ if args.metz else {}), **lr_d})
                 timer = _common.Timer()
                 shots = train_run(cfg, every, bar=bar)
                 last = shots[-1]

@@ -105,6 +105,18 @@ def test_unrolled_ring_demo_smoke(tmp_path):
     assert "8/8 with >= 80% high quality" in (tmp_path / "u" / "table.md").read_text()
 
 
+def test_unrolled_ring_demo_metz_and_lr_d(tmp_path):
+    """--metz takes the authors' rates (G 1e-3, D 1e-4); --lr-d overrides D's, with or without --metz."""
+    import json
+    import unrolled_ring
+    for extra, lr_d in (([], 1e-4), (["--lr-d", "5e-4"], 5e-4)):
+        out = tmp_path / f"m{len(extra)}"
+        unrolled_ring.main(["--metz", "--unroll", "0", "--steps", "2", "--seeds", "0", "--batch-size", "16",
+                            "--out", str(out)] + extra)
+        cfg = json.loads((out / "runs" / "K0_seed0" / "config.json").read_text())
+        assert (cfg["lr"], cfg["lr_d"], cfg["z_dim"], cfg["depth"], cfg["pack"]) == (1e-3, lr_d, 256, 2, 1)
+
+
 def test_ema_lr_d_and_smooth_options(tmp_path):
     """--ema keeps a moving average of G that samples (and is what evaluate loads); --lr-d sets D's lr;
     --smooth gives real images the target s in D's cross-entropy."""
