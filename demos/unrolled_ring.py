@@ -138,8 +138,9 @@ def build_parser():
                    help="D's Adam learning rate (default: the recipe's, 1e-3 as G's; the unrolled-GAN paper used 1e-4)")
     p.add_argument("--columns", type=int, default=6, help="snapshots per row of timelapse.png (default 6)")
     p.add_argument("--metz", action="store_true",
-                   help="closer to the unrolled-GAN paper's setting: 256-D noise, 2 hidden layers, Adam lr 1e-3 for G and "
-                        "1e-4 for D (the plain GAN then collapses onto one mode at a time and hops between them)")
+                   help="closer to the unrolled-GAN paper's setting: 256-D noise, 2 hidden layers, Adam lr 1e-3 "
+                        "for G and 1e-4 for D (the plain GAN then collapses onto one mode at a time and hops "
+                        "between them)")
     return p
 
 

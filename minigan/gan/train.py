@@ -250,8 +250,7 @@ class Trainer:
             return None
         wasser = self.cfg["loss"].startswith("wasserstein")
         xp = backend.get_array_module(loss_d.data)
-        sigmoid = (lambda a: 0.5 + 0.5 * xp.tanh(0.5 * a))             # 1 / (1 + e^-a) without overflow
-        score = (lambda l: l.data.mean()) if wasser else (lambda l: sigmoid(l.data).mean())
+        score = (lambda l: l.data.mean()) if wasser else (lambda l: l.detach().sigmoid().data.mean())   # stable
         values = [loss_d.data, loss_g.data, score(real_logits), score(fake_logits), gn_d, gn_g,
                   self._finite_total()]                      # the row and the finiteness flag: one transfer
         host = backend.as_numpy(xp.stack([xp.asarray(v, dtype=np.float64) for v in values])).tolist()
