@@ -1,27 +1,28 @@
 """Mode collapse on the 8-Gaussian ring and the unrolled GAN (Metz et al. 2016) as its remedy.
 
 The setting is the unrolled-GAN paper's: 8 Gaussians on a ring (minigan's ``ring``: radius 1, std 0.01), MLP G
-and D, Adam, minibatches of 512 and an ordinary D (no PacGAN packing, ``--pack 1``). Everything else is the
-library's ring recipe (``minigan train --data ring``: non-saturating loss, 3 hidden layers of 128 units, Adam
-1e-3 with beta1 0.5, 2-D Gaussian noise). For each number of unrolling steps K (``--unroll K``: G's loss is
-computed against D advanced K optimizer steps, differentiated through those steps) and each seed, the demo
-trains G and D and records, every ``--every`` steps, the modes covered and the share of high-quality samples
-(2,500 samples of a fixed z; ``minigan.data.mode_stats``: within 3 standard deviations of a mode).
+and D, Adam, minibatches of 512 and an ordinary D (no PacGAN packing, ``--pack 1``). Every run, whatever its K,
+trains with the settings ``minigan train --data ring --pack 1 --unroll K`` takes (the ring recipe: non-saturating
+loss, 3 hidden layers of 128 units, 2-D Gaussian noise, Adam with beta1 0.5; and the unrolled recipe,
+``minigan.gan.run.UNROLLED_RECIPE``: 3,000 steps, G's rate 1e-3, D's 1e-4 as in the authors' code, both falling
+linearly to 0 over the last 30 % of the run). For each number of unrolling steps K (G's loss is computed against
+D advanced K optimizer steps, differentiated through those steps) and each seed, the demo trains G and D and
+records, every ``--every`` steps, the modes covered and the share of high-quality samples (2,500 samples of a
+fixed z; ``minigan.data.mode_stats``: within 3 standard deviations of a mode).
 
-``--metz`` moves four settings toward the unrolled-GAN paper's (256-D Gaussian noise, 2 hidden layers of 128
-units, Adam lr 1e-3 for G and 1e-4 for D, the rates of the authors' code): with them the plain GAN collapses
-onto one mode and hops between modes, as in that paper's first figure; with the ring recipe's (2-D noise,
-3 layers, lr 1e-3 for both) it does not collapse. ``--lr-d`` sets D's rate alone: unrolling through Adam
-steps at D's rate 1e-3 drives G into collapse here, at 1e-4 it does not (docs/demos.md).
+With these settings the plain GAN (K = 0) puts its samples in one blob that hops from mode to mode, as in the
+unrolled-GAN paper's first figure, and K = 10 covers all 8 modes. ``--lr-d`` and ``--cooldown`` change D's rate
+and the cooldown: at D's rate 1e-3 (the ring recipe's, ``--lr-d 1e-3 --cooldown 0``) the plain GAN does not
+collapse and unrolling drives G into collapse. ``--metz`` also takes the authors' noise and depth (256-D noise,
+2 hidden layers). docs/demos.md has the measurements.
 
 Outputs in --out: results.json (one entry per finished run, written as soon as it finishes), table.md,
 timelapse.png (rows: K, columns: training steps; G's samples over the data, as the first figure of the
 unrolled-GAN paper) and modes.png (modes covered against steps, every run).
 
 Cost per step with one BLAS thread on an idle core: 9 ms for K = 0, 0.10 s for K = 5 and 0.21 s for K = 10
-(the ring recipe's 3 layers; an unrolled step costs about 1 + 2.3 K plain steps), so the default run (K = 0, 5,
-10, 3,000 steps, one seed) takes about 16 minutes; ``--metz`` steps are cheaper (2 layers).
-Measured numbers: docs/demos.md.
+(3 layers; an unrolled step costs about 1 + 2.3 K plain steps), so the default run (K = 0, 5, 10, 3,000 steps,
+one seed) takes about 16 minutes; ``--metz`` steps are cheaper (2 layers).
 """
 import _common  # noqa: F401  (first: sets the BLAS thread count before NumPy loads)
 
@@ -33,16 +34,17 @@ import numpy as np
 from minigan import data
 from minigan.gan.run import prior
 from minigan.gan.train import Trainer
-from minigan.gan.run import make_config
+from minigan.gan.run import UNROLLED_RECIPE, make_config
 
 
-METZ = dict(z_dim=256, depth=2, lr=1e-3, lr_d=1e-4)   # --metz: the settings that differ from the ring recipe
+METZ = dict(z_dim=256, depth=2)   # --metz: the authors' noise and depth (their rates are the unrolled recipe's)
 
 
 def run_config(unroll, seed, steps, out, device="cpu", batch_size=512, **overrides):
-    """The ring recipe with --pack 1, batch 512 and --unroll K."""
+    """``minigan train --data ring --pack 1 --unroll K``'s config, for every K (K = 0 included)."""
+    rates = {k: UNROLLED_RECIPE[k] for k in ("lr_d", "cooldown")}
     return make_config(data="ring", pack=1, batch_size=batch_size, unroll=unroll, steps=steps, seed=seed,
-                       device=device, out=out, sample_every=max(1, steps), **overrides)
+                       device=device, out=out, sample_every=max(1, steps), **{**rates, **overrides})
 
 
 def train_run(cfg, every, n_samples=2500, bar=None):
@@ -135,12 +137,14 @@ def build_parser():
     p.add_argument("--every", type=int, default=None, help="record the modes every N steps (default steps/30)")
     p.add_argument("--batch-size", type=int, default=512, help="minibatch (default 512, the paper's)")
     p.add_argument("--lr-d", type=float, default=None,
-                   help="D's Adam learning rate (default: the recipe's, 1e-3 as G's; the unrolled-GAN paper used 1e-4)")
+                   help="D's Adam learning rate (default 1e-4, the unrolled recipe's and the authors'; the ring "
+                        "recipe's is 1e-3, G's)")
+    p.add_argument("--cooldown", type=float, default=None,
+                   help="fraction of the run over which both rates fall linearly to 0 (default 0.3, the unrolled "
+                        "recipe's; 0: none)")
     p.add_argument("--columns", type=int, default=6, help="snapshots per row of timelapse.png (default 6)")
     p.add_argument("--metz", action="store_true",
-                   help="closer to the unrolled-GAN paper's setting: 256-D noise, 2 hidden layers, Adam lr 1e-3 "
-                        "for G and 1e-4 for D (the plain GAN then collapses onto one mode at a time and hops "
-                        "between them)")
+                   help="the unrolled-GAN authors' noise and depth too: 256-D noise, 2 hidden layers")
     return p
 
 
@@ -149,7 +153,7 @@ def main(argv=None):
     device = _common.prepare(args)
     seeds = args.seeds or [args.seed]
     every = args.every or max(1, args.steps // 30)
-    lr_d = {} if args.lr_d is None else {"lr_d": args.lr_d}
+    rates = {k: v for k, v in (("lr_d", args.lr_d), ("cooldown", args.cooldown)) if v is not None}
     if any(k < 0 for k in args.unroll):
         raise SystemExit(f"--unroll: values must be >= 0, got {args.unroll}")
     from tqdm import tqdm
@@ -160,7 +164,7 @@ def main(argv=None):
             for seed in seeds:
                 bar.set_description(f"K={k} seed {seed}")
                 cfg = run_config(k, seed, args.steps, os.path.join(args.out, "runs", f"K{k}_seed{seed}"), device,
-                                 args.batch_size, **{**(METZ if args.metz else {}), **lr_d})
+                                 args.batch_size, **{**(METZ if args.metz else {}), **rates})
                 timer = _common.Timer()
                 shots = train_run(cfg, every, bar=bar)
                 last = shots[-1]

@@ -105,16 +105,33 @@ def test_unrolled_ring_demo_smoke(tmp_path):
     assert "8/8 with >= 80% high quality" in (tmp_path / "u" / "table.md").read_text()
 
 
-def test_unrolled_ring_demo_metz_and_lr_d(tmp_path):
-    """--metz takes the authors' rates (G 1e-3, D 1e-4); --lr-d overrides D's, with or without --metz."""
+def test_unrolled_ring_demo_rates(tmp_path):
+    """Every K (0 included) trains with the unrolled recipe's rates (G 1e-3, D 1e-4, cooldown 0.3); --lr-d and
+    --cooldown override them; --metz adds the authors' noise and depth."""
     import json
     import unrolled_ring
-    for extra, lr_d in (([], 1e-4), (["--lr-d", "5e-4"], 5e-4)):
-        out = tmp_path / f"m{len(extra)}"
-        unrolled_ring.main(["--metz", "--unroll", "0", "--steps", "2", "--seeds", "0", "--batch-size", "16",
+    cases = (([], (1e-4, 0.3, 2, 3)), (["--metz"], (1e-4, 0.3, 256, 2)),
+             (["--lr-d", "5e-4", "--cooldown", "0", "--metz"], (5e-4, 0.0, 256, 2)))
+    for i, (extra, (lr_d, cooldown, z_dim, depth)) in enumerate(cases):
+        out = tmp_path / f"m{i}"
+        unrolled_ring.main(["--unroll", "0", "--steps", "2", "--seeds", "0", "--batch-size", "16",
                             "--out", str(out)] + extra)
         cfg = json.loads((out / "runs" / "K0_seed0" / "config.json").read_text())
-        assert (cfg["lr"], cfg["lr_d"], cfg["z_dim"], cfg["depth"], cfg["pack"]) == (1e-3, lr_d, 256, 2, 1)
+        assert (cfg["lr"], cfg["lr_d"], cfg["cooldown"], cfg["z_dim"], cfg["depth"], cfg["pack"], cfg["unroll"]) == \
+            (1e-3, lr_d, cooldown, z_dim, depth, 1, 0)
+
+
+def test_unroll_brings_its_recipe_on_2d_sets():
+    """--unroll K > 0 on the 2-D sets takes the unrolled recipe (batch 512, 3,000 steps, D 1e-4, cooldown 0.3);
+    explicit options win; not for image sets, the Wasserstein losses or K = 0."""
+    from minigan.gan.run import make_config
+    keys = ("batch_size", "steps", "lr", "lr_d", "cooldown")
+    assert tuple(make_config(data="ring", pack=1, unroll=10)[k] for k in keys) == (512, 3000, 1e-3, 1e-4, 0.3)
+    assert tuple(make_config(data="ring", unroll=10, steps=50, lr_d=1e-3, cooldown=0.0)[k] for k in keys) == \
+        (512, 50, 1e-3, 1e-3, 0.0)
+    for options in (dict(unroll=0), dict(unroll=5, loss="wasserstein"), dict(unroll=5, data="fashion-mnist")):
+        cfg = make_config(**{"data": "ring", **options})
+        assert (cfg["lr_d"], cfg["cooldown"]) == (None, 0.0), options
 
 
 def test_ema_lr_d_and_smooth_options(tmp_path):

@@ -66,7 +66,8 @@ def _parser():
     t.add_argument("--clip", type=float, help="WGAN's weight clipping bound c (default 0.01)")
     t.add_argument("--gp-lambda", type=float, help="WGAN-GP's penalty weight lambda (default 10)")
     t.add_argument("--unroll", type=int, help="unrolled GAN (Metz et al.): G's loss against D advanced K "
-                                              "optimizer steps, differentiated through them (default 0: off)")
+                                              "optimizer steps, differentiated through them (default 0: off; on the "
+                                              "1-D / 2-D sets it brings its own recipe, below)")
     t.add_argument("--max-norm", type=float, help="cap on the norm of each maxout unit's weight vector "
                                                   "(default none; the maxout paper used 1.9365)")
     t.add_argument("--ema", type=float, help="sample from a moving average of G's weights with this decay, "

@@ -94,6 +94,12 @@ DCGAN32_RECIPE = dict(optimizer="adam", lr=2e-4, beta1=0.5, batch_size=64, z_dim
 WASSERSTEIN = dict(optimizer="rmsprop", lr=5e-5, k=5, clip=0.01)
 WASSERSTEIN_GP = dict(optimizer="adam", lr=1e-4, beta1=0.0, beta2=0.9, k=5, gp_lambda=10.0)
 
+# ``--unroll K`` (K > 0) on the 2-D sets: the unrolled-GAN paper's batch of 512, 3,000 steps, D's Adam at 1e-4
+# (G keeps the recipe's 1e-3; the rates of Metz et al.'s code) and both rates falling linearly to 0 over the
+# last 30 % of the run. At D's rate 1e-3 unrolling drives G into collapse; without the cooldown the samples
+# cover every mode but only about 70 % of them are sharp (docs/demos.md, "Mode hopping and the unrolled GAN").
+UNROLLED_RECIPE = dict(batch_size=512, steps=3000, lr_d=1e-4, cooldown=0.3)
+
 # What ``minigan train --resume`` may change; every other option is fixed by the run's config.json.
 RESUME_MAY_CHANGE = ("lr", "lr_d", "steps", "epochs", "cooldown", "device", "sample_every", "log_every")
 
@@ -109,7 +115,7 @@ def recipes_text():
         return f"  {name:16s} " + ", ".join(f"{k.replace('_', '-')} {v}" for k, v in recipe.items())
     lines = ["recipes (minigan.gan.run):"] + [line(n, r) for n, r in RECIPES.items()]
     lines += [line("--recipe paper", PAPER_RECIPE) + " (image sets)", line("--model mlp", MLP_RECIPE), line("--model dcgan32", DCGAN32_RECIPE),
-              line("--loss wasserstein", WASSERSTEIN), line("--loss wasserstein-gp", WASSERSTEIN_GP)]
+              line("--unroll K", UNROLLED_RECIPE) + " (1-D / 2-D sets, cross-entropy losses)", line("--loss wasserstein", WASSERSTEIN), line("--loss wasserstein-gp", WASSERSTEIN_GP)]
     return "\n".join(lines)
 
 
@@ -126,7 +132,8 @@ UPDATES = ("alternating", "simultaneous")
 
 
 def make_config(**options):
-    """Fill a training config: explicit options > loss recipe > model recipe > data-set recipe > defaults."""
+    """Fill a training config: explicit options > loss recipe > unrolled recipe (--unroll on the 1-D / 2-D sets)
+    > model recipe > data-set recipe > defaults."""
     options = {k: v for k, v in options.items() if v is not None}
     name = options.get("data", DEFAULTS["data"])
     if name not in RECIPES:
@@ -140,6 +147,8 @@ def make_config(**options):
     elif options.get("model") == "dcgan32":
         cfg.update(DCGAN32_RECIPE)
     loss = options.get("loss", cfg["loss"])
+    if options.get("unroll") and name not in IMAGE_SETS and loss in ("minimax", "nonsaturating"):
+        cfg.update(UNROLLED_RECIPE)
     if loss == "wasserstein":
         cfg.update(WASSERSTEIN)
     elif loss == "wasserstein-gp":
