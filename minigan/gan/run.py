@@ -94,7 +94,7 @@ DCGAN32_RECIPE = dict(optimizer="adam", lr=2e-4, beta1=0.5, batch_size=64, z_dim
 WASSERSTEIN = dict(optimizer="rmsprop", lr=5e-5, k=5, clip=0.01)
 WASSERSTEIN_GP = dict(optimizer="adam", lr=1e-4, beta1=0.0, beta2=0.9, k=5, gp_lambda=10.0)
 
-# ``--unroll K`` (K > 0) on the 2-D sets: the unrolled-GAN paper's batch of 512, 3,000 steps, D's Adam at 1e-4
+# ``--unroll K`` (K > 0) on the 1-D / 2-D sets: the unrolled-GAN paper's batch of 512, 3,000 steps, D's Adam at 1e-4
 # (G keeps the recipe's 1e-3; the rates of Metz et al.'s code) and both rates falling linearly to 0 over the
 # last 30 % of the run. At D's rate 1e-3 unrolling drives G into collapse; without the cooldown the samples
 # cover every mode but only about 70 % of them are sharp (docs/demos.md, "Mode hopping and the unrolled GAN").
