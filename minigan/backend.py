@@ -167,6 +167,36 @@ def add_at(a, index, values):
         cupyx.scatter_add(a, index, values)
 
 
+def check_index(index, shape):
+    """IndexError for an integer-array index outside its dim, on both devices (CuPy would wrap it): the
+    min and max of every index array are read back in one copy."""
+    items = index if isinstance(index, tuple) else (index,)
+    used = sum(i.ndim if getattr(i, "dtype", None) == bool else 1
+               for i in items if i is not None and i is not Ellipsis)
+    dim, arrays = 0, []
+    for i in items:
+        if i is Ellipsis:
+            dim += len(shape) - used
+        elif i is None:
+            continue
+        elif hasattr(i, "dtype") and not isinstance(i, np.generic) and i.dtype.kind in "iu":
+            if dim < len(shape) and i.size:
+                arrays.append((i, dim))
+            dim += 1
+        else:
+            dim += i.ndim if getattr(i, "dtype", None) == bool else 1
+    if not arrays:
+        return
+    xp = get_array_module(arrays[0][0])
+    ends = xp.stack([xp.stack([i.min(), i.max()]).astype(np.int64) for i, _ in arrays])
+    ends = as_numpy(ends)                                       # one copy for every index array
+    for (i, d), (lo, hi) in zip(arrays, ends):
+        if lo < -shape[d] or hi >= shape[d]:
+            bad = lo if lo < -shape[d] else hi
+            raise IndexError(f"getitem: index {int(bad)} is out of range for dim {d} of size {shape[d]} "
+                             f"(tensor of shape {shape})")
+
+
 def as_strided(x, shape, strides):
     """A strided view of ``x`` (read-only use only)."""
     xp = get_array_module(x)

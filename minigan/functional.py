@@ -145,12 +145,6 @@ def binary_cross_entropy_with_logits(x, target, reduction="mean"):
     return _reduce(softplus(x) - target * x, reduction, "binary_cross_entropy_with_logits")
 
 
-def l1_loss(x, target, reduction="mean"):
-    """Mean (or sum) of |x - target|."""
-    _same_shape("l1_loss", x, target)
-    return _reduce(abs(x - target), reduction, "l1_loss")
-
-
 def mse_loss(x, target, reduction="mean"):
     """Mean (or sum) of (x - target)^2."""
     _same_shape("mse_loss", x, target)
@@ -194,6 +188,6 @@ def cross_entropy(x, target, reduction="mean"):
 
 
 __all__ = ["abs", "batch_norm", "binary_cross_entropy_with_logits", "cat", "clamp", "conv2d", "conv_transpose2d",
-           "cross_entropy", "dropout", "exp", "l1_loss", "leaky_relu", "linear", "log", "log_sigmoid",
+           "cross_entropy", "dropout", "exp", "leaky_relu", "linear", "log", "log_sigmoid",
            "log_softmax", "matmul", "maximum", "minimum", "mse_loss", "relu", "sigmoid", "softmax", "softplus", "sqrt",
            "stack", "tanh", "where"]

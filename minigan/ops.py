@@ -12,7 +12,7 @@ import numpy as np
 from . import backend, kernels
 from .backend import get_array_module
 from .shapes import (Cast, Concat, GetItem, GetItemGrad, Max, Min, Permute, Reshape, Sum, ToDevice,  # noqa: F401
-                     broadcast_to, cat, flatten, getitem, max, mean, min, permute, reshape, stack, sum, sum_to, var)
+                     broadcast_to, cat, flatten, getitem, max, mean, min, permute, reshape, stack, sum, sum_to)
 from .tensor import Function, Tensor, _constant, is_grad_enabled, same_device
 
 
@@ -27,19 +27,12 @@ def _broadcast_shape(op, a, b):
         raise _shape_error(op, a, b) from None
 
 
-def _tensor(x, like):
-    """``x`` as a Tensor of ``like``'s dtype and device (Python numbers become constants)."""
-    if isinstance(x, Tensor):
-        return x
-    return _constant(x, like)
-
-
 def _operands(a, b):
     """Both operands of a binary op as Tensors (a number takes the other operand's dtype and device)."""
     if not isinstance(a, Tensor):
-        a = _tensor(a, b)
+        a = _constant(a, b)
     if not isinstance(b, Tensor):
-        b = _tensor(b, a)
+        b = _constant(b, a)
     return a, b
 
 
@@ -93,18 +86,6 @@ class Div(_Binary):
                 sum_to(-gy * a / (b * b), b.shape) if needs[1] else None)
 
 
-class PowTensor(_Binary):
-    """a ** b with both tensors: d/da = b a^(b-1), d/db = a^b log a."""
-
-    def forward(self, a, b):
-        return a ** b
-
-    def backward(self, gy, needs):
-        a, b = self.inputs
-        return (sum_to(gy * b * a ** (b - 1), a.shape) if needs[0] else None,
-                sum_to(gy * self.output * log(a), b.shape) if needs[1] else None)
-
-
 class Pow(Function):
     """x ** c for a constant c: d/dx = c x^(c-1)."""
 
@@ -139,110 +120,23 @@ class MatMul(Function):
                 sum_to(matmul(a.transpose(-1, -2), gy), b.shape) if needs[1] else None)
 
 
-# A Python (or NumPy) number in an op stays a number: it is kept on the Function, not made into an
-# array, so on the GPU it is a kernel argument rather than a host-to-device copy and an allocation.
-_NUMBERS = (int, float, np.number)
-
-
-class AddScalar(Function):
-    """x + c for a number c (x - c is x + (-c), the same IEEE result)."""
-
-    def __init__(self, c):
-        self.c = c
-
-    def forward(self, x):
-        return x + x.dtype.type(self.c)
-
-    def backward(self, gy, needs):
-        return gy
-
-
-class MulScalar(Function):
-    """x * c for a number c."""
-
-    def __init__(self, c):
-        self.c = c
-
-    def forward(self, x):
-        return x * x.dtype.type(self.c)
-
-    def backward(self, gy, needs):
-        return MulScalar(self.c)(gy)
-
-
-class DivScalar(Function):
-    """x / c for a number c."""
-
-    def __init__(self, c):
-        self.c = c
-
-    def forward(self, x):
-        return x / x.dtype.type(self.c)
-
-    def backward(self, gy, needs):
-        return DivScalar(self.c)(gy)
-
-
-class RSubScalar(Function):
-    """c - x for a number c."""
-
-    def __init__(self, c):
-        self.c = c
-
-    def forward(self, x):
-        return x.dtype.type(self.c) - x
-
-    def backward(self, gy, needs):
-        return -gy
-
-
-class RDivScalar(Function):
-    """c / x for a number c: d/dx = -c / x^2."""
-
-    def __init__(self, c):
-        self.c = c
-
-    def forward(self, x):
-        return x.dtype.type(self.c) / x
-
-    def backward(self, gy, needs):
-        x = self.inputs[0]
-        return div(MulScalar(-self.c)(gy), x * x)
-
-
 def add(a, b):
-    """a + b (broadcasting)."""
-    if isinstance(b, _NUMBERS) and isinstance(a, Tensor):
-        return AddScalar(b)(a)
-    if isinstance(a, _NUMBERS) and isinstance(b, Tensor):
-        return AddScalar(a)(b)
+    """a + b (broadcasting; a number becomes a 0-d constant of the other operand's dtype and device)."""
     return Add()(a, b)
 
 
 def sub(a, b):
     """a - b (broadcasting)."""
-    if isinstance(b, _NUMBERS) and isinstance(a, Tensor):
-        return AddScalar(-b)(a)
-    if isinstance(a, _NUMBERS) and isinstance(b, Tensor):
-        return RSubScalar(a)(b)
     return Sub()(a, b)
 
 
 def mul(a, b):
     """a * b (broadcasting)."""
-    if isinstance(b, _NUMBERS) and isinstance(a, Tensor):
-        return MulScalar(b)(a)
-    if isinstance(a, _NUMBERS) and isinstance(b, Tensor):
-        return MulScalar(a)(b)
     return Mul()(a, b)
 
 
 def div(a, b):
     """a / b (broadcasting)."""
-    if isinstance(b, _NUMBERS) and isinstance(a, Tensor):
-        return DivScalar(b)(a)
-    if isinstance(a, _NUMBERS) and isinstance(b, Tensor):
-        return RDivScalar(a)(b)
     return Div()(a, b)
 
 
@@ -251,11 +145,12 @@ def neg(x):
     return Neg()(x)
 
 
-def pow(a, b):
-    """a ** b; a constant exponent uses the cheaper ``Pow``."""
-    if isinstance(a, Tensor) and not isinstance(b, Tensor):
-        return Pow(b)(a)
-    return PowTensor()(a, b)
+def pow(x, c):
+    """x ** c for a number c."""
+    if not isinstance(x, Tensor) or isinstance(c, Tensor) or hasattr(c, "shape"):
+        raise TypeError(f"pow: the base must be a Tensor and the exponent a number, got {type(x).__name__} "
+                        f"** {type(c).__name__}")
+    return Pow(c)(x)
 
 
 def matmul(a, b):
@@ -522,27 +417,15 @@ def _expand(self, *shape):
                                     for i, s in enumerate(shape)))
 
 
-def _squeeze(self, axis=None):
-    """Drop size-1 dims (all, or those in ``axis``)."""
-    axes = range(self.ndim) if axis is None else {a % self.ndim for a in (axis if isinstance(axis, tuple) else (axis,))}
-    return reshape(self, tuple(s for i, s in enumerate(self.shape) if not (i in axes and s == 1)))
-
-
-def _unsqueeze(self, axis):
-    """Insert a size-1 dim at ``axis``."""
-    axis = axis % (self.ndim + 1)
-    return reshape(self, self.shape[:axis] + (1,) + self.shape[axis:])
-
-
 _METHODS = dict(
     __add__=add, __radd__=lambda a, b: add(b, a), __sub__=sub, __rsub__=lambda a, b: sub(b, a),
     __mul__=mul, __rmul__=lambda a, b: mul(b, a), __truediv__=div, __rtruediv__=lambda a, b: div(b, a),
-    __pow__=pow, __rpow__=lambda a, b: pow(b, a), __matmul__=matmul, __rmatmul__=lambda a, b: matmul(b, a),
+    __pow__=pow, __matmul__=matmul, __rmatmul__=lambda a, b: matmul(b, a),
     __neg__=neg, __pos__=lambda a: a, __abs__=abs, __getitem__=getitem,
-    sum=sum, mean=mean, max=max, min=min, var=var, flatten=flatten, permute=lambda x, *a: permute(x, _shape_args(a)),
+    sum=sum, mean=mean, max=max, min=min, flatten=flatten, permute=lambda x, *a: permute(x, _shape_args(a)),
     reshape=lambda x, *shape: reshape(x, _shape_args(shape)), view=lambda x, *shape: reshape(x, _shape_args(shape)),
     transpose=_transpose, T=property(_transpose, doc="Reversed axes."), expand=_expand,
-    broadcast_to=lambda x, shape: broadcast_to(x, tuple(shape)), squeeze=_squeeze, unsqueeze=_unsqueeze,
+    broadcast_to=lambda x, shape: broadcast_to(x, tuple(shape)),
     exp=exp, log=log, sqrt=sqrt, abs=abs, tanh=tanh, sigmoid=sigmoid, relu=relu, clamp=clamp, to=_to)
 for _name, _method in _METHODS.items():
     setattr(Tensor, _name, _method)

@@ -120,7 +120,7 @@ def mean(x, axis=None, keepdims=False):
     """Mean over ``axis`` (None: all)."""
     axes = _axes(axis, x.ndim)
     n = int(np.prod([x.shape[a] for a in axes])) if axes else 1
-    return Sum(axes, keepdims)(x) * (1.0 / n)          # Tensor * number: ops.MulScalar
+    return Sum(axes, keepdims)(x) * (1.0 / n)
 
 
 def max(x, axis=None, keepdims=False):
@@ -131,14 +131,6 @@ def max(x, axis=None, keepdims=False):
 def min(x, axis=None, keepdims=False):
     """Min over ``axis`` (None: all)."""
     return Min(_axes(axis, x.ndim), keepdims)(x)
-
-
-def var(x, axis=None, keepdims=False, correction=1):
-    """Variance: sum((x - mean)^2) / (n - correction)."""
-    axes = _axes(axis, x.ndim)
-    n = int(np.prod([x.shape[a] for a in axes])) if axes else 1
-    d = x - mean(x, axes, keepdims=True)
-    return sum(d * d, axes, keepdims) * (1.0 / (n - correction) if n > correction else float("nan"))
 
 
 # ------------------------------------------------------------------ shapes
@@ -252,39 +244,11 @@ def getitem(x, index, check=True):
         return i
     index = tuple(as_index(i) for i in index) if isinstance(index, tuple) else as_index(index)
     if check:
-        _check_index_arrays(index, x.shape, xp)
+        backend.check_index(index, x.shape)
     try:
         return GetItem(index)(x)
     except IndexError as e:
         raise IndexError(f"getitem: index {index!r} does not fit shape {x.shape}: {e}") from None
-
-
-def _check_index_arrays(index, shape, xp):
-    """IndexError for an integer-array index outside its dim (all arrays read back at once)."""
-    items = index if isinstance(index, tuple) else (index,)
-    used = builtins.sum(i.ndim if getattr(i, "dtype", None) == bool else 1
-                        for i in items if i is not None and i is not Ellipsis)
-    dim, arrays = 0, []
-    for i in items:
-        if i is Ellipsis:
-            dim += len(shape) - used
-        elif i is None:
-            continue
-        elif hasattr(i, "dtype") and not isinstance(i, np.generic) and i.dtype.kind in "iu":
-            if dim < len(shape) and i.size:
-                arrays.append((i, dim))
-            dim += 1
-        else:
-            dim += i.ndim if getattr(i, "dtype", None) == bool else 1
-    if not arrays:
-        return
-    ends = xp.stack([xp.stack([i.min(), i.max()]).astype(np.int64) for i, _ in arrays])
-    ends = backend.as_numpy(ends)                               # one copy for every index array
-    for (i, d), (lo, hi) in zip(arrays, ends):
-        if lo < -shape[d] or hi >= shape[d]:
-            bad = lo if lo < -shape[d] else hi
-            raise IndexError(f"getitem: index {int(bad)} is out of range for dim {d} of size {shape[d]} "
-                             f"(tensor of shape {shape})")
 
 
 class Concat(Function):

@@ -132,7 +132,6 @@ class Tensor:
     size = property(lambda self: self.data.size, doc="Number of elements.")
     device = property(lambda self: backend.device_of(self.data), doc="'cpu' or 'cuda'.")
     is_leaf = property(lambda self: self.creator is None, doc="Made by the user, not by an op.")
-    T = property(lambda self: self.transpose(), doc="Reversed axes.")
 
     def __len__(self):
         if self.ndim == 0:
@@ -173,14 +172,6 @@ class Tensor:
         """``to('cpu')``."""
         return self.to("cpu")
 
-    def cuda(self):
-        """``to('cuda')``."""
-        return self.to("cuda")
-
-    def float(self):
-        """``to(dtype=float32)``."""
-        return self.to(dtype=np.float32)
-
     def double(self):
         """``to(dtype=float64)``."""
         return self.to(dtype=np.float64)
@@ -190,11 +181,6 @@ class Tensor:
         if flag:
             _check_can_require_grad(self.dtype)
         self.requires_grad = bool(flag)
-        return self
-
-    def zero_(self):
-        """Fill with zeros in place (no graph)."""
-        self.data[...] = 0
         return self
 
     # ------------------------------------------------------------ backward
@@ -262,11 +248,7 @@ class Function:
             if not isinstance(x, Tensor):
                 x = _constant(x, next(t for t in inputs if isinstance(t, Tensor)))
             tensors.append(x)
-        if len(tensors) > 1:
-            dev = tensors[0].device
-            for t in tensors[1:]:
-                if t.device != dev:
-                    raise_mixed_devices(self.name, dev, t.device)
+        same_device(self.name, *tensors)
         out = Tensor(self.forward(*[t.data for t in tensors]))
         if _grad_enabled and any(t.requires_grad for t in tensors):
             out.requires_grad, out.creator = True, self

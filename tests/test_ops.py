@@ -144,12 +144,10 @@ BINARY = {
     "sub": (lambda a, b: a - b, np.subtract, normal, normal),
     "mul": (lambda a, b: a * b, np.multiply, normal, normal),
     "div": (lambda a, b: a / b, np.divide, normal, _signed),
-    "pow": (lambda a, b: a ** b, np.power, positive, normal),
     "ops.add": (ops.add, np.add, normal, normal),
     "ops.sub": (ops.sub, np.subtract, normal, normal),
     "ops.mul": (ops.mul, np.multiply, normal, normal),
     "ops.div": (ops.div, np.divide, normal, _signed),
-    "ops.pow": (ops.pow, np.power, positive, normal),
     "maximum": (F.maximum, np.maximum, normal, normal),
     "minimum": (F.minimum, np.minimum, normal, normal),
 }
@@ -175,12 +173,20 @@ def test_binary_broadcasting(name, shapes, seed):
     (lambda x: 2.5 + x, lambda a: 2.5 + a), (lambda x: x - 1.5, lambda a: a - 1.5),
     (lambda x: 1.5 - x, lambda a: 1.5 - a), (lambda x: 3.0 * x, lambda a: 3.0 * a),
     (lambda x: 3.0 / x, lambda a: 3.0 / a), (lambda x: x / 4.0, lambda a: a / 4.0),
-    (lambda x: 2.0 ** x, lambda a: 2.0 ** a), (lambda x: np.float64(2.0) * x, lambda a: 2.0 * a),
+    (lambda x: np.float64(2.0) * x, lambda a: 2.0 * a),
 ])
 def test_python_constants_on_either_side(fn, np_fn, rng):
     a = _signed(rng, (2, 3))
     close(fn(t64(a)), np_fn(a))
     assert minigan.gradcheck(fn, [t64(a)])
+
+
+def test_pow_takes_a_number_exponent_only():
+    a = t64([1.0, 2.0])
+    with pytest.raises(TypeError, match="pow: the base must be a Tensor and the exponent a number"):
+        a ** a
+    with pytest.raises(TypeError):
+        2.0 ** a
 
 
 def test_maximum_ties_split_the_gradient():
@@ -270,9 +276,6 @@ REDUCTIONS = {
     "mean": (lambda x, ax, kd: x.mean(axis=ax, keepdims=kd), np.mean),
     "max": (lambda x, ax, kd: x.max(axis=ax, keepdims=kd), np.max),
     "min": (lambda x, ax, kd: x.min(axis=ax, keepdims=kd), np.min),
-    "var": (lambda x, ax, kd: x.var(axis=ax, keepdims=kd), lambda a, axis, keepdims: np.var(a, axis, ddof=1,
-                                                                                             keepdims=keepdims)),
-    "var0": (lambda x, ax, kd: x.var(axis=ax, keepdims=kd, correction=0), np.var),
     "ops.sum": (lambda x, ax, kd: ops.sum(x, ax, kd), np.sum),
     "ops.mean": (lambda x, ax, kd: ops.mean(x, ax, kd), np.mean),
 }
@@ -284,10 +287,6 @@ REDUCTIONS = {
 def test_reduction(name, case, seed):
     shape, axis, keepdims = case
     fn, np_fn = REDUCTIONS[name]
-    axes = range(len(shape)) if axis is None else (axis if isinstance(axis, tuple) else (axis,))
-    count = int(np.prod([shape[a] for a in axes]))
-    if name == "var":
-        assume(count > 1)
     rng = np.random.default_rng(seed)
     a = distinct(rng, shape) if name in ("max", "min") else normal(rng, shape)
     y = fn(t64(a), axis, keepdims)
@@ -304,7 +303,6 @@ def test_reduction_closed_form_gradients(rng):
         (lambda x: x.mean(axis=0), np.full((3, 4), 1 / 3)),
         (lambda x: x.max(axis=1), (a == a.max(axis=1, keepdims=True)) * 1.0),
         (lambda x: x.min(), (a == a.min()) * 1.0),
-        (lambda x: x.var(axis=1), 2 * (a - a.mean(axis=1, keepdims=True)) / 3),
     ]:
         x = t64(a)
         fn(x).sum().backward()
@@ -388,15 +386,6 @@ def test_expand_and_broadcast_to(case, seed):
     close(x.grad, np.full(src, np.prod(target) / max(np.prod(src), 1)))
     assert minigan.gradcheck(lambda t: t.expand(target), [t64(a)])
     assert minigan.gradcheck(lambda t: t.broadcast_to(target), [t64(a)])
-
-
-@given(shape=nonscalar_shapes, seed=seeds, d=st.data())
-def test_squeeze_unsqueeze(shape, seed, d):
-    a = normal(np.random.default_rng(seed), shape)
-    ax = d.draw(st.integers(-len(shape) - 1, len(shape)))
-    close(t64(a).unsqueeze(ax), np.expand_dims(a, ax))
-    close(t64(a).squeeze(), np.squeeze(a))
-    assert minigan.gradcheck(lambda t: t.unsqueeze(ax).squeeze(), [t64(a)])
 
 
 # ------------------------------------------------------------------ getitem
@@ -648,15 +637,13 @@ def test_binary_cross_entropy_with_logits_saturated_logits_stay_finite():
 
 
 @given(shape=nonscalar_shapes, seed=seeds, reduction=st.sampled_from(["mean", "sum", "none"]))
-def test_l1_and_mse_loss(shape, seed, reduction):
+def test_mse_loss(shape, seed, reduction):
     rng = np.random.default_rng(seed)
     t = normal(rng, shape)
-    a = t + away_from_zero(rng, shape, 0.1, 1.5)                          # |x - t| away from the kink
+    a = normal(rng, shape)
     red = {"mean": np.mean, "sum": np.sum, "none": lambda v: v}[reduction]
-    close(F.l1_loss(t64(a), t64(t), reduction=reduction), red(np.abs(a - t)))
     close(F.mse_loss(t64(a), t64(t), reduction=reduction), red((a - t) ** 2))
     x = t64(a)
     F.mse_loss(x, t64(t, False), reduction="sum").backward()
     close(x.grad, 2 * (a - t))
-    assert minigan.gradcheck(lambda p, q: F.l1_loss(p, q, reduction=reduction), [t64(a), t64(t)])
     assert minigan.gradcheck(lambda p, q: F.mse_loss(p, q, reduction=reduction), [t64(a), t64(t)])
