@@ -16,15 +16,12 @@ from .shapes import (Cast, Concat, GetItem, GetItemGrad, Max, Min, Permute, Resh
 from .tensor import Function, Tensor, _constant, is_grad_enabled, same_device
 
 
-def _shape_error(op, a, b):
-    return ValueError(f"{op}: shapes {tuple(a)} and {tuple(b)} cannot be broadcast together")
-
-
 def _broadcast_shape(op, a, b):
+    """The shape ``a`` and ``b`` broadcast to, or an error naming ``op`` and both shapes."""
     try:
         return np.broadcast_shapes(a, b)
     except ValueError:
-        raise _shape_error(op, a, b) from None
+        raise ValueError(f"{op}: shapes {tuple(a)} and {tuple(b)} cannot be broadcast together") from None
 
 
 def _operands(a, b):
@@ -361,7 +358,7 @@ def where(cond, a, b):
     a, b = _operands(a, b)
     c = cond.data if isinstance(cond, Tensor) else cond
     shape = _broadcast_shape("where", a.shape, b.shape)
-    _broadcast_shape("where", np.shape(c) if not hasattr(c, "shape") else c.shape, shape)
+    _broadcast_shape("where", c.shape if hasattr(c, "shape") else np.shape(c), shape)
     same_device("where", c, a.data, b.data)
     return Where(get_array_module(a.data).asarray(c, dtype=bool))(a, b)
 
