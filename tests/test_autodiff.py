@@ -189,9 +189,9 @@ def _chain(n):
 
 def test_deep_chain_backward_needs_no_recursion_and_is_linear():
     times = {}
-    for n in (5000, 10000):
+    for n in (5000, 20000):                             # 4x the length: linear 4x the time, quadratic 16x
         best = float("inf")
-        for _ in range(2):
+        for _ in range(3):
             x, y, expect = _chain(n)
             gc.collect()
             gc.disable()                                # time the engine, not the cycle collector
@@ -203,7 +203,7 @@ def test_deep_chain_backward_needs_no_recursion_and_is_linear():
                 gc.enable()
             close(x.grad, [expect], rtol=1e-12)
         times[n] = best
-    assert times[10000] / times[5000] < 4, times
+    assert times[20000] / times[5000] < 8, times        # a wide margin: a loaded machine adds noise
 
 
 def test_deep_chain_grad_with_create_graph():
