@@ -157,16 +157,6 @@ def as_numpy(x):
     return np.asarray(x)
 
 
-def add_at(a, index, values):
-    """``a[index] += values`` with repeated indices accumulated (np.add.at)."""
-    xp = get_array_module(a)
-    if xp is np:
-        np.add.at(a, index, values)
-    else:
-        import cupyx  # comes with cupy
-        cupyx.scatter_add(a, index, values)
-
-
 def check_index(index, shape):
     """IndexError for an integer-array index outside its dim, on both devices (CuPy would wrap it): the
     min and max of every index array are read back in one copy."""

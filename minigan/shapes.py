@@ -209,7 +209,7 @@ class GetItemGrad(Function):
         xp = get_array_module(gy)
         gx = xp.zeros(self.shape, dtype=gy.dtype)
         if _has_array(self.index):
-            backend.add_at(gx, self.index, gy)
+            xp.add.at(gx, self.index, gy)                      # repeated indices add up (CuPy has .at too)
         else:
             gx[self.index] += gy
         return gx

@@ -449,6 +449,20 @@ zeros zeros_like
 """.split()
 for _name in _FUNCTIONS:
     globals()[_name] = _fn(_name)
+
+
+def _add_at(a, slices, value):
+    """``cupy.add.at``: a[slices] += value with repeated indices accumulated; out-of-range integer indices
+    wrap, as CuPy's."""
+    if type(a) is not ndarray:
+        _refuse(a)
+    v = _operand(value)
+    if v is NotImplemented:
+        _refuse(value)
+    _np.add.at(a._a, _wrap_index(a._a, slices), v)
+
+
+globals()["add"].at = _add_at               # cupy.add.at: the one ufunc method minigan uses
 float16, float32, float64, int8, int16, int32, int64, uint8, bool_, complex64, complex128 = (
     _np.float16, _np.float32, _np.float64, _np.int8, _np.int16, _np.int32, _np.int64, _np.uint8, _np.bool_,
     _np.complex64, _np.complex128)
