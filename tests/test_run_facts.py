@@ -52,7 +52,7 @@ def test_recipe_paper_is_the_five_epoch_dcgan_recipe():
     paper = run.make_config(data="fashion-mnist", recipe="paper")
     assert (paper["epochs"], paper["ema"], paper["model"], paper["lr"]) == (5, 0.0, "dcgan", 2e-4)
     default = run.make_config(data="fashion-mnist")
-    assert (default["epochs"], default["lr"], default["lr_d"]) == (12, 4e-4, None)    # both players at 4e-4
+    assert (default["epochs"], default["lr"], default["lr_d"]) == (12, 1.2e-3, None)  # both players at 1.2e-3
     assert run.make_config(data="fashion-mnist", model="dcgan32")["lr"] == 2e-4       # its own recipe
     assert dict(run.make_config(data="ring", recipe="paper"), recipe="default") == run.make_config(data="ring")
     with pytest.raises(ValueError, match="--recipe must be one of default, paper"):
