@@ -48,6 +48,8 @@ def get_args():
     p.add_argument("--lambda", dest="lam", type=float, default=DEFAULTS["lam"],
                    help=f"perceptual weight (default {DEFAULTS['lam']})")
     p.add_argument("--perceptual", choices=["nonsaturating", "saturating"], default="nonsaturating")
+    p.add_argument("--prior-weight", type=float, default=1.0,
+                   help="gamma, the weight of the Gaussian prior's penalty on z (default 1)")
     p.add_argument("--gif-images", type=int, default=8, help="images shown in each GIF (default 8)")
     p.add_argument("--data-dir", default=None, help="folder holding the Fashion-MNIST IDX files")
     return p.parse_args()
@@ -103,6 +105,7 @@ def main():
               f"({args.iters} iterations, {args.restarts} restart(s)) ...")
         r = inpaint(G, D, x, mask, cfg, iters=args.iters, restarts=args.restarts, lam=args.lam,
                     perceptual=args.perceptual, combine=args.combine, seed=args.seed, record=k,
+                    prior_weight=args.prior_weight,
                     record_every=max(1, args.iters // 30), progress=True)
         inpainting_figure(x[:16], mask[:16], r["generated"][:16], r["blended"][:16],
                           os.path.join(args.out, f"inpainting_{kind}.png"))
@@ -120,6 +123,7 @@ def main():
     lines = [f"Hole-region error on the first {len(x)} {cfg['data']} test images (images in [0, 1]; PSNR over "
              f"the missing pixels, mean over images). Run: {run}, G after {step} steps ({step / per_epoch:.1f} "
              f"epochs); {args.iters} iterations, {args.restarts} restart(s) ({args.combine}), lambda {args.lam}, "
+             f"prior weight {args.prior_weight}, "
              f"{args.perceptual} perceptual loss.", "",
              "| mask | method | hole L1 | hole PSNR (dB) |", "|---|---|---:|---:|"]
     lines += [f"| {kind} | {name} | {l1:.4f} | {psnr:.2f} |" for kind, name, l1, psnr in rows]

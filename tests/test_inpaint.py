@@ -439,6 +439,8 @@ def test_inpaint_errors():
         I.inpaint(G, D, x, m, iters=1)
     with pytest.raises(ValueError, match="restarts >= 1"):
         I.inpaint(G, D, x, m, z_dim=3, restarts=0)
+    with pytest.raises(ValueError, match=r"prior_weight >= 0.*prior_weight=nan"):
+        I.inpaint(G, D, x, m, z_dim=3, prior_weight=float("nan"))
     assert G.training and D.training                                 # untouched by the failed calls
     assert all(p.requires_grad for p in list(G.parameters()) + list(D.parameters()))
 
@@ -596,3 +598,14 @@ def test_cli_refuses_bad_input(tiny_run, tmp_path):
         cli(["--run", run, "--images", str(tmp_path / "ok.npy"), "--out", str(tmp_path / "o.jpg")])
     with pytest.raises(SystemExit):
         cli(["--run", run, "--out", str(tmp_path / "o.npy")])           # neither --images nor --data
+
+
+def test_cli_prior_weight_reaches_the_search(monkeypatch):
+    from minigan.cli import _parser
+    from minigan.cli import inpaint as cli_inpaint
+    seen = {}
+    monkeypatch.setattr(cli_inpaint, "inpaint", lambda *a, **kw: seen.update(kw))
+    for argv, want in ((["--prior-weight", "0.3"], 0.3), ([], 1.0)):
+        a = _parser().parse_args(["inpaint", "--run", "r", "--images", "x.npy", "--out", "f.npy"] + argv)
+        cli_inpaint._search(None, None, None, None, {}, a, None)
+        assert seen["prior_weight"] == want

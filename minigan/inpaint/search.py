@@ -82,7 +82,7 @@ def check_images(images):
     return x
 
 
-def check_search(iters, restarts, lr, lam, perceptual, blend, combine="mean"):
+def check_search(iters, restarts, lr, lam, perceptual, blend, combine="mean", prior_weight=1.0):
     """The search's numbers and names, checked before any work."""
     if combine not in COMBINES:
         raise ValueError(f"inpaint: combine must be one of {', '.join(COMBINES)}, got {combine!r}")
@@ -90,9 +90,9 @@ def check_search(iters, restarts, lr, lam, perceptual, blend, combine="mean"):
         raise ValueError(f"inpaint: perceptual must be one of {', '.join(PERCEPTUAL)}, got {perceptual!r}")
     if blend not in BLENDS:
         raise ValueError(f"inpaint: blend must be one of {', '.join(BLENDS)}, got {blend!r}")
-    if int(iters) < 0 or int(restarts) < 1 or lr <= 0 or lam < 0:
-        raise ValueError(f"inpaint: need iters >= 0, restarts >= 1, lr > 0, lambda >= 0; got iters={iters}, "
-                         f"restarts={restarts}, lr={lr}, lambda={lam}")
+    if int(iters) < 0 or int(restarts) < 1 or lr <= 0 or lam < 0 or not prior_weight >= 0:
+        raise ValueError(f"inpaint: need iters >= 0, restarts >= 1, lr > 0, lambda >= 0, prior_weight >= 0; got "
+                         f"iters={iters}, restarts={restarts}, lr={lr}, lambda={lam}, prior_weight={prior_weight}")
 
 
 class Search:
@@ -190,7 +190,7 @@ def inpaint(G, D, images, mask, cfg=None, *, iters=DEFAULTS["iters"], lam=DEFAUL
         frame_iters (T,))), all NumPy; images float32.
     """
     facts = generator_facts(cfg, z_dim, prior, scale)
-    check_search(iters, restarts, lr, lam, perceptual, blend, combine)
+    check_search(iters, restarts, lr, lam, perceptual, blend, combine, prior_weight)
     x = check_images(images)
     if len(x) == 0:
         raise ValueError("inpaint: got no images (N = 0)")
