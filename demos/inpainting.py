@@ -48,8 +48,8 @@ def get_args():
     p.add_argument("--lambda", dest="lam", type=float, default=DEFAULTS["lam"],
                    help=f"perceptual weight (default {DEFAULTS['lam']})")
     p.add_argument("--perceptual", choices=["nonsaturating", "saturating"], default="nonsaturating")
-    p.add_argument("--prior-weight", type=float, default=1.0,
-                   help="gamma, the weight of the Gaussian prior's penalty on z (default 1)")
+    p.add_argument("--prior-weight", type=float, default=DEFAULTS["prior_weight"],
+                   help=f"gamma, the weight of the Gaussian prior's penalty on z (default {DEFAULTS['prior_weight']})")
     p.add_argument("--gif-images", type=int, default=8, help="images shown in each GIF (default 8)")
     p.add_argument("--data-dir", default=None, help="folder holding the Fashion-MNIST IDX files")
     return p.parse_args()

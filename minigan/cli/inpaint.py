@@ -39,9 +39,9 @@ def add_parser(subparsers):
                         f"(default {DEFAULTS['combine']})")
     p.add_argument("--perceptual", choices=["saturating", "nonsaturating"], default=DEFAULTS["perceptual"],
                    help="log(1 - D(G(z))) or -log D(G(z)) (default nonsaturating)")
-    p.add_argument("--prior-weight", type=float, default=1.0,
-                   help="gamma, the weight of the Gaussian prior's penalty gamma*||z||^2/2 (default 1; 0.3 fills "
-                        "the grid mask better, docs/inpainting.md)")
+    p.add_argument("--prior-weight", type=float, default=DEFAULTS["prior_weight"],
+                   help=f"gamma, the weight of the Gaussian prior's penalty gamma*||z||^2/2 (default "
+                        f"{DEFAULTS['prior_weight']}; 0.3 fills the grid mask better, docs/inpainting.md)")
     p.add_argument("--weighted", action="store_true", help="importance-weighted contextual loss (Yeh et al.)")
     p.add_argument("--blend", choices=list(BLENDS), default=DEFAULTS["blend"],
                    help=f"how G(z) fills the hole (default {DEFAULTS['blend']})")

@@ -23,7 +23,7 @@ COMBINES = ("mean", "best")
 # non-saturating perceptual loss with lambda 0.1, 4 restarts averaged, Poisson blending; PSNR flattens after
 # ~500 steps.
 DEFAULTS = dict(iters=500, lam=0.1, lr=0.01, restarts=4, perceptual="nonsaturating", weighted=False,
-                constraint="auto", blend="poisson", combine="mean")
+                constraint="auto", blend="poisson", combine="mean", prior_weight=1.0)
 
 
 def generator_facts(cfg=None, z_dim=None, prior=None, scale=None):
@@ -82,7 +82,7 @@ def check_images(images):
     return x
 
 
-def check_search(iters, restarts, lr, lam, perceptual, blend, combine="mean", prior_weight=1.0):
+def check_search(iters, restarts, lr, lam, perceptual, blend, combine="mean", prior_weight=DEFAULTS["prior_weight"]):
     """The search's numbers and names, checked before any work."""
     if combine not in COMBINES:
         raise ValueError(f"inpaint: combine must be one of {', '.join(COMBINES)}, got {combine!r}")
@@ -158,7 +158,8 @@ def inpaint(G, D, images, mask, cfg=None, *, iters=DEFAULTS["iters"], lam=DEFAUL
             restarts=DEFAULTS["restarts"], perceptual=DEFAULTS["perceptual"], weighted=DEFAULTS["weighted"],
             constraint=DEFAULTS["constraint"], blend=DEFAULTS["blend"], combine=DEFAULTS["combine"], labels=None,
             seed=0, record=0,
-            record_every=10, progress=False, z_dim=None, prior=None, scale=None, prior_weight=1.0):
+            record_every=10, progress=False, z_dim=None, prior=None, scale=None,
+            prior_weight=DEFAULTS["prior_weight"]):
     """Fill the missing pixels of ``images`` with a trained generator (Yeh et al. 2016).
 
     Args:
