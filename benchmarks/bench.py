@@ -20,7 +20,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import numpy as np  # noqa: E402
 
 from minigan import kernels  # noqa: E402
-from minigan.cli.bench import STEPS, parse_args, parser, peak_memory, profile_step, sync as minigan_sync  # noqa: E402
+from minigan.cli.bench import STEPS, parse_args, parser, peak_memory, profile_step  # noqa: E402
+from minigan.cli.bench import sync as minigan_sync
 
 
 def torch_dcgan():

@@ -36,7 +36,8 @@ def train(x, epochs, batch, seed, device, progress=True):
     import torch
     from torch.nn import functional as F
     from tqdm import tqdm
-    from bench import torch_dcgan           # benchmarks/bench.py: the same model the speed benchmark times
+
+    from bench import torch_dcgan  # benchmarks/bench.py: the same model the speed benchmark times
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     G, D = torch_dcgan()

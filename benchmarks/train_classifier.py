@@ -1,6 +1,6 @@
 """Train the quality classifier of ``minigan evaluate`` (FID, Inception-style score, class balance) with minigan.
 
-    python benchmarks/train_classifier.py --data fashion-mnist            # writes minigan/gan/classifier_fashion-mnist.npz
+    python benchmarks/train_classifier.py --data fashion-mnist   # writes minigan/gan/classifier_fashion-mnist.npz
 
 The network is ``minigan.gan.quality.Classifier`` (three strided convolutions, a 128-unit feature layer,
 10 logits), trained with Adam and a cosine learning-rate decay on the 60,000 training images, each batch

@@ -132,6 +132,7 @@ def train_or_load(args, device, default_steps, model, conditional=False, **overr
 def grid_figure(images, nrow, row_labels=None, title=None, frame_cols=(), inch_per_tile=0.6):
     """A matplotlib figure of an image grid (N, 1, H, W) in [0, 1]; row labels on the left, framed columns."""
     from matplotlib.patches import Rectangle
+
     from minigan.gan import viz
     plt = pyplot()
     pad = 2
@@ -163,6 +164,7 @@ def grid_figure(images, nrow, row_labels=None, title=None, frame_cols=(), inch_p
 def nearest_labels(samples, train_x, train_y, chunk=2000):
     """Label and distance of each sample's nearest (L2) training image: a classifier with no training."""
     import numpy as np
+
     from minigan.gan.evaluate import nearest
     idx, d2 = nearest(samples, train_x, chunk=chunk)
     return train_y[idx], np.sqrt(d2)
@@ -171,6 +173,7 @@ def nearest_labels(samples, train_x, train_y, chunk=2000):
 def interpolation_figure(cfg, G, rng, device, rows=8, steps=10, labels=None):
     """Rows of ``steps`` images of G along straight lines between two random z's; returns the figure."""
     import numpy as np
+
     from minigan import backend
     from minigan.gan import run
     from minigan.tensor import Tensor, no_grad

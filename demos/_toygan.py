@@ -4,6 +4,8 @@ The library's Trainer (minigan/gan/train.py) runs whole recipes; these demos nee
 (train D alone, make exactly one G update, compare two generator losses from one start), so they drive the
 models directly with the same pieces the Trainer uses: minigan.gan.losses and minigan.optim.
 """
+from _common import sigmoid
+
 import math
 
 import numpy as np
@@ -11,8 +13,6 @@ import numpy as np
 from minigan import backend
 from minigan.gan import losses
 from minigan.tensor import Tensor, no_grad
-
-from _common import sigmoid
 
 
 def tensor(a, device):

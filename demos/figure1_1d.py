@@ -31,9 +31,10 @@ import os
 
 import numpy as np
 
-import _toygan as toy
 from minigan import data, nn, optim
 from minigan.gan import losses, models
+
+import _toygan as toy
 
 XS = np.linspace(-1.0, 9.0, 1001)           # the grid (cell centres) every density and D is evaluated on
 DX = XS[1] - XS[0]

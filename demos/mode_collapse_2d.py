@@ -28,9 +28,8 @@ import os
 import numpy as np
 
 from minigan import data
-from minigan.gan.run import prior
+from minigan.gan.run import RECIPES, make_config, prior
 from minigan.gan.train import Trainer
-from minigan.gan.run import RECIPES, make_config
 
 VARIANTS = ("minimax", "nonsaturating", "wasserstein", "wasserstein-gp", "wgan-toy", "wgan-gp-toy", "recipe")
 DEFAULT_VARIANTS = ("minimax", "nonsaturating", "wasserstein", "wasserstein-gp", "recipe")

@@ -27,9 +27,10 @@ import os
 
 import numpy as np
 
-import _toygan as toy
 from minigan import backend, data, optim
 from minigan.gan import models
+
+import _toygan as toy
 
 MEAN, STD = 4.0, 0.5
 

@@ -32,10 +32,8 @@ import os
 import numpy as np
 
 from minigan import data
-from minigan.gan.run import prior
+from minigan.gan.run import UNROLLED_RECIPE, make_config, prior
 from minigan.gan.train import Trainer
-from minigan.gan.run import UNROLLED_RECIPE, make_config
-
 
 METZ = dict(z_dim=256, depth=2)   # --metz: the authors' noise and depth (their rates are the unrolled recipe's)
 

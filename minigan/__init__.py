@@ -1,13 +1,11 @@
 """minigan: GANs from the derivative of one op up, on NumPy (CPU) or CuPy (GPU)."""
 import numpy as np
 
-from . import backend
+from . import backend, functional, nn, optim
 from .backend import cuda_available, manual_seed, set_default_device
-from .tensor import Function, Tensor, enable_grad, grad, is_grad_enabled, no_grad
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
-from . import functional
-from . import nn, optim
-from .serialization import save, load
+from .serialization import load, save
+from .tensor import Function, Tensor, enable_grad, grad, is_grad_enabled, no_grad
 
 __version__ = "0.1.0"
 float32, float64 = np.float32, np.float64

@@ -131,7 +131,7 @@ def get_array_module(x):
 
 
 def _imported_cupy():
-    import cupy                          # an array of it exists, so it imports
+    import cupy  # an array of it exists, so it imports
     return cupy
 
 

@@ -10,8 +10,25 @@ import numpy as np
 from . import backend, kernels
 from .backend import get_array_module
 from .conv import conv2d, conv_transpose2d  # noqa: F401
-from .ops import (abs, cat, clamp, exp, leaky_relu, log, log_sigmoid, matmul, maximum, minimum,  # noqa: F401
-                  relu, sigmoid, softplus, sqrt, stack, tanh, where)
+from .ops import (  # noqa: F401
+    abs,
+    cat,
+    clamp,
+    exp,
+    leaky_relu,
+    log,
+    log_sigmoid,
+    matmul,
+    maximum,
+    minimum,
+    relu,
+    sigmoid,
+    softplus,
+    sqrt,
+    stack,
+    tanh,
+    where,
+)
 from .tensor import Function, Tensor, is_grad_enabled
 
 

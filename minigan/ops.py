@@ -11,8 +11,30 @@ import numpy as np
 
 from . import backend, kernels
 from .backend import get_array_module
-from .shapes import (Cast, Concat, GetItem, GetItemGrad, Max, Min, Permute, Reshape, Sum, ToDevice,  # noqa: F401
-                     broadcast_to, cat, flatten, getitem, max, mean, min, permute, reshape, stack, sum, sum_to)
+from .shapes import (  # noqa: F401
+    Cast,
+    Concat,
+    GetItem,
+    GetItemGrad,
+    Max,
+    Min,
+    Permute,
+    Reshape,
+    Sum,
+    ToDevice,
+    broadcast_to,
+    cat,
+    flatten,
+    getitem,
+    max,
+    mean,
+    min,
+    permute,
+    reshape,
+    stack,
+    sum,
+    sum_to,
+)
 from .tensor import Function, Tensor, _constant, is_grad_enabled, same_device
 
 

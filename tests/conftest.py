@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, settings
-from hypothesis import assume, strategies as st
+from hypothesis import HealthCheck, assume, settings
+from hypothesis import strategies as st
 
 import minigan
 

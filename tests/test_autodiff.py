@@ -15,9 +15,18 @@ from hypothesis import strategies as st
 import minigan
 import minigan.functional as F
 
-from conftest import away_from_zero, close, distinct, examples, normal, positive, seeds, t64
-from conftest import conv_case, conv_transpose_case
-
+from conftest import (
+    away_from_zero,
+    close,
+    conv_case,
+    conv_transpose_case,
+    distinct,
+    examples,
+    normal,
+    positive,
+    seeds,
+    t64,
+)
 
 # ------------------------------------------------------------------ second derivatives
 # name: (function of the inputs, makers of the inputs)
@@ -42,7 +51,8 @@ GRADGRAD = {
     "matmul batched": (lambda a, b: (a @ b) ** 2, [(2, 3, 2), (2, 3)], normal),
     "getitem repeats": (lambda x: x[np.array([0, 2, 0])] ** 2, [(3, 2)], normal),
     "cat, stack": (lambda a, b: F.stack([F.cat([a, b], 1), F.cat([b, a], 1)]) ** 2, [(2, 2), (2, 3)], normal),
-    "where, maximum": (lambda a, b: F.maximum(a, b) * F.where(minigan.tensor([True, False, True], dtype=bool, device=a.device), a, b),
+    "where, maximum": (lambda a, b: F.maximum(a, b)
+                       * F.where(minigan.tensor([True, False, True], dtype=bool, device=a.device), a, b),
                        [(2, 3), (2, 3)], normal),
     "bce_with_logits": (lambda x, t: F.binary_cross_entropy_with_logits(x, t), [(3, 2), (3, 2)], normal),
     "mse_loss": (lambda x, t: F.mse_loss(x, t), [(3, 2), (3, 2)], normal),

@@ -255,7 +255,8 @@ case("inpaint-prior-weight-negative", P + ["--prior-weight=-0.5"], 2, ["prior_we
 # The host-memory check is for CPU runs (a GPU's memory is not the host's): these two pin --device cpu.
 case("train-batch-size-beyond-memory", T + ["--batch-size", "4000000000000", "--device", "cpu"], 2,
      ["--batch-size 4000000000000", "GiB of memory"])
-case("train-z-dim-beyond-memory", TI + ["--z-dim", "100000000000", "--device", "cpu"], 2, ["--z-dim 100000000000", "GiB of memory"])
+case("train-z-dim-beyond-memory", TI + ["--z-dim", "100000000000", "--device", "cpu"], 2,
+     ["--z-dim 100000000000", "GiB of memory"])
 case("train-pack-not-divisor", T + ["--pack", "3"], 2, ["--batch-size 1024", "multiple of --pack 3"])
 case("train-batch-not-multiple", T + ["--batch-size", "30"], 2, ["--batch-size 30", "multiple of --pack 4"])
 case("train-data-unknown", T + ["--data", "cifar"], 2, ["--data", "invalid choice", "cifar"])
@@ -781,8 +782,8 @@ def test_divergence_stops_before_a_bad_checkpoint(ws, tmp_path):
 
 
 def test_divergence_after_a_checkpoint_names_it(ws, tmp_path, monkeypatch):
-    from minigan.gan.train import Trainer, TrainingDiverged
     from minigan.gan.run import make_config
+    from minigan.gan.train import Trainer, TrainingDiverged
     tr = Trainer(make_config(data="ring", steps=20, hidden=16, depth=2, batch_size=32, pack=1, sample_every=100,
                              out=str(tmp_path / "r")), progress=False)
     tr.steps_per_epoch = 3

@@ -101,8 +101,9 @@ def test_torch_quality_reference_trains_the_twin():
         "torch_quality", os.path.join(ROOT, "benchmarks", "torch_dcgan_quality.py"))
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    from bench import torch_dcgan
     from minigan.gan import models
+
+    from bench import torch_dcgan
     for theirs, ours in zip(torch_dcgan(), (models.DCGAN28Generator(), models.DCGAN28Discriminator())):
         assert [tuple(p.shape) for p in theirs.parameters()] == [p.shape for p in ours.parameters()]
     x = np.random.default_rng(0).uniform(-1, 1, (130, 1, 28, 28)).astype(np.float32)

@@ -12,8 +12,9 @@ import minigan
 from minigan import nn
 from minigan.cli import main
 from minigan.gan import models
-from minigan.gan.train import Trainer
 from minigan.gan.run import crop_to_28, pad_to_32
+from minigan.gan.train import Trainer
+
 from conftest import make_set
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "demos"))
@@ -109,6 +110,7 @@ def test_unrolled_ring_demo_rates(tmp_path):
     """Every K (0 included) trains with the unrolled recipe's rates (G 1e-3, D 1e-4, cooldown 0.3); --lr-d and
     --cooldown override them; --metz adds the authors' noise and depth."""
     import json
+
     import unrolled_ring
     cases = (([], (1e-4, 0.3, 2, 3)), (["--metz"], (1e-4, 0.3, 256, 2)),
              (["--lr-d", "5e-4", "--cooldown", "0", "--metz"], (5e-4, 0.0, 256, 2)))

@@ -10,7 +10,17 @@ from hypothesis import given
 import minigan
 import minigan.functional as F
 
-from conftest import close, conv_arrays, conv_case, conv_transpose_arrays, conv_transpose_case, examples, normal, seeds, t64
+from conftest import (
+    close,
+    conv_arrays,
+    conv_case,
+    conv_transpose_arrays,
+    conv_transpose_case,
+    examples,
+    normal,
+    seeds,
+    t64,
+)
 
 
 def naive_conv2d(x, w, b=None, stride=(1, 1), padding=(0, 0)):

@@ -11,12 +11,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from minigan import data
 from minigan.data import DataError
 
 from conftest import CODES, ROLES, idx_bytes, make_set, write_idx  # noqa: F401
+
 
 @pytest.fixture
 def iso(tmp_path, monkeypatch):

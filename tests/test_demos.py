@@ -14,12 +14,14 @@ import pytest
 
 import minigan
 from minigan import data as minigan_data
+
 from conftest import make_set
 
 DEMOS = Path(__file__).resolve().parents[1] / "demos"
 sys.path.insert(0, str(DEMOS))
 
 import _common  # noqa: E402
+
 import conditional  # noqa: E402
 import dcgan  # noqa: E402
 import figure1_1d  # noqa: E402

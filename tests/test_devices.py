@@ -140,8 +140,9 @@ def test_device_order_flag_then_environment_then_cpu(monkeypatch):
 
 # ------------------------------------------------------------------ the trainer on the device (items 1, 4, 7)
 def _image_config(tmp_path, **kw):
-    from conftest import make_set
     from minigan.gan.run import make_config
+
+    from conftest import make_set
     make_set(tmp_path / "fm", n_train=120, n_test=20)
     return make_config(data="fashion-mnist", data_dir=str(tmp_path / "fm"), batch_size=8,
                        out=str(tmp_path / "run"), **{"model": "dcgan", "steps": 6, **kw})

@@ -11,8 +11,9 @@ import minigan.functional as F
 from minigan import nn, optim
 from minigan.cli import main
 from minigan.gan import losses, models
-from minigan.gan.train import Trainer, TrainingDiverged
 from minigan.gan.run import make_config
+from minigan.gan.train import Trainer, TrainingDiverged
+
 from conftest import make_set
 
 
@@ -265,7 +266,8 @@ def _torch_dcgan32(torch, ngf, ndf, channels):
     """PyTorch's DCGAN generator and discriminator for 32x32 images (Radford et al.'s layers, as the DCGAN
     example builds them), float64."""
     tnn = torch.nn
-    G = tnn.Sequential(tnn.Unflatten(1, (100, 1, 1)), tnn.ConvTranspose2d(100, ngf * 4, 4, 1, 0), tnn.BatchNorm2d(ngf * 4),
+    G = tnn.Sequential(tnn.Unflatten(1, (100, 1, 1)), tnn.ConvTranspose2d(100, ngf * 4, 4, 1, 0),
+                       tnn.BatchNorm2d(ngf * 4),
                        tnn.ReLU(), tnn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1), tnn.BatchNorm2d(ngf * 2), tnn.ReLU(),
                        tnn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1), tnn.BatchNorm2d(ngf), tnn.ReLU(),
                        tnn.ConvTranspose2d(ngf, channels, 4, 2, 1), tnn.Tanh())

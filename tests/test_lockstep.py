@@ -17,8 +17,8 @@ import minigan
 import minigan.functional as MF
 from minigan import backend, nn
 from minigan.gan import losses
-from minigan.gan.train import Trainer
 from minigan.gan.run import make_config
+from minigan.gan.train import Trainer
 
 from conftest import make_set
 

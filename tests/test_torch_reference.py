@@ -9,8 +9,18 @@ from hypothesis import strategies as st
 import minigan
 import minigan.functional as F
 
-from conftest import close, examples, normal, positive, seeds, t64
-from conftest import conv_arrays, conv_case, conv_transpose_arrays, conv_transpose_case
+from conftest import (
+    close,
+    conv_arrays,
+    conv_case,
+    conv_transpose_arrays,
+    conv_transpose_case,
+    examples,
+    normal,
+    positive,
+    seeds,
+    t64,
+)
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional

@@ -7,8 +7,8 @@ import pytest
 import minigan
 from minigan import backend, nn, optim
 from minigan.gan import losses, unrolled
-from minigan.gan.train import Trainer
 from minigan.gan.run import make_config
+from minigan.gan.train import Trainer
 from minigan.gradcheck import gradcheck
 
 
@@ -270,8 +270,8 @@ def test_max_norm_runs_after_each_optimizer_step():
 def test_max_norm_constrains_the_maxout_layers():
     assert make_config(data="mnist", model="mlp", steps=1)["max_norm"] is None    # the paper's MNIST code had none
     cfg = make_config(data="mnist", model="mlp", steps=1, max_norm=1.9365)
-    from minigan.gan.train import make_optimizer
     from minigan.gan.run import build_models
+    from minigan.gan.train import make_optimizer
     G, D = build_models(cfg)
     optD, optG = make_optimizer(cfg, D), make_optimizer(cfg, G)
     maxouts = [m for m in D.modules() if isinstance(m, nn.Maxout)]

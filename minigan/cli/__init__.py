@@ -138,7 +138,8 @@ def cmd_train(a):
     opts = dict(data=a.data, recipe=a.recipe, model=a.model, loss=a.loss, k=a.k, epochs=a.epochs, steps=a.steps,
                 batch_size=a.batch_size, lr=a.lr, beta1=a.beta1, optimizer=a.optimizer, z_dim=a.z_dim,
                 pack=a.pack, prior=a.prior, momentum=a.momentum, clip=a.clip, gp_lambda=a.gp_lambda,
-                unroll=a.unroll, max_norm=a.max_norm, ema=a.ema, lr_d=a.lr_d, smooth=a.smooth, cooldown=a.cooldown, sample_every=a.sample_every, device=a.device, seed=a.seed,
+                unroll=a.unroll, max_norm=a.max_norm, ema=a.ema, lr_d=a.lr_d, smooth=a.smooth, cooldown=a.cooldown,
+                sample_every=a.sample_every, device=a.device, seed=a.seed,
                 log_every=a.log_every, conditional=a.conditional or None, reuse_fake=a.reuse_fake or None,
                 update=a.update, data_dir=a.data_dir, out=a.out or f"runs/{a.data or 'ring'}")
     try:

@@ -11,7 +11,6 @@ import numpy as np
 
 from .idx import DataError, read_idx
 
-
 FILES = {  # role -> file name (without .gz)
     "train_images": "train-images-idx3-ubyte",
     "train_labels": "train-labels-idx1-ubyte",

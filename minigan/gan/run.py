@@ -15,7 +15,6 @@ from ..serialization import load
 from ..tensor import Tensor
 from . import losses, models
 
-
 IMAGE_SETS = ("mnist", "fashion-mnist")
 N_CLASSES = 10       # both image sets have ten classes (digits, garments)
 HELD_OUT = 1000      # the last 1,000 training images are never trained on: Parzen's sigma is chosen on them
@@ -114,8 +113,10 @@ def recipes_text():
     def line(name, recipe):
         return f"  {name:16s} " + ", ".join(f"{k.replace('_', '-')} {v}" for k, v in recipe.items())
     lines = ["recipes (minigan.gan.run):"] + [line(n, r) for n, r in RECIPES.items()]
-    lines += [line("--recipe paper", PAPER_RECIPE) + " (image sets)", line("--model mlp", MLP_RECIPE), line("--model dcgan32", DCGAN32_RECIPE),
-              line("--unroll K", UNROLLED_RECIPE) + " (1-D / 2-D sets, cross-entropy losses)", line("--loss wasserstein", WASSERSTEIN), line("--loss wasserstein-gp", WASSERSTEIN_GP)]
+    lines += [line("--recipe paper", PAPER_RECIPE) + " (image sets)", line("--model mlp", MLP_RECIPE),
+              line("--model dcgan32", DCGAN32_RECIPE),
+              line("--unroll K", UNROLLED_RECIPE) + " (1-D / 2-D sets, cross-entropy losses)",
+              line("--loss wasserstein", WASSERSTEIN), line("--loss wasserstein-gp", WASSERSTEIN_GP)]
     return "\n".join(lines)
 
 
@@ -164,8 +165,8 @@ def make_config(**options):
 
 
 def validate(cfg):
-    checks = [("recipe", RECIPE_NAMES), ("model", MODELS), ("loss", losses.LOSSES), ("optimizer", ("sgd", "adam", "rmsprop")),
-              ("prior", ("normal", "uniform")), ("update", UPDATES)]
+    checks = [("recipe", RECIPE_NAMES), ("model", MODELS), ("loss", losses.LOSSES),
+              ("optimizer", ("sgd", "adam", "rmsprop")), ("prior", ("normal", "uniform")), ("update", UPDATES)]
     for key, allowed in checks:
         value = cfg.setdefault(key, DEFAULTS[key])            # a run made before the option existed: its default
         if value not in allowed:
@@ -174,7 +175,8 @@ def validate(cfg):
     if image and cfg["model"] == "toy":
         raise ValueError(f"--model toy is for the 1-D / 2-D sets, not {cfg['data']}; use mlp or dcgan")
     if not image and cfg["model"] != "toy":
-        raise ValueError(f"--model {cfg['model']} needs images; {cfg['data']} is {'1' if cfg['data'] == 'gaussian1d' else '2'}-D: use --model toy")
+        dims = "1" if cfg["data"] == "gaussian1d" else "2"
+        raise ValueError(f"--model {cfg['model']} needs images; {cfg['data']} is {dims}-D: use --model toy")
     if cfg["conditional"] and not image:
         raise ValueError(f"--conditional needs a labelled image set (mnist, fashion-mnist), not {cfg['data']}")
     for key in ("k", "batch_size", "z_dim", "pack", "sample_every", "hidden", "depth", "steps", "epochs",

@@ -26,8 +26,22 @@ from .. import backend, data, nn, optim
 from ..serialization import CheckpointError, load, save
 from ..tensor import Tensor, no_grad
 from . import losses, unrolled, viz
-from .run import (IMAGE_SETS, N_CLASSES, RESUME_MAY_CHANGE, build_models, frozen, make_config, output_range,
-                  pad_to_32, prior, set_length, split_held_out, to_unit_range, validate)
+from .run import (
+    IMAGE_SETS,
+    N_CLASSES,
+    RESUME_MAY_CHANGE,
+    build_models,
+    frozen,
+    make_config,
+    output_range,
+    pad_to_32,
+    prior,
+    set_length,
+    split_held_out,
+    to_unit_range,
+    validate,
+)
+
 
 def base_lr(cfg, net):
     """The learning rate of G ("G") or D ("D"): --lr, and --lr-d for D when given (two time-scales)."""

@@ -36,7 +36,7 @@ def image_grid(images, nrow=8, pad=2, pad_value=1.0):
 
 def save_png(array, path, scale=1):
     """Write a uint8 (H, W, 3) array as a PNG, each pixel ``scale`` x ``scale``."""
-    from PIL import Image      # Pillow comes with matplotlib
+    from PIL import Image  # Pillow comes with matplotlib
     if scale > 1:
         array = np.repeat(np.repeat(array, scale, axis=0), scale, axis=1)
     _atomic(path, lambda f: Image.fromarray(array).save(f, format="PNG"))

@@ -16,9 +16,10 @@ It is stricter than CuPy in one way: NumPy ufuncs called on a device array (``np
 where CuPy's ``__array_ufunc__`` would run them on the GPU; minigan always calls ``xp.exp``.
 
 Every transfer is counted by the call site that asked for it (the first frame outside this stand-in,
-NumPy and minigan/backend.py, whose helpers only pass requests on): ``h2d`` (``cupy.asarray`` / ``cupy.array`` of host data, host index arrays), ``d2h``
-(``.get()``, ``cupy.asnumpy``, ``.tolist()``, ``repr``) and ``sync`` (``.item()``, ``float()``,
-``int()``, ``bool()``, ``synchronize()``: the host waits for the device). See ``counters`` below.
+NumPy and minigan/backend.py, whose helpers only pass requests on): ``h2d`` (``cupy.asarray`` / ``cupy.array`` of
+host data, host index arrays), ``d2h`` (``.get()``, ``cupy.asnumpy``, ``.tolist()``, ``repr``) and ``sync``
+(``.item()``, ``float()``, ``int()``, ``bool()``, ``synchronize()``: the host waits for the device). See
+``counters`` below.
 
 What it cannot catch: CUDA kernel compilation and launch failures, which dtypes CuPy's kernels support
 (it runs NumPy's), differences in floating-point results between cuBLAS/CUDA and NumPy, memory limits and
