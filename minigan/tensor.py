@@ -11,6 +11,7 @@ One tensor's trip::
                         f.needs_input_grad = which inputs require grad (fixed from now on)
     y.backward()        _backprop: topological order of the graph (iterative,
                         no recursion), then each f.backward(gy, needs) in reverse order,
+                        its gradients checked against its inputs (count, shapes),
                         gradients of shared inputs *added*, leaves' .grad set.
 
 Tensor's operators (+, *, @, ...) and methods (sum, reshape, ...) are Functions of
@@ -232,7 +233,8 @@ class Function:
     The contract of a subclass:
 
     - ``forward(*arrays)`` returns the output array.
-    - ``backward(gy, needs)`` returns one gradient Tensor (or None) per input. ``needs[i]`` says
+    - ``backward(gy, needs)`` returns one gradient Tensor (or None) per input, each of exactly its
+      input's shape; the engine checks both (``_check_gradients``) and names the op if not. ``needs[i]`` says
       whether input i needs one: it is ``needs_input_grad[i]``, set once when the op is called
       (the input requires grad), narrowed by ``minigan.grad`` to the inputs on a path to what was
       asked for. A backward may skip the work for an input that does not need it.
@@ -330,10 +332,30 @@ def _backprop(outputs, grad_outputs, create_graph, targets=None):
             gxs = f.backward(entry[1], needs)
             if not isinstance(gxs, tuple):
                 gxs = (gxs,)
+            _check_gradients(f, gxs)
             for x, gx, need in zip(f.inputs, gxs, needs):
                 if gx is not None and need:
                     _accumulate(grads, x, gx)
     return grads
+
+
+def _check_gradients(f, gxs):
+    """The backward contract, checked at the op (as Chainer's FunctionNode does): one gradient per input, each
+    None or a Tensor of exactly its input's shape. A wrong one would otherwise be dropped by ``zip`` or broadcast
+    on until an optimizer met it, far from the op that made it."""
+    op = type(f).__name__
+    if len(gxs) != len(f.inputs):
+        raise RuntimeError(f"{op}.backward returned {len(gxs)} gradient(s) for its {len(f.inputs)} input(s); "
+                           "it must return one per input (None for an input that needs none)")
+    for i, (x, gx) in enumerate(zip(f.inputs, gxs)):
+        if gx is None:
+            continue
+        if not isinstance(gx, Tensor):
+            raise RuntimeError(f"{op}.backward: the gradient of input {i} is a {type(gx).__name__}, not a Tensor "
+                               "(or None)")
+        if gx.shape != x.shape:
+            raise RuntimeError(f"{op}.backward: the gradient of input {i} has shape {gx.shape}, but input {i} "
+                               f"has shape {x.shape}")
 
 
 def _accumulate(grads, x, g):

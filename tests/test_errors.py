@@ -146,6 +146,44 @@ def test_gradcheck_refuses_float32_and_reports_wrong_gradients():
         np.testing.assert_allclose(float(num), 2 * float(ana), rtol=1e-6)
 
 
+# ------------------------------------------------------------------ the backward contract, checked at the op
+class Broken(minigan.Function):
+    """x * y whose backward returns whatever ``bad`` makes of the right gradients (gx, gy)."""
+
+    def __init__(self, bad):
+        self.bad = bad
+
+    def forward(self, x, y):
+        return x * y
+
+    def backward(self, gy, needs):
+        x, y = self.inputs
+        return self.bad(gy * y, gy * x)
+
+
+@pytest.mark.parametrize("bad, parts", [
+    (lambda gx, gy: (gx,), ["Broken.backward", "1 gradient(s)", "2 input(s)"]),                 # one missing
+    (lambda gx, gy: (gx, gy, gy), ["Broken.backward", "3 gradient(s)", "2 input(s)"]),          # one too many
+    (lambda gx, gy: (gx, gy.sum()), ["Broken.backward", "input 1", "()", "(2, 3)"]),            # wrong shape
+    (lambda gx, gy: (gx.reshape(3, 2), gy), ["Broken.backward", "input 0", "(3, 2)", "(2, 3)"]),
+    (lambda gx, gy: (gx[None], gy), ["Broken.backward", "input 0", "(1, 2, 3)", "(2, 3)"]),     # would broadcast
+    (lambda gx, gy: (gx.numpy(), gy), ["Broken.backward", "input 0", "ndarray", "not a Tensor"]),
+])
+def test_a_backward_that_breaks_the_contract_is_named_at_the_op(bad, parts):
+    x, y = (minigan.tensor(np.ones((2, 3)), dtype=np.float64, requires_grad=True) for _ in range(2))
+    out = (Broken(bad)(x, y) * 2).sum()
+    raises_naming(RuntimeError, out.backward, *parts)
+    raises_naming(RuntimeError, lambda: minigan.grad(out, [x, y]), *parts)
+    assert x.grad is None and y.grad is None                       # nothing was accumulated
+
+
+def test_a_backward_may_return_none_for_an_input():
+    x = minigan.tensor(np.ones((2, 3)), dtype=np.float64, requires_grad=True)
+    y = minigan.tensor(np.full((2, 3), 4.0), dtype=np.float64)
+    Broken(lambda gx, gy: (gx, None))(x, y).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.full((2, 3), 4.0))
+
+
 # ------------------------------------------------------------------ devices
 @pytest.mark.skipif(minigan.cuda_available(), reason="CuPy and a GPU are present")
 def test_cuda_without_cupy_says_how_to_install():
