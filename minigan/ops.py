@@ -1,5 +1,5 @@
-"""The arithmetic and element-wise ops: Functions and their thin wrappers; and, at the end of the
-file, Tensor's operators and methods (reductions, reshapes, indexing and joins are in ``shapes``,
+"""The arithmetic and element-wise ops, each a Function with its lowercase wrapper right under it; and, at the
+end of the file, Tensor's operators and methods (reductions, reshapes, indexing and joins are in ``shapes``,
 re-exported here, so ``ops`` is the one op namespace).
 
 Each Function's ``forward`` works on arrays (``xp`` is numpy or cupy), its
@@ -76,6 +76,11 @@ class Add(_Binary):
         return sum_to(gy, a.shape) if needs[0] else None, sum_to(gy, b.shape) if needs[1] else None
 
 
+def add(a, b):
+    """a + b (broadcasting; a number becomes a 0-d constant of the other operand's dtype and device)."""
+    return Add()(a, b)
+
+
 class Sub(_Binary):
     def forward(self, a, b):
         return a - b
@@ -83,6 +88,11 @@ class Sub(_Binary):
     def backward(self, gy, needs):
         a, b = self.inputs
         return sum_to(gy, a.shape) if needs[0] else None, sum_to(-gy, b.shape) if needs[1] else None
+
+
+def sub(a, b):
+    """a - b (broadcasting)."""
+    return Sub()(a, b)
 
 
 class Mul(_Binary):
@@ -95,6 +105,11 @@ class Mul(_Binary):
                 sum_to(gy * a, b.shape) if needs[1] else None)
 
 
+def mul(a, b):
+    """a * b (broadcasting)."""
+    return Mul()(a, b)
+
+
 class Div(_Binary):
     def forward(self, a, b):
         return a / b
@@ -103,6 +118,11 @@ class Div(_Binary):
         a, b = self.inputs
         return (sum_to(gy / b, a.shape) if needs[0] else None,
                 sum_to(-gy * a / (b * b), b.shape) if needs[1] else None)
+
+
+def div(a, b):
+    """a / b (broadcasting)."""
+    return Div()(a, b)
 
 
 class Pow(Function):
@@ -119,12 +139,25 @@ class Pow(Function):
         return gy * self.c * x ** (self.c - 1)
 
 
+def pow(x, c):
+    """x ** c for a number c."""
+    if not isinstance(x, Tensor) or isinstance(c, Tensor) or hasattr(c, "shape"):
+        raise TypeError(f"pow: the base must be a Tensor and the exponent a number, got {type(x).__name__} "
+                        f"** {type(c).__name__}")
+    return Pow(c)(x)
+
+
 class Neg(Function):
     def forward(self, x):
         return -x
 
     def backward(self, gy, needs):
         return -gy
+
+
+def neg(x):
+    """-x."""
+    return Neg()(x)
 
 
 class MatMul(Function):
@@ -137,39 +170,6 @@ class MatMul(Function):
         a, b = self.inputs
         return (sum_to(matmul(gy, b.transpose(-1, -2)), a.shape) if needs[0] else None,
                 sum_to(matmul(a.transpose(-1, -2), gy), b.shape) if needs[1] else None)
-
-
-def add(a, b):
-    """a + b (broadcasting; a number becomes a 0-d constant of the other operand's dtype and device)."""
-    return Add()(a, b)
-
-
-def sub(a, b):
-    """a - b (broadcasting)."""
-    return Sub()(a, b)
-
-
-def mul(a, b):
-    """a * b (broadcasting)."""
-    return Mul()(a, b)
-
-
-def div(a, b):
-    """a / b (broadcasting)."""
-    return Div()(a, b)
-
-
-def neg(x):
-    """-x."""
-    return Neg()(x)
-
-
-def pow(x, c):
-    """x ** c for a number c."""
-    if not isinstance(x, Tensor) or isinstance(c, Tensor) or hasattr(c, "shape"):
-        raise TypeError(f"pow: the base must be a Tensor and the exponent a number, got {type(x).__name__} "
-                        f"** {type(c).__name__}")
-    return Pow(c)(x)
 
 
 def matmul(a, b):
@@ -206,6 +206,11 @@ class Exp(Function):
         return gy * self.output
 
 
+def exp(x):
+    """e^x."""
+    return Exp()(x)
+
+
 class Log(Function):
     def forward(self, x):
         return get_array_module(x).log(x)
@@ -214,12 +219,22 @@ class Log(Function):
         return gy / self.inputs[0]
 
 
+def log(x):
+    """Natural log."""
+    return Log()(x)
+
+
 class Sqrt(Function):
     def forward(self, x):
         return get_array_module(x).sqrt(x)
 
     def backward(self, gy, needs):
         return gy / (2 * self.output)
+
+
+def sqrt(x):
+    """Square root."""
+    return Sqrt()(x)
 
 
 class Abs(Function):
@@ -231,6 +246,11 @@ class Abs(Function):
         return gy * Tensor(get_array_module(x).sign(x))
 
 
+def abs(x):
+    """|x| (gradient sign(x), 0 at 0)."""
+    return Abs()(x)
+
+
 class Tanh(Function):
     def forward(self, x):
         return get_array_module(x).tanh(x)
@@ -238,6 +258,11 @@ class Tanh(Function):
     def backward(self, gy, needs):
         y = self.output
         return gy * (1 - y * y)
+
+
+def tanh(x):
+    """Hyperbolic tangent."""
+    return Tanh()(x)
 
 
 class Sigmoid(Function):
@@ -249,6 +274,11 @@ class Sigmoid(Function):
     def backward(self, gy, needs):
         y = self.output
         return gy * y * (1 - y)
+
+
+def sigmoid(x):
+    """1 / (1 + e^-x)."""
+    return Sigmoid()(x)
 
 
 class LeakyReLU(Function):
@@ -270,6 +300,16 @@ class LeakyReLU(Function):
         return gy * Tensor(slope)                              # a constant: d slope / dx = 0
 
 
+def relu(x):
+    """max(x, 0)."""
+    return LeakyReLU(0.0)(x)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    """x for x > 0, negative_slope * x otherwise."""
+    return LeakyReLU(negative_slope)(x)
+
+
 class Softplus(Function):
     """log(1 + e^x), computed as max(x, 0) + log1p(e^-|x|); d/dx = sigmoid(x)."""
 
@@ -279,6 +319,16 @@ class Softplus(Function):
 
     def backward(self, gy, needs):
         return gy * sigmoid(self.inputs[0])
+
+
+def softplus(x):
+    """log(1 + e^x), stable for large |x|."""
+    return Softplus()(x)
+
+
+def log_sigmoid(x):
+    """log sigmoid(x) = -softplus(-x), stable for large |x|."""
+    return -softplus(-x)
 
 
 class Clamp(Function):
@@ -301,6 +351,13 @@ class Clamp(Function):
         return gy * Tensor(inside.astype(x.dtype))
 
 
+def clamp(x, min=None, max=None):
+    """Clip ``x`` to [min, max] (either may be None)."""
+    if min is None and max is None:
+        raise ValueError("clamp: give at least one of min and max")
+    return Clamp(min, max)(x)
+
+
 class Where(Function):
     """cond ? a : b with a constant boolean ``cond``."""
 
@@ -316,63 +373,6 @@ class Where(Function):
         c = Tensor(self.cond)
         return (sum_to(where(c, gy, zero), a.shape) if needs[0] else None,
                 sum_to(where(c, zero, gy), b.shape) if needs[1] else None)
-
-
-def exp(x):
-    """e^x."""
-    return Exp()(x)
-
-
-def log(x):
-    """Natural log."""
-    return Log()(x)
-
-
-def sqrt(x):
-    """Square root."""
-    return Sqrt()(x)
-
-
-def abs(x):
-    """|x| (gradient sign(x), 0 at 0)."""
-    return Abs()(x)
-
-
-def tanh(x):
-    """Hyperbolic tangent."""
-    return Tanh()(x)
-
-
-def sigmoid(x):
-    """1 / (1 + e^-x)."""
-    return Sigmoid()(x)
-
-
-def relu(x):
-    """max(x, 0)."""
-    return LeakyReLU(0.0)(x)
-
-
-def leaky_relu(x, negative_slope=0.01):
-    """x for x > 0, negative_slope * x otherwise."""
-    return LeakyReLU(negative_slope)(x)
-
-
-def softplus(x):
-    """log(1 + e^x), stable for large |x|."""
-    return Softplus()(x)
-
-
-def log_sigmoid(x):
-    """log sigmoid(x) = -softplus(-x), stable for large |x|."""
-    return -softplus(-x)
-
-
-def clamp(x, min=None, max=None):
-    """Clip ``x`` to [min, max] (either may be None)."""
-    if min is None and max is None:
-        raise ValueError("clamp: give at least one of min and max")
-    return Clamp(min, max)(x)
 
 
 def where(cond, a, b):
@@ -400,7 +400,6 @@ def minimum(a, b):
     a, b = _operands(a, b)
     _broadcast_shape("minimum", a.shape, b.shape)
     return -maximum(-a, -b)
-
 
 
 # ------------------------------------------------------------------ Tensor's operators and methods

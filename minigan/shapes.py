@@ -32,6 +32,11 @@ class SumTo(Function):
         return broadcast_to(gy, self.inputs[0].shape)
 
 
+def sum_to(x, shape):
+    """Sum ``x`` down to ``shape`` (the adjoint of broadcasting)."""
+    return x if x.shape == tuple(shape) else SumTo(shape)(x)
+
+
 class BroadcastTo(Function):
     """Repeat ``x`` along size-1 (or missing leading) dims."""
 
@@ -47,11 +52,6 @@ class BroadcastTo(Function):
 
     def backward(self, gy, needs):
         return sum_to(gy, self.inputs[0].shape)
-
-
-def sum_to(x, shape):
-    """Sum ``x`` down to ``shape`` (the adjoint of broadcasting)."""
-    return x if x.shape == tuple(shape) else SumTo(shape)(x)
 
 
 def broadcast_to(x, shape):
@@ -87,6 +87,18 @@ class Sum(Function):
         return broadcast_to(reshape(gy, _keep_shape(shape, self.axes)), shape)
 
 
+def sum(x, axis=None, keepdims=False):
+    """Sum over ``axis`` (None: all)."""
+    return Sum(_axes(axis, x.ndim), keepdims)(x)
+
+
+def mean(x, axis=None, keepdims=False):
+    """Mean over ``axis`` (None: all)."""
+    axes = _axes(axis, x.ndim)
+    n = int(np.prod([x.shape[a] for a in axes])) if axes else 1
+    return Sum(axes, keepdims)(x) * (1.0 / n)
+
+
 class Max(Function):
     """max over axes; the gradient is shared by the tied maxima (as torch.amax)."""
 
@@ -104,28 +116,16 @@ class Max(Function):
         return broadcast_to(reshape(gy, keep), x.shape) * Tensor(hit)
 
 
+def max(x, axis=None, keepdims=False):
+    """Max over ``axis`` (None: all)."""
+    return Max(_axes(axis, x.ndim), keepdims)(x)
+
+
 class Min(Max):
     """min over axes: Max's backward (the gradient goes where x equals the output), numpy's min forward."""
 
     def forward(self, x):
         return x.min(axis=self.axes, keepdims=self.keepdims)
-
-
-def sum(x, axis=None, keepdims=False):
-    """Sum over ``axis`` (None: all)."""
-    return Sum(_axes(axis, x.ndim), keepdims)(x)
-
-
-def mean(x, axis=None, keepdims=False):
-    """Mean over ``axis`` (None: all)."""
-    axes = _axes(axis, x.ndim)
-    n = int(np.prod([x.shape[a] for a in axes])) if axes else 1
-    return Sum(axes, keepdims)(x) * (1.0 / n)
-
-
-def max(x, axis=None, keepdims=False):
-    """Max over ``axis`` (None: all)."""
-    return Max(_axes(axis, x.ndim), keepdims)(x)
 
 
 def min(x, axis=None, keepdims=False):
@@ -152,6 +152,20 @@ class Reshape(Function):
         return g
 
 
+def reshape(x, shape):
+    """Same data, new shape."""
+    shape = tuple(int(s) for s in shape)
+    return x if shape == x.shape else Reshape(shape)(x)
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    """Merge dims start_dim..end_dim."""
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    s, e = start_dim % x.ndim, end_dim % x.ndim
+    return reshape(x, x.shape[:s] + (-1,) + x.shape[e + 1:])
+
+
 class Permute(Function):
     def __init__(self, axes):
         self.axes = axes
@@ -163,12 +177,6 @@ class Permute(Function):
         return permute(gy, None if self.axes is None else tuple(np.argsort(self.axes)))
 
 
-def reshape(x, shape):
-    """Same data, new shape."""
-    shape = tuple(int(s) for s in shape)
-    return x if shape == x.shape else Reshape(shape)(x)
-
-
 def permute(x, axes):
     """Reorder axes (None: reverse them)."""
     if axes is not None:
@@ -178,14 +186,7 @@ def permute(x, axes):
     return Permute(axes)(x)
 
 
-def flatten(x, start_dim=0, end_dim=-1):
-    """Merge dims start_dim..end_dim."""
-    if x.ndim == 0:
-        return reshape(x, (1,))
-    s, e = start_dim % x.ndim, end_dim % x.ndim
-    return reshape(x, x.shape[:s] + (-1,) + x.shape[e + 1:])
-
-
+# ------------------------------------------------------------------ indexing and joins
 class GetItem(Function):
     """x[index] with basic or integer-array indexing."""
 
