@@ -214,15 +214,20 @@ class SGD(Optimizer):
         self.weight_decay, self.dampening = weight_decay, dampening
 
     def _update(self, p, g, state):
+        # d = g + weight_decay p
         d = g + self.weight_decay * p.data if self.weight_decay else g
         if self.momentum:
             buf = state.get("momentum_buffer")
             if buf is None:
+                # b = d                                                   (the first step)
                 buf = state["momentum_buffer"] = d.copy()
             else:
+                # b = momentum b + (1 - dampening) d
                 buf *= self.momentum
                 buf += (1 - self.dampening) * d
+            # d = d + momentum b   (Nesterov),   else   d = b
             d = d + self.momentum * buf if self.nesterov else buf
+        # p = p - lr d
         p.data -= self.lr * d
 
 
@@ -247,17 +252,20 @@ class Adam(Optimizer):
         b1, b2 = self.betas
         state["step"] = t = state.get("step", 0) + 1
         if self.weight_decay:
+            # g = g + weight_decay p
             g = g + self.weight_decay * p.data
         m, v = self._buffer(state, "exp_avg", p), self._buffer(state, "exp_avg_sq", p)
-        m += (1 - b1) * (g - m)                           # torch's lerp_(g, 1 - b1)
+        # m = b1 m + (1 - b1) g                                   (as torch's lerp_(g, 1 - b1))
+        m += (1 - b1) * (g - m)
+        # v = b2 v + (1 - b2) g^2
         v *= b2
         v += (1 - b2) * g * g
-        step_size = self.lr / (1 - b1 ** t)
-        u = xp.sqrt(v)                                    # u = step_size * m / (sqrt(v_hat) + eps),
-        u /= math.sqrt(1 - b2 ** t)                       # in place in one buffer
+        # p = p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)     (u: the step, in one buffer)
+        u = xp.sqrt(v)
+        u /= math.sqrt(1 - b2 ** t)
         u += p.dtype.type(self.eps)
         xp.divide(m, u, out=u)
-        u *= step_size
+        u *= self.lr / (1 - b1 ** t)
         p.data -= u
 
 
@@ -295,22 +303,28 @@ class RMSprop(Optimizer):
         a = self.alpha
         state["step"] = state.get("step", 0) + 1
         if self.weight_decay:
+            # g = g + weight_decay p
             g = g + self.weight_decay * p.data
         s = self._buffer(state, "square_avg", p)
+        # s = alpha s + (1 - alpha) g^2
         s *= a
         s += (1 - a) * g * g
         if self.centered:
             ga = self._buffer(state, "grad_avg", p)
+            # a_g = alpha a_g + (1 - alpha) g;   r = sqrt(s - a_g^2) + eps
             ga += (1 - a) * (g - ga)
             avg = xp.sqrt(s - ga * ga) + p.dtype.type(self.eps)
         else:
+            # r = sqrt(s) + eps
             avg = xp.sqrt(s) + p.dtype.type(self.eps)
         if self.momentum > 0:
             buf = self._buffer(state, "momentum_buffer", p)
+            # b = momentum b + g / r;   p = p - lr b
             buf *= self.momentum
             buf += g / avg
             p.data -= self.lr * buf
         else:
+            # p = p - lr g / r
             p.data -= self.lr * (g / avg)
 
 
