@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import numpy as np  # noqa: E402
 
-from minigan import kernels  # noqa: E402
+from minigan import tricks  # noqa: E402
 from minigan.cli.bench import STEPS, parse_args, parser, peak_memory, profile_step  # noqa: E402
 from minigan.cli.bench import sync as minigan_sync
 
@@ -126,11 +126,11 @@ def interleaved(mg_step, mg_sync, pt_step, pt_sync, n, warmup, block=5, pause=0.
 def main(argv=None):
     p = parser(prog="benchmarks/bench.py", description=__doc__.splitlines()[0])
     p.add_argument("--no-malloc-tuning", action="store_true",
-                   help="leave glibc's allocator as it is (see minigan.kernels.reuse_freed_memory)")
+                   help="leave glibc's allocator as it is (see minigan.tricks.reuse_freed_memory)")
     a = parse_args(p, argv)
     device = a.device
     if not a.no_malloc_tuning:
-        kernels.reuse_freed_memory()       # as the minigan command does (docs/performance.md)
+        tricks.reuse_freed_memory()        # as the minigan command does (docs/performance.md)
     try:
         import torch
     except ImportError:

@@ -41,12 +41,12 @@ def parser(name, description, images=False, epilog=None):
 
 def prepare(args):
     """Check the device, create the output folder; returns the device name."""
-    from minigan import backend, kernels
+    from minigan import backend, tricks
     try:
         device = backend.resolve_device(args.device)     # --device, else $MINIGAN_DEVICE, else cpu
     except (ValueError, RuntimeError) as e:
         raise SystemExit(str(e)) from None
-    kernels.reuse_freed_memory()                                # as the command-line tools do (CPU speed)
+    tricks.reuse_freed_memory()                                 # as the command-line tools do (CPU speed)
     os.makedirs(args.out, exist_ok=True)
     return device
 

@@ -5,18 +5,18 @@ Letters used in the shape comments of this file:
     N batch   C input channels   O output channels   H W input height / width
     KH KW kernel size   SH SW stride   PH PW padding   OH OW output height / width
 
-The plain version is below: ``im2col`` gathers, tap by kernel tap, the window under every
+This file is the plain version: ``im2col`` gathers, tap by kernel tap, the window under every
 output pixel into a column, and the convolution is one matrix product of the weights with
-the columns. ``kernels.conv2d`` and friends compute the same numbers faster (batch-last
-columns from one strided view); the Functions use them while ``kernels.ON["batch_last_conv"]``.
+the columns. ``tricks.conv2d`` and friends compute the same numbers faster (batch-last
+columns from one strided view) and stand in for the Functions' forwards while
+``tricks.ON["batch_last_conv"]`` is on.
 
 ``conv2d`` and ``conv_transpose2d`` are each other's adjoint: the input-gradient of one is
 the other, and both get their weight-gradient from ``Conv2dGradW``. So every derivative of
 every order is again one of these three ops (docs/autodiff.md, "Convolution").
 """
-from . import kernels
 from .backend import get_array_module
-from .tensor import Function, Tensor, is_grad_enabled
+from .tensor import Function, Tensor
 
 
 def _int_pair(v, name):
@@ -84,10 +84,6 @@ def conv2d_weight_grad_plain(x, gy, kernel, stride, padding):
     return gw.sum(axis=0).reshape(o, x.shape[1], *kernel)
 
 
-def _fast():
-    return kernels.ON["batch_last_conv"]
-
-
 def _add_bias(y, b):
     if b is not None:
         y += b.reshape(1, -1, 1, 1)                                       # y is the conv's fresh output
@@ -99,21 +95,14 @@ class Conv2d(Function):
 
     def __init__(self, stride, padding, has_bias=False):
         self.stride, self.padding, self.has_bias = stride, padding, has_bias
-        self.cols = None                      # kernels.ON["keep_conv_columns"]: x's columns, for the backward
 
     def forward(self, x, w, b=None):
-        if not _fast():
-            return _add_bias(conv2d_plain(x, w, self.stride, self.padding), b)
-        y, cols = kernels.conv2d(x, w, self.stride, self.padding)
-        if kernels.ON["keep_conv_columns"] and is_grad_enabled():
-            self.cols = cols
-        return _add_bias(y, b)
+        return _add_bias(conv2d_plain(x, w, self.stride, self.padding), b)
 
     def backward(self, gy, needs):
         x, w = self.inputs[:2]
-        cols, self.cols = self.cols, None                                   # used once, then dropped
         gx = ConvTranspose2d(self.stride, self.padding, x.shape[2:])(gy, w) if needs[0] else None
-        gw = Conv2dGradW(self.stride, self.padding, w.shape[2:], cols)(x, gy) if needs[1] else None
+        gw = Conv2dGradW(self.stride, self.padding, w.shape[2:])(x, gy) if needs[1] else None
         if not self.has_bias:
             return gx, gw
         return gx, gw, gy.sum(axis=(0, 2, 3)) if needs[2] else None
@@ -126,8 +115,7 @@ class ConvTranspose2d(Function):
         self.stride, self.padding, self.out_hw, self.has_bias = stride, padding, tuple(out_hw), has_bias
 
     def forward(self, x, w, b=None):
-        conv_t = kernels.conv_transpose2d if _fast() else conv_transpose2d_plain
-        return _add_bias(conv_t(x, w, self.stride, self.padding, self.out_hw), b)
+        return _add_bias(conv_transpose2d_plain(x, w, self.stride, self.padding, self.out_hw), b)
 
     def backward(self, gy, needs):
         x, w = self.inputs[:2]
@@ -145,14 +133,11 @@ class Conv2dGradW(Function):
     It is linear in each input, so its own gradients are conv_transpose2d and conv2d.
     """
 
-    def __init__(self, stride, padding, kernel, cols=None):
-        self.stride, self.padding, self.kernel, self.cols = stride, padding, tuple(kernel), cols
+    def __init__(self, stride, padding, kernel):
+        self.stride, self.padding, self.kernel = stride, padding, tuple(kernel)
 
     def forward(self, x, gy):
-        if not _fast():
-            return conv2d_weight_grad_plain(x, gy, self.kernel, self.stride, self.padding)
-        cols, self.cols = self.cols, None
-        return kernels.conv2d_weight_grad(x, gy, self.kernel, self.stride, self.padding, cols)
+        return conv2d_weight_grad_plain(x, gy, self.kernel, self.stride, self.padding)
 
     def backward(self, ggw, needs):
         x, gy = self.inputs

@@ -7,7 +7,7 @@ never log(sigmoid(x)), so they stay finite when D saturates.
 """
 import numpy as np
 
-from . import backend, kernels
+from . import backend
 from .backend import get_array_module
 from .conv import conv2d, conv_transpose2d  # noqa: F401
 from .ops import (  # noqa: F401
@@ -29,7 +29,7 @@ from .ops import (  # noqa: F401
     tanh,
     where,
 )
-from .tensor import Function, Tensor, is_grad_enabled
+from .tensor import Function, Tensor
 
 
 def linear(x, w, b=None):
@@ -47,10 +47,10 @@ def linear(x, w, b=None):
 class BatchNormTrain(Function):
     """Batch normalisation with batch statistics, y = w * x_hat + b, x_hat = (x - mean) / sqrt(var + eps).
 
-    The forward is one pass over arrays; it keeps the batch mean and variance for the running
-    statistics. The backward is the closed form of docs/autodiff.md written with Tensor ops, so
-    it can be differentiated again (a gradient penalty through D). In first-order training,
-    ``kernels.batchnorm_backward`` computes the same formula on the arrays kept from the forward.
+    The forward works on arrays; it keeps the batch mean and variance for the running statistics.
+    The backward is the closed form of docs/autodiff.md written with Tensor ops, so it can be
+    differentiated again (a gradient penalty through D). In first-order training the trick
+    ``tricks.batchnorm_backward`` computes the same formula on x_hat and 1/std kept from the forward.
     """
 
     def __init__(self, axes, eps):
@@ -62,19 +62,12 @@ class BatchNormTrain(Function):
         d = x - mu
         var = (d * d).mean(axis=self.axes, keepdims=True)
         self.mean, self.var = mu, var                       # kept for the running statistics
-        self.inv_std = 1 / xp.sqrt(var + x.dtype.type(self.eps))
-        d *= self.inv_std                                   # d is fresh: x_hat in place
-        self.xhat = d
-        y = d * w.reshape(mu.shape)
-        y += b.reshape(mu.shape)
-        return y
+        xhat = d * (1 / xp.sqrt(var + x.dtype.type(self.eps)))
+        return xhat * w.reshape(mu.shape) + b.reshape(mu.shape)
 
     def backward(self, gy, needs):
         x, w, b = self.inputs
         shape = self.mean.shape
-        if kernels.ON["fused_batchnorm_backward"] and not is_grad_enabled():
-            gx, gw, gb = kernels.batchnorm_backward(gy.data, self.xhat, self.inv_std, w.data.reshape(shape), self.axes)
-            return Tensor(gx) if needs[0] else None, Tensor(gw) if needs[1] else None, Tensor(gb) if needs[2] else None
         mu = x.mean(self.axes, keepdims=True)               # recomputed from the input Tensor: differentiable
         d = x - mu
         inv_std = ((d * d).mean(self.axes, keepdims=True) + self.eps) ** -0.5

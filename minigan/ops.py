@@ -9,7 +9,7 @@ shape by the one helper ``sum_to``. Derivations: docs/autodiff.md.
 """
 import numpy as np
 
-from . import backend, kernels
+from . import backend
 from .backend import get_array_module
 from .shapes import (  # noqa: F401
     Cast,
@@ -35,7 +35,7 @@ from .shapes import (  # noqa: F401
     sum,
     sum_to,
 )
-from .tensor import Function, Tensor, _constant, is_grad_enabled, same_device
+from .tensor import Function, Tensor, _constant, same_device
 
 
 def _broadcast_shape(op, a, b):
@@ -164,7 +164,7 @@ class MatMul(Function):
     """a @ b for >= 2-D operands (.., M, K) @ (.., K, N) -> (.., M, N), batch dims broadcast."""
 
     def forward(self, a, b):
-        return kernels.matmul(a, b) if kernels.ON["outer_product_matmul"] else a @ b
+        return a @ b
 
     def backward(self, gy, needs):                         # dL/da = gy b^T, dL/db = a^T gy
         a, b = self.inputs
@@ -288,14 +288,10 @@ class LeakyReLU(Function):
         self.slope = slope
 
     def forward(self, x):
-        if kernels.ON["leaky_relu_arithmetic"] and 0 <= self.slope < 1:
-            return kernels.leaky_relu(x, self.slope)
         return get_array_module(x).where(x > 0, x, x * x.dtype.type(self.slope))
 
     def backward(self, gy, needs):
         x = self.inputs[0].data
-        if kernels.ON["leaky_relu_arithmetic"] and not is_grad_enabled():    # first order: arrays, no graph
-            return Tensor(kernels.leaky_relu_backward(gy.data, x, self.slope))
         slope = get_array_module(x).where(x > 0, x.dtype.type(1), x.dtype.type(self.slope))
         return gy * Tensor(slope)                              # a constant: d slope / dx = 0
 

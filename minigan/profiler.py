@@ -4,7 +4,8 @@
         train_step()
     print(prof.table())
 
-While a profile is recording, the ``forward`` and ``backward`` of every Function class and the
+While a profile is recording, the ``forward`` and ``backward`` of every Function class, every
+speed trick standing in for one (charged to that Function: ``tricks.FORWARD`` / ``BACKWARD``) and the
 ``step`` of every optimizer are wrapped by a timer; when it ends they are put back, so the
 engine itself has no profiling code. Times are exclusive: a ConvTranspose2d forward run
 inside a Conv2d backward is charged to the inner one only. On the GPU every timing
@@ -16,6 +17,7 @@ import functools
 import time
 from collections import defaultdict
 
+from . import tricks
 from .optim import Optimizer
 from .tensor import Function
 
@@ -80,8 +82,14 @@ def profile(device="cpu"):
         if name in vars(cls):                       # methods defined by this class, not inherited
             originals.append((cls, name, vars(cls)[name]))
             setattr(cls, name, prof.timed(f"{cls.__name__} {name}", vars(cls)[name]))
+    saved_tricks = {which: dict(table) for which, table in (("forward", tricks.FORWARD), ("backward", tricks.BACKWARD))}
+    for which, table in (("forward", tricks.FORWARD), ("backward", tricks.BACKWARD)):
+        for (module, op), (switch, trick) in table.items():
+            table[module, op] = (switch, prof.timed(f"{op} {which}", trick))
     try:
         yield prof
     finally:
         for cls, name, fn in originals:
             setattr(cls, name, fn)
+        tricks.FORWARD.update(saved_tricks["forward"])
+        tricks.BACKWARD.update(saved_tricks["backward"])

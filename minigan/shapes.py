@@ -10,9 +10,9 @@ import builtins
 
 import numpy as np
 
-from . import backend, kernels
+from . import backend
 from .backend import get_array_module
-from .tensor import Function, Tensor, is_grad_enabled, raise_mixed_devices
+from .tensor import Function, Tensor, raise_mixed_devices
 
 
 # ------------------------------------------------------------------ broadcasting
@@ -145,11 +145,7 @@ class Reshape(Function):
             raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} into {self.shape}") from None
 
     def backward(self, gy, needs):
-        x = self.inputs[0]
-        g = reshape(gy, x.shape)
-        if kernels.ON["same_layout"] and not is_grad_enabled():        # first order only: arrays, no graph
-            return Tensor(kernels.same_layout(g.data, x.data))
-        return g
+        return reshape(gy, self.inputs[0].shape)
 
 
 def reshape(x, shape):

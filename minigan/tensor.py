@@ -17,6 +17,8 @@ One tensor's trip::
 Tensor's operators (+, *, @, ...) and methods (sum, reshape, ...) are Functions of
 ``ops`` and ``shapes``, which import this module; ``ops`` attaches them to Tensor
 when it is imported (``minigan`` always imports it). So this file imports no op.
+A speed trick of ``tricks`` may stand in for a forward, or for a first-order backward (``tricks.forward``,
+``tricks.backward``); the ops themselves are written only as the maths says.
 
 See docs/architecture.md and docs/autodiff.md.
 """
@@ -25,7 +27,7 @@ import weakref
 
 import numpy as np
 
-from . import backend
+from . import backend, tricks
 
 _grad_enabled = True
 
@@ -251,11 +253,15 @@ class Function:
                 x = _constant(x, next(t for t in inputs if isinstance(t, Tensor)))
             tensors.append(x)
         same_device(self.name, *tensors)
-        out = Tensor(self.forward(*[t.data for t in tensors]))
-        if _grad_enabled and any(t.requires_grad for t in tensors):
-            out.requires_grad, out.creator = True, self
+        record = _grad_enabled and any(t.requires_grad for t in tensors)
+        if record:
             self.inputs = tensors
             self.needs_input_grad = tuple(t.requires_grad for t in tensors)
+        arrays = [t.data for t in tensors]
+        y = tricks.forward(self, arrays)             # a speed trick may stand in (tricks.py)
+        out = Tensor(self.forward(*arrays) if y is NotImplemented else y)
+        if record:
+            out.requires_grad, out.creator = True, self
             self._output = weakref.ref(out)
         return out
 
@@ -329,9 +335,14 @@ def _backprop(outputs, grad_outputs, create_graph, targets=None):
                 grads[id(y)] = entry     # a requested non-leaf keeps its gradient
             needs = f.needs_input_grad if leads is None else tuple(
                 need and (id(x) in targets or id(x.creator) in leads) for x, need in zip(f.inputs, f.needs_input_grad))
-            gxs = f.backward(entry[1], needs)
-            if not isinstance(gxs, tuple):
-                gxs = (gxs,)
+            gy = entry[1]
+            gxs = NotImplemented if create_graph else tricks.backward(f, gy.data, needs)   # a first-order speed
+            if gxs is NotImplemented:                                                        # trick (tricks.py)
+                gxs = f.backward(gy, needs)
+                if not isinstance(gxs, tuple):
+                    gxs = (gxs,)
+            else:
+                gxs = tuple(g if g is None else Tensor(g) for g in gxs)
             _check_gradients(f, gxs)
             for x, gx, need in zip(f.inputs, gxs, needs):
                 if gx is not None and need:

@@ -30,7 +30,7 @@ WHAT = {  # one line per package or module: what it holds
     "minigan.conv": "conv2d / conv_transpose2d: plain im2col, and the Functions",
     "minigan.shapes": "broadcasting, reductions, reshapes, indexing, joins, casts, device moves",
     "minigan.tensor": "Tensor, Function, backward and grad",
-    "minigan.kernels": "the speed tricks, each with a switch (kernels.ON)",
+    "minigan.tricks": "the speed tricks: stand-ins for a few forwards / backwards, each with a switch",
     "minigan.backend": "NumPy or CuPy, devices, seeded generators",
 }
 

@@ -314,8 +314,8 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in argv
     argv = [x for x in argv if x != "--debug"]
-    from ..kernels import reuse_freed_memory
-    reuse_freed_memory()
+    from ..tricks import reuse_freed_memory
+    reuse_freed_memory()                          # for speed; MINIGAN_REUSE_FREED_MEMORY=0 leaves glibc alone
     parser = _parser()
     a = parser.parse_args(argv)
     if a.command is None:

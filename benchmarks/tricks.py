@@ -1,10 +1,10 @@
-"""What each speed trick of minigan.kernels buys on the DCGAN-28 training step (and what the old ones bought).
+"""What each speed trick of minigan.tricks buys on the DCGAN-28 training step (and what the old ones bought).
 
-    python benchmarks/kernels.py                 # 5 rounds, batch 64 and 256
-    python benchmarks/kernels.py --rounds 3 --batch-size 64
+    python benchmarks/tricks.py                 # 5 rounds, batch 64 and 256
+    python benchmarks/tricks.py --rounds 3 --batch-size 64
 
 Each variant runs in its own process: the trainer's step (minigan.cli.bench.dcgan_step) with one trick
-switched off (kernels.ON[name] = False, or glibc's allocator left as it is for "malloc"). The variants
+switched off (tricks.ON[name] = False; for reuse_freed_memory, glibc's allocator left as it is). The variants
 alternate, round after round, so they see the same machine load; the median per variant is reported
 with its change against all tricks on. Run it on an otherwise idle machine, and, where
 OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are set, with both unset for this command alone.
@@ -22,12 +22,11 @@ ROOT = os.path.dirname(HERE)
 CHILD = r"""
 import json, statistics, sys, time
 sys.path.insert(0, sys.argv[1])
-from minigan import kernels
+from minigan import tricks
 off, batches, n = sys.argv[2], [int(b) for b in sys.argv[3].split(",")], int(sys.argv[4])
-if off != "malloc":
-    kernels.reuse_freed_memory()
-if off in kernels.ON:
-    kernels.ON[off] = False
+if off in tricks.ON:
+    tricks.ON[off] = False
+tricks.reuse_freed_memory()
 from minigan.cli.bench import dcgan_step
 out = {}
 for b in batches:
@@ -46,14 +45,14 @@ print(json.dumps(out))
 
 def main(argv=None):
     sys.path.insert(0, ROOT)
-    from minigan import kernels
+    from minigan import tricks
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rounds", type=int, default=5, help="rounds over all variants (default 5)")
     p.add_argument("--batch-size", type=int, nargs="+", default=[64, 256])
     p.add_argument("--steps", type=int, default=8, help="timed steps per batch size and process (default 8)")
     p.add_argument("--root", default=ROOT, help="the checkout whose minigan is timed (default: this one)")
     a = p.parse_args(argv)
-    variants = ["all on"] + list(kernels.ON) + ["malloc"]
+    variants = ["all on"] + list(tricks.ON)
     times = {v: {b: [] for b in a.batch_size} for v in variants}
     for r in range(a.rounds):
         for v in variants:

@@ -1,23 +1,23 @@
-"""Every speed trick of minigan.kernels gives the numbers of the plain code it replaces (float64)."""
+"""Every speed trick of minigan.tricks gives the numbers of the plain code it stands in for (float64)."""
 import numpy as np
 import pytest
 
 import minigan
 import minigan.functional as F
-from minigan import kernels
+from minigan import tricks
 
 
 @pytest.fixture
 def switch():
-    """switch(name, on): set kernels.ON[name] for the test; restored afterwards."""
-    saved = dict(kernels.ON)
+    """switch(name, on): set tricks.ON[name] for the test; restored afterwards."""
+    saved = dict(tricks.ON)
 
     def set_(name, on):
-        assert name in kernels.ON
-        kernels.ON[name] = on
+        assert name in tricks.ON
+        tricks.ON[name] = on
     yield set_
-    kernels.ON.clear()
-    kernels.ON.update(saved)
+    tricks.ON.clear()
+    tricks.ON.update(saved)
 
 
 def both_ways(switch, name, fn):
@@ -131,15 +131,19 @@ def test_keep_conv_columns_gives_the_same_gradients_and_frees_them(switch):
     def run():
         x.grad = w.grad = None
         y = F.conv2d(x, w, stride=2, padding=1)
-        kept = y.creator.cols is not None
+        kept = y.creator in tricks.SAVED
         (y * minigan.tensor(gy, dtype=np.float64)).sum().backward()
-        return [x.grad.data, w.grad.data, np.array([kept, y.creator.cols is None])]
+        return [x.grad.data, w.grad.data, np.array([kept, y.creator not in tricks.SAVED])]
     fast, plain = both_ways(switch, "keep_conv_columns", run)
     np.testing.assert_allclose(fast[0], plain[0], rtol=1e-12)
     np.testing.assert_allclose(fast[1], plain[1], rtol=1e-12)
     assert list(fast[2]) == [True, True] and list(plain[2]) == [False, True]
     with minigan.no_grad():
         assert F.conv2d(x, w).creator is None                             # nothing recorded, nothing kept
+    assert not tricks.SAVED
+    frozen = minigan.tensor(w.numpy(), dtype=np.float64)                 # no weight gradient asked for: not kept
+    y = F.conv2d(x, frozen)
+    assert y.creator not in tricks.SAVED
 
 
 def test_outer_product_matmul_equals_the_plain_product(switch):
@@ -163,5 +167,32 @@ def test_every_trick_is_tested_here():
     import inspect
     import sys
     source = inspect.getsource(sys.modules[__name__])
-    for name in kernels.ON:
-        assert f'"{name}"' in source, f"no equality test for kernels.ON[{name!r}]"
+    for name in tricks.ON:
+        assert f'"{name}"' in source, f"no test for tricks.ON[{name!r}]"
+
+
+def test_reuse_freed_memory_has_its_switch(switch):
+    """It changes the whole process's allocator, so it has a switch, and the environment can turn it off."""
+    import os
+    import subprocess
+    import sys
+    switch("reuse_freed_memory", False)
+    assert tricks.reuse_freed_memory() is False                          # the allocator left as it is
+    code = "from minigan import tricks; print(tricks.ON['reuse_freed_memory'], tricks.reuse_freed_memory())"
+    for env, want in (("0", ["False", "False"]), ("1", ["True", "True"])):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                             env=dict(os.environ, MINIGAN_REUSE_FREED_MEMORY=env)).stdout
+        assert out.split() == want
+
+
+def test_every_trick_stands_in_for_a_function_and_the_ops_hold_no_switch():
+    """A trick is found by its Function's module and name: a renamed Function would silently lose its trick."""
+    import importlib
+
+    from minigan import conv, functional, ops, shapes
+    tables = list(tricks.FORWARD.items()) + list(tricks.BACKWARD.items())
+    for (module, name), (switch_name, fn) in tables:
+        cls = getattr(importlib.import_module(module), name)
+        assert issubclass(cls, minigan.Function) and switch_name in tricks.ON, (module, name)
+    for module in (ops, shapes, conv, functional):                       # the plain maths only
+        assert not hasattr(module, "tricks"), module.__name__
