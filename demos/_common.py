@@ -177,7 +177,7 @@ def interpolation_figure(cfg, G, rng, device, rows=8, steps=10, labels=None):
     from minigan import backend
     from minigan.gan import run
     from minigan.tensor import Tensor, no_grad
-    z0, z1 = (run.prior(cfg, rows, rng).numpy() for _ in range(2))
+    z0, z1 = (run.noise(cfg, rows, rng).numpy() for _ in range(2))
     t = np.linspace(0, 1, steps, dtype=np.float32)[None, :, None]
     z = (z0[:, None] * (1 - t) + z1[:, None] * t).reshape(rows * steps, -1)     # (rows*steps, z_dim)
     lab = None if labels is None else np.repeat(np.asarray(labels), steps)

@@ -1,17 +1,10 @@
-"""A bare Algorithm 1 for the toy demos (figure1_1d.py, saturation.py): one D step, one G step, on any G and D.
-
-The library's Trainer (minigan/gan/train.py) runs whole recipes; these demos need to stop and restart the game
-(train D alone, make exactly one G update, compare two generator losses from one start), so they drive the
-models directly with the same pieces the Trainer uses: minigan.gan.losses and minigan.optim.
+"""Small helpers of the 1-D demos (figure1_1d.py, saturation.py), which drive Algorithm 1's steps
+(minigan.gan.algorithm1.d_step / g_step) one at a time: train D alone, make exactly one G update, compare two
+generator losses from one start.
 """
-from _common import sigmoid
-
-import math
-
 import numpy as np
 
 from minigan import backend
-from minigan.gan import losses
 from minigan.tensor import Tensor, no_grad
 
 
@@ -32,44 +25,3 @@ def forward(module, x, device):
         out = module(tensor(x, device)).numpy()
     module.train()
     return np.asarray(out, np.float64)
-
-
-def grad_norm(module):
-    """||grad||_2 over the parameters of ``module``."""
-    total = 0.0
-    for p in module.parameters():
-        if p.grad is not None:
-            total += float((p.grad.numpy().astype(np.float64) ** 2).sum())
-    return math.sqrt(total)
-
-
-def d_step(G, D, optD, real, z):
-    """One D update on real samples and G(z) (G fixed); returns D's loss -V(D, G) on this batch."""
-    with no_grad():
-        fake = G(z)
-    loss = losses.discriminator_loss(D(real), D(fake))
-    optD.zero_grad()
-    loss.backward()
-    optD.step()
-    return float(loss.numpy())
-
-
-def g_step(G, D, optG, z, loss="nonsaturating", step=True):
-    """G's loss on G(z) and its gradient (D fixed); updates G unless ``step`` is False.
-
-    Returns (loss, ||grad_G||, mean D(G(z)))."""
-    for p in D.parameters():                     # no gradient wasted on D
-        p.requires_grad = False
-    try:
-        logits = D(G(z))
-        value = losses.generator_loss(logits, loss)
-        optG.zero_grad()
-        value.backward()
-    finally:
-        for p in D.parameters():
-            p.requires_grad = True
-    gn = grad_norm(G)
-    if step:
-        optG.step()
-    d_fake = float(np.mean(sigmoid(logits.numpy())))
-    return float(value.numpy()), gn, d_fake

@@ -26,7 +26,7 @@ DEFAULT_STEPS = 1200
 
 def class_grid(cfg, G, rng, device, cols=10):
     """(10 * cols) images: row r is class r, column c uses the same z in every row."""
-    z = run.prior(cfg, cols, rng).numpy()
+    z = run.noise(cfg, cols, rng).numpy()
     z = np.tile(z, (10, 1))                                        # (10*cols, z_dim), rows share the z's
     labels = np.repeat(np.arange(10), cols)
     with no_grad():

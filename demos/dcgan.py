@@ -1,7 +1,8 @@
 """DCGAN-28 on Fashion-MNIST (or MNIST): samples over training, loss curves, interpolation, z arithmetic.
 
 Trains the library's DCGAN-28 (Radford et al. 2016, cut down to 28x28: Linear -> 7x7x128 -> two strided
-transposed convolutions, BatchNorm, ReLU / LeakyReLU, tanh; Adam 2e-4, beta1 0.5, batch 64) or reuses a
+transposed convolutions, BatchNorm, ReLU / LeakyReLU, tanh; Adam with beta1 0.5 at the data set's rate, batch
+64: the recipe ``minigan train --help`` lists, or with ``--recipe paper`` the papers' Adam 2e-4) or reuses a
 trained run (``--run``), and writes:
 
 * training_progress.png: the fixed-noise sample grids saved during training, side by side (the run folder
@@ -121,7 +122,7 @@ def arithmetic(cfg, G, train_x, train_y, spec, n_samples, rng, device, path, exe
     """z arithmetic mean_z(A) - mean_z(B) + mean_z(C), classes from nearest training images; returns a dict."""
     names = data.CLASS_NAMES[cfg["data"]]
     a, b, c = (class_index(s.strip(), cfg["data"]) for s in spec.split(","))
-    z = run.prior(cfg, n_samples, rng).numpy()
+    z = run.noise(cfg, n_samples, rng).numpy()
     x = np.concatenate([decode(cfg, G, z[i:i + 500], device) for i in range(0, n_samples, 500)])
     lab, dist = _common.nearest_labels(x, train_x, train_y)
     counts = np.bincount(lab, minlength=len(names))
@@ -159,6 +160,8 @@ def arithmetic(cfg, G, train_x, train_y, spec, n_samples, rng, device, path, exe
 def build_parser():
     p = _common.parser("dcgan", __doc__, images=True)
     _common.add_training_args(p, f"default {DEFAULT_STEPS}: recognisable garments; 5 epochs look better")
+    p.add_argument("--recipe", choices=["default", "paper"], default="default",
+                   help="the data set's recipe (default), or the DCGAN papers' Adam 2e-4 (paper)")
     p.add_argument("--arithmetic", default=None, metavar="A,B,C",
                    help="classes for z_A - z_B + z_C, by name or number (default: fashion-mnist "
                         f"'{ARITHMETIC['fashion-mnist']}', mnist '{ARITHMETIC['mnist']}')")
@@ -176,7 +179,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     device = _common.prepare(args)
     timer = _common.Timer()
-    run_dir, cfg, G, _ = _common.train_or_load(args, device, DEFAULT_STEPS, "dcgan")
+    run_dir, cfg, G, _ = _common.train_or_load(args, device, DEFAULT_STEPS, "dcgan", recipe=args.recipe)
     t_train = timer()
     out = args.out
     rng = np.random.default_rng(args.seed + 3)

@@ -32,7 +32,7 @@ import os
 import numpy as np
 
 from minigan import data, nn, optim
-from minigan.gan import losses, models
+from minigan.gan import algorithm1, losses, models
 
 import _toygan as toy
 
@@ -82,6 +82,13 @@ class Standardize(nn.Module):
         return (x - self.mean) * (1.0 / self.std)
 
 
+class StandardizedD(nn.Sequential):
+    """Standardize, then the toy discriminator; unconditional (the label Algorithm 1's steps pass is None)."""
+
+    def forward(self, x, labels=None):
+        return super().forward(x)
+
+
 class Game:
     """G, D, their optimizers and the measurements of the paper's quantities on the x grid."""
 
@@ -91,12 +98,13 @@ class Game:
         from minigan import backend
         backend.manual_seed(args.seed)
         self.G = models.ToyGenerator(1, 1, args.g_hidden, 2, activation="tanh").to(device)
-        self.D = nn.Sequential(Standardize(MEAN, STD), models.ToyDiscriminator(1, args.d_hidden, 2)).to(device)
+        self.D = StandardizedD(Standardize(MEAN, STD), models.ToyDiscriminator(1, args.d_hidden, 2)).to(device)
         self.optD = optim.Adam(self.D.named_parameters(), lr=args.lr, betas=(0.5, 0.999))
         self.optG = optim.Adam(self.G.named_parameters(), lr=args.g_lr_adam, betas=(0.5, 0.999))
         self.z_grid = np.linspace(-1, 1, 4001)[:, None]
         self.p_data = data.gaussian1d_pdf(XS, MEAN, STD)
         self.step = 0                                          # updates made so far (D or G), for the curves
+        self.settings = algorithm1.Settings(batch_size=args.batch_size)    # plain Algorithm 1, non-saturating G
 
     # -------------------------------------------------------------- sampling and updates
     def real(self, m):
@@ -106,13 +114,15 @@ class Game:
         return toy.uniform_z(m, 1, self.rng, self.device)
 
     def d_step(self):
+        """One D step of Algorithm 1 (G fixed)."""
         m = self.args.batch_size
         self.step += 1
-        return toy.d_step(self.G, self.D, self.optD, self.real(m), self.z(m))
+        algorithm1.d_step(self.G, self.D, self.optD, (self.real(m), None), (self.z(m), None), self.settings)
 
     def g_step(self, opt=None):
+        """One G step of Algorithm 1 (D fixed), the non-saturating loss."""
         self.step += 1
-        return toy.g_step(self.G, self.D, opt or self.optG, self.z(self.args.batch_size))
+        algorithm1.g_step(self.G, self.D, opt or self.optG, (self.z(self.args.batch_size), None), self.settings)
 
     # -------------------------------------------------------------- the paper's quantities
     def measure(self):

@@ -28,12 +28,13 @@ import os
 import numpy as np
 
 from minigan import data
-from minigan.gan.run import RECIPES, make_config, prior
+from minigan.gan.config import RECIPES, make_config
+from minigan.gan.run import noise
 from minigan.gan.train import Trainer
 
 VARIANTS = ("minimax", "nonsaturating", "wasserstein", "wasserstein-gp", "wgan-toy", "wgan-gp-toy", "recipe")
 DEFAULT_VARIANTS = ("minimax", "nonsaturating", "wasserstein", "wasserstein-gp", "recipe")
-# The toy settings of Gulrajani et al. (over the losses' own recipes in minigan.gan.run: RMSprop 5e-5 and clip
+# The toy settings of Gulrajani et al. (over the losses' own recipes in minigan.gan.config: RMSprop 5e-5 and clip
 # 0.01; Adam 1e-4 with beta2 0.9; 5 critic steps).
 PAPER_TOY = {"wgan-toy": dict(loss="wasserstein", hidden=512),
              "wgan-gp-toy": dict(loss="wasserstein-gp", hidden=512, gp_lambda=0.1, beta1=0.5)}
@@ -55,7 +56,7 @@ def variant_config(name, variant, steps, seed, device, out, batch_size=256):
 def train_variant(cfg, n_stages, n_samples, bar):
     """Train one config, keeping G's samples (fixed z) at n_stages evenly spaced steps; returns the list."""
     tr = Trainer(cfg, progress=False)
-    z = prior(cfg, n_samples, np.random.default_rng(cfg["seed"] + 12345), tr.device)
+    z = noise(cfg, n_samples, np.random.default_rng(cfg["seed"] + 12345), tr.device)
     total = tr.total_steps
     stages = sorted({round(total * i / (n_stages - 1)) for i in range(n_stages)}) if n_stages > 1 else [total]
     shots = []

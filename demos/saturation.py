@@ -28,7 +28,8 @@ import os
 import numpy as np
 
 from minigan import backend, data, optim
-from minigan.gan import models
+from minigan.gan import algorithm1, models
+from minigan.tensor import no_grad
 
 import _toygan as toy
 
@@ -59,18 +60,27 @@ def make_optimizer(name, module, lr, momentum):
     return optim.Adam(module.named_parameters(), lr=lr, betas=(0.5, 0.999))
 
 
-def run(start, loss, args, device):
+def g_probe(G, D, opt, z, loss, update=True):
+    """G's step (algorithm1.g_step, D fixed) on noise z with G's ``loss``, updating G unless ``update`` is False;
+    returns ||grad G|| and the mean D(G(z)) before the step."""
+    with no_grad():
+        d_fake = float(np.mean(_common.sigmoid(D(G(z)).numpy())))
+    g = algorithm1.g_step(G, D, opt, (z, None), algorithm1.Settings(z.shape[0], loss=loss), update=update)
+    return float(g.grad_norm), d_fake
+
+
+def train_from(start, loss, args, device):
     """Algorithm 1 from ``start`` (a dict of G, D, optG, optD, rng) with G's ``loss``; returns the per-step log."""
     s = copy.deepcopy(start)
     G, D, optG, optD, rng = s["G"], s["D"], s["optG"], s["optD"], s["rng"]
     m = args.batch_size
+    settings = algorithm1.Settings(m, loss=loss)     # D's loss is -V(D, G) for either of G's losses
     z_eval = toy.uniform_z(4000, 1, np.random.default_rng(args.seed + 7), device)
     log = dict(step=[], grad_norm=[], d_fake=[], w1_step=[], w1=[], mean_step=[], mean=[])
     from tqdm import tqdm
     for step in tqdm(range(args.steps + 1), desc=loss, unit="step", dynamic_ncols=True):
         if step % args.eval_every == 0 or step == args.steps:
             G.eval()
-            from minigan.tensor import no_grad
             with no_grad():
                 xg = G(z_eval).numpy()
             G.train()
@@ -81,8 +91,8 @@ def run(start, loss, args, device):
             break
         for _ in range(args.k):
             real = toy.tensor(data.gaussian1d(m, rng, MEAN, STD), device)
-            toy.d_step(G, D, optD, real, toy.uniform_z(m, 1, rng, device))
-        _, gn, d_fake = toy.g_step(G, D, optG, toy.uniform_z(m, 1, rng, device), loss)
+            algorithm1.d_step(G, D, optD, (real, None), (toy.uniform_z(m, 1, rng, device), None), settings)
+        gn, d_fake = g_probe(G, D, optG, toy.uniform_z(m, 1, rng, device), loss)
         log["step"].append(step + 1)
         log["grad_norm"].append(gn)
         log["d_fake"].append(d_fake)
@@ -160,17 +170,18 @@ def main(argv=None):
         if i % 10 == 0 or i == args.pretrain:                       # what each loss would give G now
             pre_log["step"].append(i - args.pretrain)
             for loss in ("minimax", "nonsaturating"):
-                _, gn, d_fake = toy.g_step(G, D, probe_opt, z_probe, loss, step=False)
+                gn, d_fake = g_probe(G, D, probe_opt, z_probe, loss, update=False)
                 pre_log[loss].append(gn)
             pre_log["d_fake"].append(d_fake)
         if i < args.pretrain:
-            toy.d_step(G, D, pre, toy.tensor(data.gaussian1d(m, rng, MEAN, STD), device),
-                       toy.uniform_z(m, 1, rng, device))
+            real = toy.tensor(data.gaussian1d(m, rng, MEAN, STD), device)
+            algorithm1.d_step(G, D, pre, (real, None), (toy.uniform_z(m, 1, rng, device), None),
+                              algorithm1.Settings(m))
     for p in G.parameters():
         p.grad = None
     start = dict(G=G, D=D, rng=rng, optG=make_optimizer(args.optimizer, G, args.lr, args.momentum),
                  optD=make_optimizer(args.optimizer, D, args.lr, args.momentum))
-    logs = {loss: run(start, loss, args, device) for loss in ("minimax", "nonsaturating")}
+    logs = {loss: train_from(start, loss, args, device) for loss in ("minimax", "nonsaturating")}
     png = plot(logs, pre_log, args, os.path.join(args.out, "saturation.png"))
 
     def first_below(log, level):

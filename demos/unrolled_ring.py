@@ -4,7 +4,7 @@ The setting is the unrolled-GAN paper's: 8 Gaussians on a ring (minigan's ``ring
 and D, Adam, minibatches of 512 and an ordinary D (no PacGAN packing, ``--pack 1``). Every run, whatever its K,
 trains with the settings ``minigan train --data ring --pack 1 --unroll K`` takes (the ring recipe: non-saturating
 loss, 3 hidden layers of 128 units, 2-D Gaussian noise, Adam with beta1 0.5; and the unrolled recipe,
-``minigan.gan.run.UNROLLED_RECIPE``: 3,000 steps, G's rate 1e-3, D's 1e-4 as in the authors' code, both falling
+``minigan.gan.config.UNROLLED_RECIPE``: 3,000 steps, G's rate 1e-3, D's 1e-4 as in the authors' code, both falling
 linearly to 0 over the last 30 % of the run). For each number of unrolling steps K (G's loss is computed against
 D advanced K optimizer steps, differentiated through those steps) and each seed, the demo trains G and D and
 records, every ``--every`` steps, the modes covered and the share of high-quality samples (2,500 samples of a
@@ -32,7 +32,8 @@ import os
 import numpy as np
 
 from minigan import data
-from minigan.gan.run import UNROLLED_RECIPE, make_config, prior
+from minigan.gan.config import UNROLLED_RECIPE, make_config
+from minigan.gan.run import noise
 from minigan.gan.train import Trainer
 
 METZ = dict(z_dim=256, depth=2)   # --metz: the authors' noise and depth (their rates are the unrolled recipe's)
@@ -48,7 +49,7 @@ def run_config(unroll, seed, steps, out, device="cpu", batch_size=512, **overrid
 def train_run(cfg, every, n_samples=2500, bar=None):
     """Train one config; returns the list of snapshots {step, samples, modes_covered, high_quality}."""
     tr = Trainer(cfg, progress=False)
-    z = prior(cfg, n_samples, np.random.default_rng(cfg["seed"] + 12345), tr.device)
+    z = noise(cfg, n_samples, np.random.default_rng(cfg["seed"] + 12345), tr.device)
     shots = []
     while True:
         if tr.step % every == 0 or tr.step == tr.total_steps:

@@ -28,6 +28,22 @@ from conftest import (
     t64,
 )
 
+
+# ------------------------------------------------------------------ the story: a derivative by hand
+def test_story_a_derivative_by_hand():
+    """y = x^2 + 3x: backward gives dy/dx = 2x + 3, and the gradient, itself a graph, differentiates again."""
+    x = minigan.tensor(2.0, dtype=minigan.float64, requires_grad=True)
+    y = x * x + 3 * x                                  # Mul, Mul, Add: the graph backward walks in reverse
+    y.backward()
+    assert x.grad.item() == 2 * 2.0 + 3                # dy/dx at x = 2
+    (dy,) = minigan.grad(x * x + 3 * x, x, create_graph=True)
+    (d2y,) = minigan.grad(dy, x)
+    assert (dy.item(), d2y.item()) == (7.0, 2.0)       # and d2y/dx2 = 2
+    t = minigan.tensor([0.5, -1.0], dtype=minigan.float64, requires_grad=True)
+    F.tanh(t).sum().backward()
+    np.testing.assert_allclose(t.grad.numpy(), 1 - np.tanh(t.numpy()) ** 2)     # d tanh / dx = 1 - tanh^2
+
+
 # ------------------------------------------------------------------ second derivatives
 # name: (function of the inputs, makers of the inputs)
 GRADGRAD = {

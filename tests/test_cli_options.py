@@ -11,7 +11,7 @@ import pytest
 import minigan
 from minigan import nn
 from minigan.cli import main
-from minigan.gan import models
+from minigan.gan import algorithm1, models
 from minigan.gan.run import crop_to_28, pad_to_32
 from minigan.gan.train import Trainer
 
@@ -28,16 +28,16 @@ def config_of(run):
 def test_cli_options_reach_the_config(tmp_path):
     run = str(tmp_path / "r")
     args = ["train", "--data", "ring", "--steps", "2", "--batch-size", "32", "--pack", "1", "--prior", "uniform",
-            "--unroll", "2", "--loss", "wasserstein", "--clip", "0.05", "--momentum", "0.3", "--update", "simultaneous",
-            "--out", run, "--quiet"]
+            "--unroll", "2", "--loss", "wasserstein", "--clip", "0.05", "--optimizer", "sgd", "--momentum", "0.3",
+            "--update", "simultaneous", "--out", run, "--quiet"]
     assert main(args) == 0
     cfg = config_of(run)
     assert (cfg["prior"], cfg["unroll"], cfg["clip"], cfg["momentum"]) == ("uniform", 2, 0.05, 0.3)
-    assert cfg["update"] == "simultaneous"
+    assert (cfg["update"], cfg["optimizer"]) == ("simultaneous", "sgd")
     tr = Trainer(dict(cfg, out=str(tmp_path / "r2")), progress=False)
-    z = tr.noise(500).numpy()
+    z = tr.batches.noise(500)[0].numpy()
     assert z.min() >= -1 and z.max() <= 1 and z.min() < -0.9          # U(-1, 1), not N(0, 1)
-    tr.d_step()
+    algorithm1.d_step(tr.G, tr.D, tr.optD, tr.batches.real(32), tr.batches.noise(32), tr.settings)
     bound = max(np.abs(p.numpy()).max() for p in tr.D.parameters())
     assert 0.04 < bound <= 0.05 + 1e-7                                   # the new clip bound is used
     gp = str(tmp_path / "gp")
@@ -48,7 +48,7 @@ def test_cli_options_reach_the_config(tmp_path):
 
 @pytest.mark.parametrize("bad, message", [
     (["--unroll", "-2"], "--unroll must be >= 0; got -2"),
-    (["--momentum", "1"], "--momentum must be in [0, 1); got 1.0"),
+    (["--optimizer", "sgd", "--momentum", "1"], "--momentum must be in [0, 1); got 1.0"),
     (["--clip", "0"], "--clip must be in (0, inf); got 0.0"),
     (["--max-norm", "-1"], "--max-norm must be >= 0"),
 ])
@@ -73,7 +73,7 @@ def test_dcgan32_trains_samples_and_evaluates_from_the_cli(tmp_path, capsys):
     cfg = config_of(run)
     assert cfg["model"] == "dcgan32" and cfg["optimizer"] == "adam"
     tr = Trainer(dict(cfg, out=str(tmp_path / "again")), progress=False)
-    assert tr.images.shape[1:] == (1, 32, 32)
+    assert tr.batches.images.shape[1:] == (1, 32, 32)
     assert isinstance(tr.G, models.DCGANGenerator) and isinstance(tr.D, models.DCGANDiscriminator)
     assert main(["sample", "--run", run, "--n", "5", "--out", str(tmp_path / "s.npy")]) == 0
     s = np.load(tmp_path / "s.npy")
@@ -126,7 +126,7 @@ def test_unrolled_ring_demo_rates(tmp_path):
 def test_unroll_brings_its_recipe_on_2d_sets():
     """--unroll K > 0 on the 2-D sets takes the unrolled recipe (batch 512, 3,000 steps, D 1e-4, cooldown 0.3);
     explicit options win; not for image sets, the Wasserstein losses or K = 0."""
-    from minigan.gan.run import make_config
+    from minigan.gan.config import make_config
     keys = ("batch_size", "steps", "lr", "lr_d", "cooldown")
     assert tuple(make_config(data="ring", pack=1, unroll=10)[k] for k in keys) == (512, 3000, 1e-3, 1e-4, 0.3)
     assert tuple(make_config(data="ring", unroll=10, steps=50, lr_d=1e-3, cooldown=0.0)[k] for k in keys) == \
@@ -172,7 +172,7 @@ def test_label_smoothing_is_cross_entropy_with_target_s():
 def test_ema_leaves_the_training_trajectory_alone(tmp_path):
     """--ema only adds a moving average: G and D train exactly as without it (no extra random draw)."""
     make_set(tmp_path, n_train=200)
-    from minigan.gan.run import make_config
+    from minigan.gan.config import make_config
     trainers = []
     for ema in (0.0, 0.9):
         cfg = make_config(data="fashion-mnist", data_dir=str(tmp_path), steps=3, batch_size=16, ema=ema,

@@ -140,7 +140,7 @@ def test_device_order_flag_then_environment_then_cpu(monkeypatch):
 
 # ------------------------------------------------------------------ the trainer on the device (items 1, 4, 7)
 def _image_config(tmp_path, **kw):
-    from minigan.gan.run import make_config
+    from minigan.gan.config import make_config
 
     from conftest import make_set
     make_set(tmp_path / "fm", n_train=120, n_test=20)
@@ -162,7 +162,7 @@ def test_resume_is_exact_on_the_default_device(tmp_path, model):
     from minigan.gan.train import Trainer, train
     straight = Trainer(_image_config(tmp_path / "a", model=model, steps=4, conditional=model == "mlp"),
                        progress=False)
-    straight.run()
+    straight.fit()
     first = Trainer(_image_config(tmp_path / "b", model=model, steps=4, conditional=model == "mlp"), progress=False)
     first.train_step()                                      # stopped after 2 of the 4 steps (the MLP's momentum
     first.train_step()                                      # and lr schedules depend on the total)
@@ -179,7 +179,7 @@ def test_resume_is_exact_on_the_default_device(tmp_path, model):
 def test_log_every_writes_one_row_per_logged_step(tmp_path):
     from minigan.gan.train import Trainer
     tr = Trainer(_image_config(tmp_path, steps=7, log_every=3), progress=False)
-    tr.run()
+    tr.fit()
     with open(tmp_path / "run" / "metrics.csv") as f:
         steps = [int(line.split(",")[0]) for line in f.read().splitlines()[1:]]
     assert steps == [3, 6, 7]                               # every 3rd step, and the last one
@@ -191,7 +191,7 @@ sys.path.insert(0, "tests")
 import cupy
 from conftest import make_set
 from minigan.gan.train import Trainer
-from minigan.gan.run import make_config
+from minigan.gan.config import make_config
 d = tempfile.mkdtemp()
 make_set(os.path.join(d, "fm"), n_train=120, n_test=20)
 cfg = make_config(data="fashion-mnist", model="dcgan", data_dir=os.path.join(d, "fm"), steps=50, batch_size=8,

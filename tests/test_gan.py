@@ -10,9 +10,9 @@ import minigan
 import minigan.functional as F
 from minigan import nn, optim
 from minigan.cli import main
-from minigan.gan import losses, models
-from minigan.gan.run import make_config
-from minigan.gan.train import Trainer, TrainingDiverged
+from minigan.gan import algorithm1, losses, models
+from minigan.gan.config import make_config
+from minigan.gan.train import Trainer, TrainingDiverged, schedule
 
 from conftest import make_set
 
@@ -23,6 +23,31 @@ def t(a):
 
 def sig(x):
     return 1 / (1 + np.exp(-x))
+
+
+# ------------------------------------------------------------------ the story: one iteration of Algorithm 1
+def test_story_one_iteration_of_algorithm_1_by_hand_is_the_trainers(tmp_path):
+    """k = 1 D step and one G step written out with the library's pieces give the Trainer's step exactly."""
+    cfg = make_config(data="ring", steps=1, hidden=16, depth=2, pack=1, batch_size=32, out=str(tmp_path / "a"))
+    me, trainer = Trainer(cfg, progress=False), Trainer(dict(cfg, out=str(tmp_path / "b")), progress=False)
+    G, D, optG, optD, batches = me.G, me.D, me.optG, me.optD, me.batches        # the same seed: the same start
+    (x, _), (z, _) = batches.real(32), batches.noise(32)        # m examples x ~ p_data, m noise samples z ~ p_z
+    with minigan.no_grad():
+        fake = G(z)                                             # G is fixed in D's step
+    loss_d = losses.discriminator_loss(D(x), D(fake))           # -[log D(x) + log(1 - D(G(z)))]: descended
+    optD.zero_grad()
+    loss_d.backward()
+    optD.step()
+    z, _ = batches.noise(32)                                    # fresh noise for G's step
+    with algorithm1.frozen(D):                                  # D is fixed in G's step
+        loss_g = losses.generator_loss(D(G(z)))                 # -log D(G(z)), the non-saturating loss
+        optG.zero_grad()
+        loss_g.backward()
+    optG.step()
+    row = trainer.train_step()                                  # algorithm1.train_step
+    assert (row["loss_D"], row["loss_G"]) == (loss_d.item(), loss_g.item())
+    for mine, its in ((G, trainer.G), (D, trainer.D)):
+        assert all(np.array_equal(a.numpy(), b.numpy()) for a, b in zip(mine.parameters(), its.parameters()))
 
 
 # ------------------------------------------------------------------ losses, closed forms
@@ -126,44 +151,43 @@ def toy_trainer(tmp_path, **kw):
 @pytest.mark.parametrize("seed", SEEDS)
 def test_one_step_moves_d_and_g_the_expected_way(tmp_path, seed):
     tr = toy_trainer(tmp_path, seed=seed)
-    x, _ = tr.real_batch(64)
-    z = tr.noise(64)
+    (x, _), (z, _) = tr.batches.real(64), tr.batches.noise(64)
 
     def scores():
         with minigan.no_grad():
             return F.sigmoid(tr.D(x)).numpy().mean(), F.sigmoid(tr.D(tr.G(z))).numpy().mean()
     r0, f0 = scores()
-    state = minigan.backend.rng_state()
-    tr.d_step()                                             # one D step, on a fresh batch
+    algorithm1.d_step(tr.G, tr.D, tr.optD, tr.batches.real(64), tr.batches.noise(64), tr.settings)   # fresh batch
     r1, f1 = scores()
     assert r1 - f1 > r0 - f0                                # D separates real from fake better
-    minigan.backend.set_rng_state(state)
     _, f_before = scores()
-    tr.g_step()
+    algorithm1.g_step(tr.G, tr.D, tr.optG, tr.batches.noise(64), tr.settings)
     _, f_after = scores()
     assert f_after > f_before                               # G fools D more
 
 
-def test_k_discriminator_steps_per_generator_step(tmp_path):
-    tr = toy_trainer(tmp_path, k=3)
+@pytest.mark.parametrize("update, order", [("alternating", ["D", "D", "D", "G"]),
+                                           ("simultaneous", ["G", "D", "D", "D"])])
+def test_k_discriminator_steps_per_generator_step(tmp_path, monkeypatch, update, order):
+    tr = toy_trainer(tmp_path, k=3, update=update)
     calls = []
-    d_step, g_step = tr.d_step, tr.g_step
-    tr.d_step = lambda: (calls.append("D"), d_step())[1]
-    tr.g_step = lambda: (calls.append("G"), g_step())[1]
+    d_step, g_step = algorithm1.d_step, algorithm1.g_step
+    monkeypatch.setattr(algorithm1, "d_step", lambda *a, **kw: (calls.append("D"), d_step(*a, **kw))[1])
+    monkeypatch.setattr(algorithm1, "g_step", lambda *a, **kw: (calls.append("G"), g_step(*a, **kw))[1])
     tr.train_step()
-    assert calls == ["D", "D", "D", "G"]
+    assert calls == order
 
 
 def test_cooldown_lets_the_learning_rates_fall_linearly_to_zero(tmp_path):
-    tr = toy_trainer(tmp_path, steps=20, lr=1e-3, lr_d=4e-3, cooldown=0.25)     # the last 5 of 20 steps
+    cfg = make_config(data="ring", steps=20, lr=1e-3, lr_d=4e-3, cooldown=0.25)   # the last 5 of 20 steps
     for step, factor in ((0, 1.0), (15, 1.0), (16, 4 / 5), (19, 1 / 5)):
-        tr.step = step
-        tr.schedule()
-        assert tr.optG.lr == pytest.approx(1e-3 * factor) and tr.optD.lr == pytest.approx(4e-3 * factor)
-    tr = toy_trainer(tmp_path, steps=20, lr=1e-3)
+        lr_g, lr_d, momentum = schedule(cfg, step, 20, 1000)                      # a pure function of the step
+        assert lr_g == pytest.approx(1e-3 * factor) and lr_d == pytest.approx(4e-3 * factor) and momentum is None
+    assert schedule(make_config(data="ring", steps=20, lr=1e-3), 19, 20, 1000)[:2] == (1e-3, 1e-3)   # off by default
+    tr = toy_trainer(tmp_path, steps=20, lr=1e-3, lr_d=4e-3, cooldown=0.25)
     tr.step = 19
-    tr.schedule()
-    assert tr.optG.lr == tr.optD.lr == 1e-3                                      # off by default
+    tr.train_step()                                                               # the trainer applies it
+    assert tr.optG.lr == pytest.approx(1e-3 / 5) and tr.optD.lr == pytest.approx(4e-3 / 5)
     with pytest.raises(ValueError, match=r"--cooldown must be in \[0, 1\]; got 1.5"):
         make_config(data="ring", cooldown=1.5)
 
@@ -176,10 +200,10 @@ def test_training_moves_pg_toward_the_data(tmp_path, seed):
     modes = minigan.data.MODES["ring"][0]
 
     def dist():
-        s = tr.sample(tr.noise(500))
+        s = tr.sample(tr.batches.noise(500)[0])
         return np.sqrt(((s[:, None, :] - modes[None]) ** 2).sum(-1)).min(1).mean()
     before = dist()
-    tr.run()
+    tr.fit()
     after = dist()
     assert after < 0.6 * before, (before, after)
 
@@ -203,9 +227,9 @@ def params(module):
 
 def test_resume_continues_exactly(tmp_path):
     straight = toy_trainer(tmp_path / "a", steps=10, sample_every=3)
-    straight.run()
+    straight.fit()
     first = toy_trainer(tmp_path / "b", steps=5, sample_every=3)
-    first.run()
+    first.fit()
     minigan.gan.train.train(out=str(tmp_path / "b" / "run"), resume=True, steps=10, progress=False)
     resumed = Trainer(json.load(open(tmp_path / "b" / "run" / "config.json")), resume=True, progress=False)
     assert resumed.step == 10
@@ -227,7 +251,7 @@ def test_nan_stops_training_and_keeps_the_checkpoint(tmp_path, monkeypatch):
         return out * float("nan") if tr.step >= 12 else out
     monkeypatch.setattr(losses, "generator_loss", poisoned)
     with pytest.raises(TrainingDiverged, match=r"step 13: loss_G is nan"):
-        tr.run()
+        tr.fit()
     st = minigan.load(tr.ckpt_path)
     assert st["step"] == 10
     assert all(np.isfinite(v).all() for v in st["G"].values())
@@ -243,7 +267,7 @@ def test_ctrl_c_finishes_the_step_and_saves(tmp_path):
             os.kill(os.getpid(), signal.SIGINT)
         return row
     tr.train_step = interrupted
-    tr.run()
+    tr.fit()
     assert tr.step == 7 and minigan.load(tr.ckpt_path)["step"] == 7
     assert os.path.exists(os.path.join(tr.run_dir, "progress.gif"))
 

@@ -13,6 +13,20 @@ DEV = minigan.backend.default_device()
 FAST = settings(max_examples=12, deadline=None)
 
 
+def test_story_a_two_layer_nets_gradient_against_gradcheck():
+    """The gradient of a 2-layer net's loss: one by hand, and every one against central differences."""
+    import minigan.functional as F
+    minigan.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1)).double()
+    rng = np.random.default_rng(0)
+    x, t = (minigan.tensor(rng.standard_normal(s), dtype=np.float64, device=DEV) for s in ((5, 3), (5, 1)))
+    y = net(x)
+    F.mse_loss(y, t).backward()                                 # every parameter's .grad
+    np.testing.assert_allclose(net[2].bias.grad.numpy(), [2 * (y - t).numpy().mean()])   # dL/db2 = mean 2(y - t)
+    # gradcheck perturbs each parameter in place and compares minigan.grad with central differences
+    assert minigan.gradcheck(lambda *params: F.mse_loss(net(x), t), list(net.parameters()))
+
+
 def T(a, requires_grad=False):
     """A tensor on the default device (keeps float64 arrays float64)."""
     return minigan.tensor(np.asarray(a), requires_grad=requires_grad, device=DEV)

@@ -1,9 +1,9 @@
-"""minigan.gan.run: the one home of a run's facts (recipes, length, held-out split, output range, frozen)."""
+"""A run's config (minigan.gan.config: recipes, length) and facts (minigan.gan.run: held-out split, output range)."""
 import numpy as np
 import pytest
 
 from minigan import nn
-from minigan.gan import run
+from minigan.gan import algorithm1, config, run
 
 
 def test_split_held_out_keeps_the_last_images_out():
@@ -15,19 +15,19 @@ def test_split_held_out_keeps_the_last_images_out():
 
 
 def test_a_run_has_one_length():
-    cfg = run.make_config(data="fashion-mnist", steps=7)
+    cfg = config.make_config(data="fashion-mnist", steps=7)
     assert (cfg["steps"], cfg["epochs"]) == (7, None)
-    run.set_length(cfg, "epochs", 2)
+    config.set_length(cfg, "epochs", 2)
     assert (cfg["steps"], cfg["epochs"]) == (None, 2)
 
 
 @pytest.mark.parametrize("model, expected", [("dcgan", "tanh"), ("mlp", "sigmoid")])
 def test_output_range_and_unit_range(model, expected):
-    cfg = run.make_config(data="fashion-mnist", model=model)
+    cfg = config.make_config(data="fashion-mnist", model=model)
     assert run.output_range(cfg) == expected
     out = np.array([-1.0, 0.0, 1.0])
     assert np.allclose(run.to_unit_range(cfg, out), (out + 1) / 2 if expected == "tanh" else out)
-    assert run.output_range(run.make_config(data="ring")) is None
+    assert run.output_range(config.make_config(data="ring")) is None
 
 
 def test_frozen_restores_each_flag_even_after_an_error():
@@ -35,32 +35,52 @@ def test_frozen_restores_each_flag_even_after_an_error():
     p0, p1 = list(net.parameters())[:2]
     p1.requires_grad = False
     with pytest.raises(RuntimeError):
-        with run.frozen(net, None):
+        with algorithm1.frozen(net, None):
             assert not any(p.requires_grad for p in net.parameters())
             raise RuntimeError("inside")
     assert p0.requires_grad and not p1.requires_grad
 
 
 def test_help_lists_every_recipe():
-    text = run.recipes_text()
-    for name in run.RECIPES:
+    text = config.recipes_text()
+    for name in config.RECIPES:
         assert f"  {name} " in text
     assert "lr 0.0002" in text and "--model mlp" in text
 
 
 def test_recipe_paper_is_the_five_epoch_dcgan_recipe():
-    paper = run.make_config(data="fashion-mnist", recipe="paper")
+    paper = config.make_config(data="fashion-mnist", recipe="paper")
     assert (paper["epochs"], paper["ema"], paper["model"], paper["lr"]) == (5, 0.0, "dcgan", 2e-4)
-    default = run.make_config(data="fashion-mnist")
+    default = config.make_config(data="fashion-mnist")
     assert (default["epochs"], default["lr"], default["lr_d"]) == (12, 1.2e-3, None)  # both players at 1.2e-3
-    assert run.make_config(data="fashion-mnist", model="dcgan32")["lr"] == 2e-4       # its own recipe
-    assert dict(run.make_config(data="ring", recipe="paper"), recipe="default") == run.make_config(data="ring")
+    assert config.make_config(data="fashion-mnist", model="dcgan32")["lr"] == 2e-4       # its own recipe
+    assert dict(config.make_config(data="ring", recipe="paper"), recipe="default") == config.make_config(data="ring")
     with pytest.raises(ValueError, match="--recipe must be one of default, paper"):
-        run.make_config(data="fashion-mnist", recipe="fast")
-    old = run.make_config(data="ring")
+        config.make_config(data="fashion-mnist", recipe="fast")
+    old = config.make_config(data="ring")
     del old["recipe"]                                  # a config.json written before --recipe existed
-    run.validate(old)
+    config.validate(config.complete(old))
     assert old["recipe"] == "default"
+
+
+def test_an_old_runs_config_loads_and_resumes(tmp_path):
+    """A config.json written before the newer options existed: each missing one takes the table's default."""
+    import json
+
+    from minigan.gan.train import train
+    out = tmp_path / "old"
+    train(data="ring", steps=2, batch_size=32, hidden=8, depth=1, pack=1, out=str(out), progress=False)
+    cfg = json.loads((out / "config.json").read_text())
+    newer = ("recipe", "ema", "smooth", "cooldown", "log_every", "update", "unroll", "lr_d", "reuse_fake",
+             "max_norm", "momentum_epochs", "final_momentum", "lr_decay", "beta2", "ngf", "ndf", "gp_lambda", "clip")
+    for key in newer:
+        del cfg[key]
+    (out / "config.json").write_text(json.dumps(cfg))
+    loaded, G, _ = run.load_run(str(out))
+    assert all(loaded[key] == config.OPTIONS[key].default for key in newer)
+    train(out=str(out), resume=True, steps=4, progress=False)
+    resumed = json.loads((out / "config.json").read_text())
+    assert resumed["update"] == "alternating" and resumed["changes"][0]["to"] == 4
 
 
 @pytest.mark.parametrize("weighted", [False, True])

@@ -6,9 +6,9 @@ import pytest
 
 import minigan
 from minigan import backend, nn, optim
-from minigan.gan import losses, unrolled
-from minigan.gan.run import make_config
-from minigan.gan.train import Trainer
+from minigan.gan import algorithm1, losses, unrolled
+from minigan.gan.config import make_config
+from minigan.gan.train import Trainer, schedule
 from minigan.gradcheck import gradcheck
 
 
@@ -197,7 +197,8 @@ def test_trainer_unrolled_step_leaves_d_and_its_optimizer_alone(tmp_path):
     d_before = [p.numpy().copy() for p in tr.D.parameters()]
     st_before = {k: {n: backend.as_numpy(v).copy() for n, v in s.items()} for k, s in tr.optD.state.items()}
     g_before = [p.numpy().copy() for p in tr.G.parameters()]
-    loss, gnorm = tr.g_step()
+    noise, ahead = tr.batches.noise(32), algorithm1.look_ahead(tr.batches, tr.settings)     # 3 minibatches
+    loss, gnorm = algorithm1.g_step(tr.G, tr.D, tr.optG, noise, tr.settings, tr.optD, ahead)
     assert np.isfinite(loss.item()) and gnorm > 0
     assert all(np.array_equal(a, p.numpy()) for a, p in zip(d_before, tr.D.parameters()))
     assert all(p.requires_grad for p in tr.D.parameters())
@@ -270,7 +271,7 @@ def test_max_norm_runs_after_each_optimizer_step():
 def test_max_norm_constrains_the_maxout_layers():
     assert make_config(data="mnist", model="mlp", steps=1)["max_norm"] is None    # the paper's MNIST code had none
     cfg = make_config(data="mnist", model="mlp", steps=1, max_norm=1.9365)
-    from minigan.gan.run import build_models
+    from minigan.gan.config import build_models
     from minigan.gan.train import make_optimizer
     G, D = build_models(cfg)
     optD, optG = make_optimizer(cfg, D), make_optimizer(cfg, G)
@@ -289,11 +290,10 @@ def test_mlp_recipe_details(tmp_path):
     tr = Trainer(make_config(data="fashion-mnist", model="mlp", steps=10, batch_size=20, out=str(tmp_path / "r"),
                              data_dir=str(tmp_path / "fm"), max_norm=1.9365), progress=False)
     assert tr.cfg["update"] == "simultaneous" and tr.cfg["ema"] == 0.999 and tr.G_ema is not None
-    tr.step = 5
-    tr.schedule()
-    for opt, lr in ((tr.optD, 0.05), (tr.optG, 0.1)):
-        assert opt.momentum == pytest.approx(0.5 + 0.2 * 5 / (250 * tr.steps_per_epoch))
-        assert opt.lr == pytest.approx(lr / 1.000004 ** 5)
+    lr_g, lr_d, momentum = schedule(tr.cfg, 5, tr.total_steps, tr.steps_per_epoch)
+    assert momentum == pytest.approx(0.5 + 0.2 * 5 / (250 * tr.steps_per_epoch))
+    for lr_now, lr in ((lr_d, 0.05), (lr_g, 0.1)):
+        assert lr_now == pytest.approx(lr / 1.000004 ** 5)
     assert make_config(data="mnist", model="mlp", steps=1, lr=0.03)["lr_d"] == pytest.approx(0.015)
     assert make_config(data="mnist", model="mlp", steps=1, optimizer="adam", lr=2e-4)["lr_d"] is None
     assert make_config(data="mnist", model="mlp", steps=1, loss="wasserstein")["lr_d"] is None     # RMSprop
@@ -301,8 +301,8 @@ def test_mlp_recipe_details(tmp_path):
     assert [m.p for m in tr.D.modules() if isinstance(m, nn.Dropout)] == [0.2, 0.5, 0.5]
     assert not any(isinstance(m, nn.Dropout) for m in tr.G.modules())
     assert isinstance(list(tr.G.modules())[-1], nn.Sigmoid)
-    assert float(tr.images.min()) >= 0 and float(tr.images.max()) <= 1
-    z = tr.noise(1000).numpy()
+    assert float(tr.batches.images.min()) >= 0 and float(tr.batches.images.max()) <= 1
+    z = tr.batches.noise(1000)[0].numpy()
     assert z.min() >= -1 and z.max() <= 1 and abs(z.mean()) < 0.05 and z.std() == pytest.approx(1 / 3 ** 0.5, abs=0.02)
     for m in tr.D.modules():                                      # weights beyond the cap, then one step
         if isinstance(m, nn.Maxout):

@@ -18,7 +18,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 WHAT = {  # one line per package or module: what it holds
     "minigan.cli": "the minigan command: train | sample | evaluate | inpaint | bench",
     "minigan.inpaint": "masks, contextual + perceptual loss, the latent search, blending",
-    "minigan.gan": "run facts (run.py), losses, models, Algorithm 1 (train.py), evaluate, quality, unrolled",
+    "minigan.gan": "Algorithm 1 (algorithm1.py), losses, models, options (config.py), the trainer, evaluation",
     "minigan.data": "synthetic 1-D / 2-D sets and mode counts; IDX files; finding and loading image sets",
     "minigan.profiler": "time per op: wraps Function / Optimizer methods while a profile records",
     "minigan.nn": "Module, Parameter, layers, init, functional_call",
@@ -32,6 +32,7 @@ WHAT = {  # one line per package or module: what it holds
     "minigan.tensor": "Tensor, Function, backward and grad",
     "minigan.tricks": "the speed tricks: stand-ins for a few forwards / backwards, each with a switch",
     "minigan.backend": "NumPy or CuPy, devices, seeded generators",
+    "minigan.options": "Option: a command's options as one table (parser, --help, defaults, checks)",
 }
 
 

@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 
+from ..gan.config import IMAGE_SETS, N_CLASSES
 from .common import DEVICE_HELP, check_output_path, one_line
 
 EPILOG = """examples:
@@ -36,67 +37,16 @@ def _parser():
                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    from ..gan import run
+    from .. import options
+    from ..gan import config
     t = sub.add_parser("train", help="train a GAN (Algorithm 1) into a run directory",
                        description="Train a GAN with Algorithm 1 of Goodfellow et al. (k D steps per G step). "
-                       "Options left out take the data set's recipe (below; see docs/theory.md).",
-                       epilog=run.recipes_text(), formatter_class=argparse.RawDescriptionHelpFormatter)
-    t.add_argument("--data", choices=list(run.RECIPES),
-                   help="training data (default: ring)")
-    t.add_argument("--recipe", choices=list(run.RECIPE_NAMES),
-                   help="default: the best recipe measured for the data set; paper: for images, the DCGAN "
-                        "papers' 5-epoch recipe (see the recipes below)")
-    t.add_argument("--model", choices=["mlp", "dcgan", "dcgan32", "toy"],
-                   help="mlp: the GAN paper's maxout MLP; dcgan: DCGAN-28; dcgan32: the all-convolutional DCGAN "
-                        "on images padded to 32x32; toy: small MLPs for 1-D/2-D "
-                        "(default: dcgan for images, toy otherwise)")
-    t.add_argument("--loss", choices=["minimax", "nonsaturating", "wasserstein", "wasserstein-gp"],
-                   help="generator / critic objective (default: nonsaturating)")
-    t.add_argument("--k", type=int, help="discriminator steps per generator step (default 1; 5 for Wasserstein)")
-    g = t.add_mutually_exclusive_group()
-    g.add_argument("--epochs", type=int, help="passes over the training images")
-    g.add_argument("--steps", type=int, help="generator steps (instead of --epochs)")
-    t.add_argument("--batch-size", type=int, help="minibatch size m")
-    t.add_argument("--lr", type=float, help="learning rate")
-    t.add_argument("--beta1", type=float, help="Adam's beta1 (DCGAN: 0.5)")
-    t.add_argument("--optimizer", choices=["sgd", "adam", "rmsprop"])
-    t.add_argument("--z-dim", type=int, help="size of the noise vector z")
-    t.add_argument("--prior", choices=["normal", "uniform"], help="noise p_z: N(0, I) or U(-1, 1)^z_dim")
-    t.add_argument("--momentum", type=float, help="SGD momentum (the MLP recipe: 0.5, rising to 0.7)")
-    t.add_argument("--clip", type=float, help="WGAN's weight clipping bound c (default 0.01)")
-    t.add_argument("--gp-lambda", type=float, help="WGAN-GP's penalty weight lambda (default 10)")
-    t.add_argument("--unroll", type=int, help="unrolled GAN (Metz et al.): G's loss against D advanced K "
-                                              "optimizer steps, differentiated through them (default 0: off; on the "
-                                              "1-D / 2-D sets it brings its own recipe, below)")
-    t.add_argument("--max-norm", type=float, help="cap on the norm of each maxout unit's weight vector "
-                                                  "(default none; the maxout paper used 1.9365)")
-    t.add_argument("--ema", type=float, help="sample from a moving average of G's weights with this decay, "
-                                             "e.g. 0.999 (default 0: off; the MLP recipe: 0.999)")
-    t.add_argument("--lr-d", type=float, help="D's learning rate when it differs from G's (two time-scales; "
-                                              "default: --lr; the MLP recipe: half of --lr)")
-    t.add_argument("--smooth", type=float, help="one-sided label smoothing: D's target for real images "
-                                                "(default 1: none; 0.9 is common)")
-    t.add_argument("--cooldown", type=float, help="let the learning rates fall linearly to 0 over this last "
-                                                  "fraction of the run, e.g. 0.25 (default 0: constant)")
-    t.add_argument("--pack", type=int, help="PacGAN packing: D judges this many samples at once (toy models)")
-    t.add_argument("--sample-every", type=int, help="save the fixed-noise picture every N steps")
-    t.add_argument("--device", default=None, help=DEVICE_HELP)
-    t.add_argument("--log-every", type=int, help="write a metrics.csv row (one device-to-host copy) every N steps "
-                                               "(default 1); NaN losses are caught on logged steps")
-    t.add_argument("--seed", type=int, help="random seed (default 0; same seed, same result on CPU)")
-    t.add_argument("--conditional", action="store_true", help="feed the class label to G and D (images)")
-    t.add_argument("--reuse-fake", action="store_true",
-                   help="the G step reuses the D step's noise, as PyTorch's DCGAN example does (default: fresh "
-                        "noise, as Algorithm 1)")
-    t.add_argument("--update", choices=run.UPDATES,
-                   help="alternating: Algorithm 1, G steps against the D just updated (default); simultaneous: "
-                        "both gradients at the same G and D, then both steps, as the GAN paper's code (the "
-                        "--model mlp recipe)")
-    t.add_argument("--data-dir", help="folder with the IDX files (else $MINIGAN_DATA, ~/.cache/minigan, "
-                                      "/usr/share/datasets)")
-    t.add_argument("--out", help="run directory (default runs/DATA)")
+                       "Options left out take the data set's recipe (below; see docs/theory.md); an option the "
+                       "run does not use is refused. Every option: docs/options.md.",
+                       epilog=config.recipes_text(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    options.add_arguments(t, config.TRAIN, config.RECIPE_KEYS)
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint "
-                   "(may change " + ", ".join("--" + k.replace("_", "-") for k in run.RESUME_MAY_CHANGE) + ")")
+                   "(may change " + ", ".join(options.flag(k) for k in config.RESUME_MAY_CHANGE) + ")")
     t.add_argument("--force", action="store_true", help="start over in an --out that holds a run "
                    "(the old run is moved to OUT.old)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -132,16 +82,11 @@ def cmd_inpaint(a):
 
 
 def cmd_train(a):
+    from .. import options
+    from ..gan.config import TRAIN
     from ..gan.train import TrainingDiverged, train
-    if a.data is None and not a.resume:
-        a.data = "ring"
-    opts = dict(data=a.data, recipe=a.recipe, model=a.model, loss=a.loss, k=a.k, epochs=a.epochs, steps=a.steps,
-                batch_size=a.batch_size, lr=a.lr, beta1=a.beta1, optimizer=a.optimizer, z_dim=a.z_dim,
-                pack=a.pack, prior=a.prior, momentum=a.momentum, clip=a.clip, gp_lambda=a.gp_lambda,
-                unroll=a.unroll, max_norm=a.max_norm, ema=a.ema, lr_d=a.lr_d, smooth=a.smooth, cooldown=a.cooldown,
-                sample_every=a.sample_every, device=a.device, seed=a.seed,
-                log_every=a.log_every, conditional=a.conditional or None, reuse_fake=a.reuse_fake or None,
-                update=a.update, data_dir=a.data_dir, out=a.out or f"runs/{a.data or 'ring'}")
+    opts = options.given(a, TRAIN)                      # the options typed: the rest come from the recipes
+    opts.setdefault("out", f"runs/{opts.get('data', 'ring')}")
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):    # divergence is checked for
             trainer = train(resume=a.resume, force=a.force, progress=not a.quiet, return_trainer=True, **opts)
@@ -161,10 +106,10 @@ def _parse_labels(text):
     try:
         pool = [int(v) for v in text.split(",")]
     except ValueError:
-        raise ValueError(f"--labels must be class numbers 0..9 separated by commas, e.g. '3' or '0,1,2'; "
-                         f"got {text!r}") from None
-    if any(not 0 <= v < 10 for v in pool):
-        raise ValueError(f"--labels must be class numbers 0..9, got {text!r}")
+        raise ValueError(f"--labels must be class numbers 0..{N_CLASSES - 1} separated by commas, e.g. '3' or "
+                         f"'0,1,2'; got {text!r}") from None
+    if any(not 0 <= v < N_CLASSES for v in pool):
+        raise ValueError(f"--labels must be class numbers 0..{N_CLASSES - 1}, got {text!r}")
     return pool
 
 
@@ -189,7 +134,7 @@ def cmd_sample(a):
 
     from .. import backend
     from ..gan import viz
-    from ..gan.run import load_run, prior, to_unit_range
+    from ..gan.run import load_run, noise, to_unit_range
     if a.n < 1:
         raise ValueError(f"--n must be >= 1, got {a.n}")
     if a.seed < 0:
@@ -199,7 +144,7 @@ def cmd_sample(a):
     cfg, G, _ = load_run(a.run, a.device)
     if not cfg["conditional"] and pool is not None:
         raise ValueError("--labels is for conditional runs; this run is not conditional")
-    kind = "images" if cfg["data"] in ("mnist", "fashion-mnist") else "points"
+    kind = "images" if cfg["data"] in IMAGE_SETS else "points"
     size = 32 if cfg["model"] == "dcgan32" else 28
     shape = (1, size, size) if kind == "images" else (1 if cfg["data"] == "gaussian1d" else 2,)
     nbytes = a.n * int(np.prod(shape)) * 4
@@ -213,7 +158,7 @@ def cmd_sample(a):
     if a.out.endswith(".npy") and nbytes + 4096 > free:
         raise ValueError(f"--n {a.n}: {a.out} would take {_size(nbytes)}, more than the {_size(free)} free "
                          f"on its disk")
-    labels = np.resize(np.array(pool if pool else list(range(10))), a.n) if cfg["conditional"] else None
+    labels = np.resize(np.array(pool if pool else list(range(N_CLASSES))), a.n) if cfg["conditional"] else None
     device = backend.resolve_device(a.device)
     rng, batch = np.random.default_rng(a.seed), 500
     tmp = f"{a.out}.part{os.getpid()}.npy"                  # written, then renamed: no half-written --out
@@ -227,7 +172,7 @@ def cmd_sample(a):
             for i in range(0, a.n, batch):
                 m = min(batch, a.n - i)
                 lab = None if labels is None else labels[i:i + m]
-                out[i:i + m] = to_unit_range(cfg, G(prior(cfg, m, rng, device), lab).numpy())
+                out[i:i + m] = to_unit_range(cfg, G(noise(cfg, m, rng, device), lab).numpy())
                 bar.update(m)
         if not np.isfinite(out).all():
             raise ValueError(f"{a.run}: the generator made NaN / inf samples (a diverged run?); nothing written")
@@ -253,7 +198,7 @@ def _check_evaluate_memory(a):
     """Refuse a --samples whose samples and Parzen distance matrices cannot fit in the free memory."""
     try:
         with open(os.path.join(a.run, "config.json")) as f:
-            images = json.load(f).get("data") in ("mnist", "fashion-mnist")
+            images = json.load(f).get("data") in IMAGE_SETS
     except (OSError, ValueError, AttributeError):
         return                                          # evaluate() says what is wrong with the run
     n = a.samples or (10000 if images else 2500)
@@ -291,8 +236,8 @@ def cmd_evaluate(a):
 
 
 def cmd_bench(a):
-    from .bench import run
-    return run(a)
+    from .bench import time_steps
+    return time_steps(a)
 
 
 COMMANDS = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate, "inpaint": cmd_inpaint,

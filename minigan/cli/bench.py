@@ -1,7 +1,7 @@
 """``minigan bench``: time full GAN training steps, and show where the time goes.
 
-A step is the trainer's own ``Trainer.train_step`` (Algorithm 1 with k = 1: one D update on m
-real + m generated samples, then one G update on fresh noise, with the optimizers' updates), on
+A step is the trainer's own ``Trainer.train_step`` (Algorithm 1 with k = 1, algorithm1.train_step: one D
+update on m real + m generated samples, then one G update on fresh noise, with the optimizers' updates), on
 a fixed random set of images held in memory, so no data set is needed and nothing is written.
 ``benchmarks/bench.py`` runs the same steps beside PyTorch in one process and prints the ratio;
 this module is minigan's half of it.
@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from .. import backend, profiler
-from ..gan.run import make_config
+from ..gan.config import make_config
 from ..gan.train import Trainer
 
 
@@ -37,7 +37,7 @@ def trainer_step(batch, device=None, seed=0, **options):
 
 
 def dcgan_step(batch, device=None, seed=0):
-    """The DCGAN-28 step: Adam 2e-4 (0.5, 0.999), N(0, 0.02) init, batch ``batch``."""
+    """The DCGAN-28 step of the fashion-mnist recipe (Adam, N(0, 0.02) init), batch ``batch``."""
     return trainer_step(batch, device, seed)
 
 
@@ -117,11 +117,11 @@ def parse_args(p, argv):
 
 
 def main(argv=None):
-    """Parse ``argv`` with ``parser()`` and ``run`` it (benchmarks/bench.py's tests call this)."""
-    return run(parse_args(parser(), argv))
+    """Parse ``argv`` with ``parser()`` and time the steps it names (the tests call this)."""
+    return time_steps(parse_args(parser(), argv))
 
 
-def run(a):
+def time_steps(a):
     """Time (and with --profile, profile) the steps the parsed options ``a`` name; returns 0."""
     device = a.device = backend.resolve_device(a.device)
     for name in (["dcgan", "mlp"] if a.model == "both" else [a.model]):

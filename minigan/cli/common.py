@@ -1,7 +1,7 @@
 """What every ``minigan`` sub-command shares: the --device help, the output-path check, one-line errors."""
 import os
 
-DEVICE_HELP = "cpu, cuda or cuda:N (default: $MINIGAN_DEVICE, else cpu; cuda needs CuPy)"
+from ..gan.config import DEVICE_HELP  # noqa: F401  (one text for every command's --device)
 
 
 def check_output_path(path, option="--out", exts=(".npy", ".png")):

@@ -115,15 +115,6 @@ def _named_folder(name, base, what):
                     f"{', '.join(_missing(where))} (raw or .gz)")
 
 
-def _sha256(path):
-    """The hex SHA-256 of a file, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _default_opener(url):
     """Open url for reading (urllib, 60 s timeout)."""
     return urllib.request.urlopen(url, timeout=60)

@@ -17,7 +17,8 @@ import numpy as np
 from .. import backend, data
 from ..tensor import no_grad
 from . import quality, viz
-from .run import IMAGE_SETS, N_CLASSES, crop_to_28, load_run, prior, split_held_out, to_unit_range
+from .config import IMAGE_SETS, N_CLASSES
+from .run import crop_to_28, load_run, noise, split_held_out, to_unit_range
 
 
 def generate(cfg, G, n, rng, labels=None, batch=500, device="cpu"):
@@ -27,7 +28,7 @@ def generate(cfg, G, n, rng, labels=None, batch=500, device="cpu"):
         for i in range(0, n, batch):
             m = min(batch, n - i)
             lab = None if labels is None else labels[i:i + m]
-            outs.append(G(prior(cfg, m, rng, device), lab).numpy())
+            outs.append(G(noise(cfg, m, rng, device), lab).numpy())
     return to_unit_range(cfg, np.concatenate(outs)).astype(np.float32)
 
 
@@ -123,7 +124,7 @@ def evaluate(run_dir, n_samples=None, n_valid=1000, device=None, seed=1234, prog
         samples = generate(cfg, G, n_samples, rng, labels, device=dev)
         if cfg["model"] == "dcgan32":                   # trained on images padded to 32x32: score the centre
             samples = np.ascontiguousarray(crop_to_28(samples))
-        scores, train_x = parzen_score(samples, cfg["data"], cfg.get("data_dir"), n_valid, progress)
+        scores, train_x = parzen_score(samples, cfg["data"], cfg["data_dir"], n_valid, progress)
         result.update(scores)
         result.update(quality.evaluate_quality(samples, cfg["data"], dev, progress))
         nn_idx = nearest_neighbours(samples, split_held_out(train_x)[0], 16)

@@ -26,7 +26,7 @@ import numpy as np
 from .. import backend, nn
 from ..serialization import load
 from ..tensor import Tensor, no_grad
-from .run import N_CLASSES
+from .config import N_CLASSES
 
 CLASSES = N_CLASSES                  # the classifier tells the ten classes of the image sets apart
 FEATURES = 128

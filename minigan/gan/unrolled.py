@@ -73,7 +73,7 @@ def _rmsprop(opt, theta, g, st, k):
     return theta - opt.lr * step
 
 
-UPDATES = {optim.Adam: _adam, optim.SGD: _sgd, optim.RMSprop: _rmsprop}
+RULES = {optim.Adam: _adam, optim.SGD: _sgd, optim.RMSprop: _rmsprop}    # each optimizer's update, as Tensor ops
 
 
 def functional_step(opt, params, grads, states, k=0):
@@ -82,7 +82,7 @@ def functional_step(opt, params, grads, states, k=0):
     ``states`` maps each name to a dict of the optimizer's state (Tensors), updated in place; ``k`` is the
     number of unrolled steps already taken (Adam's step count). Constraints of ``opt`` are applied.
     """
-    rule = UPDATES.get(type(opt))
+    rule = RULES.get(type(opt))
     if rule is None:
         raise ValueError(f"--unroll: no functional update rule for {type(opt).__name__}")
     new = {name: rule(opt, params[name], grads[name], states[name], k) for name in params}
