@@ -31,6 +31,7 @@ class Option:
         when: (key, values): the option is used only when the config's ``key`` is one of ``values`` (a value
             or a tuple); given otherwise, it is refused.
         group: options of one group exclude each other on the command line.
+        required: the command line must give it (for a group: one of the group's options).
         metavar: the placeholder in ``--help`` (default: the name in capitals).
     """
     name: str
@@ -42,6 +43,7 @@ class Option:
     resume: bool = False
     when: tuple = ()
     group: str = ""
+    required: bool = False
     metavar: str = None
 
     @property
@@ -68,12 +70,14 @@ def add_arguments(parser, table, recipe_keys=()):
     ``recipe_keys``: options whose default comes from a recipe (their help says so)."""
     groups = {}
     for opt in table:
-        target = parser
+        target, kw = parser, dict(default=argparse.SUPPRESS, help=help_text(opt, opt.name in recipe_keys))
         if opt.group:
             if opt.group not in groups:
-                groups[opt.group] = parser.add_mutually_exclusive_group()
+                required = any(o.required for o in table if o.group == opt.group)
+                groups[opt.group] = parser.add_mutually_exclusive_group(required=required)
             target = groups[opt.group]
-        kw = dict(default=argparse.SUPPRESS, help=help_text(opt, opt.name in recipe_keys))
+        elif opt.required:
+            kw["required"] = True
         if opt.type is bool:
             target.add_argument(opt.flag, action="store_true", **kw)
             continue

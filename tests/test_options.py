@@ -62,6 +62,17 @@ def test_every_recipe_sets_only_options_of_the_table():
                 config.make_config(data=name, model=model, loss=loss)
 
 
+def test_required_options_and_groups():
+    table = (Option("run", str, None, "a run", required=True), Option("images", str, None, "a file", group="src",
+             required=True), Option("data", str, None, "a data set", group="src"))
+    p = argparse.ArgumentParser()
+    options.add_arguments(p, table)
+    assert options.given(p.parse_args(["--run", "r", "--data", "d"]), table) == {"run": "r", "data": "d"}
+    for argv in (["--data", "d"], ["--run", "r"], ["--run", "r", "--data", "d", "--images", "i"]):
+        with pytest.raises(SystemExit):                 # --run missing; neither of the group; both of it
+            p.parse_args(argv)
+
+
 def test_an_unknown_option_is_refused():
     with pytest.raises(ValueError, match="unknown training option"):
         config.make_config(data="ring", learning_rate=0.1)

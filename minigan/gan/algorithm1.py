@@ -7,9 +7,9 @@
         sample m noise samples z ~ p_z
         update G by descending 1/m sum log(1 - D(G(z)))   (or ascending log D(G(z)))    g_step
 
-The functions take the models, their optimizers, the minibatches and the ``Settings``; they read no file,
-clock or config. The trainer (train.py), the demos, the benchmark and the tests all call them. Each option
-of ``minigan train`` that changes the step is one visible branch below:
+The steps take the models, their optimizers, the minibatches and the ``Settings``; they read no file, clock
+or config dict (``Settings.of`` reads a config once). The trainer (train.py), the demos, the benchmark and the
+tests all call them. Each option of ``minigan train`` that changes the step is one visible branch below:
 
     labels        conditional GANs: y goes into D beside x, y_z into G and D beside z (Mirza and Osindero)
     smooth        one-sided label smoothing: D's target for real samples (Salimans et al.)
@@ -42,12 +42,13 @@ class Settings:
     gp_lambda: float = None           # the gradient penalty's weight (WGAN-GP)
     clip: float = None                # the bound D's weights are clipped to (WGAN)
     unroll: int = 0                   # look-ahead steps of D in G's loss
-    reuse_fake: bool = False
-    simultaneous: bool = False
+    reuse_fake: bool = False          # G's step on the last D step's noise (alternating updates only)
+    simultaneous: bool = False        # G's gradient before D's steps (the paper's code)
     ema: float = 0.0                  # decay of G's moving average
 
     @classmethod
     def of(cls, cfg):
+        """The settings of a training config (config.py): the loss's own options only for that loss."""
         return cls(batch_size=cfg["batch_size"], k=cfg["k"], loss=cfg["loss"], smooth=cfg["smooth"],
                    gp_lambda=cfg["gp_lambda"] if cfg["loss"] == "wasserstein-gp" else None,
                    clip=cfg["clip"] if cfg["loss"] == "wasserstein" else None, unroll=cfg["unroll"],
