@@ -44,7 +44,8 @@ def torch_dcgan():
 
 
 def torch_step(name, batch, device, seed=0):
-    """The PyTorch twin of minigan.bench.dcgan_step / mlp_step (same layers, init recipe, optimizers)."""
+    """The PyTorch twin of minigan.cli.bench.dcgan_step / mlp_step (same layers, init recipe, optimizers; the
+    learning rates, which do not change the time of a step, are the papers')."""
     import torch
     from torch import nn
     F = nn.functional
