@@ -48,14 +48,19 @@ class Option:
 
     @property
     def flag(self):
-        return "--" + self.name.replace("_", "-")
+        return flag(self.name)
+
+    @property
+    def used_only_with(self):
+        """(the key, the tuple of its values) that ``when`` names, or None."""
+        if not self.when:
+            return None
+        key, values = self.when
+        return key, values if isinstance(values, tuple) else (values,)
 
     def used_with(self, config):
         """Whether a run with ``config`` reads this option."""
-        if not self.when:
-            return True
-        key, values = self.when
-        return config.get(key) in (values if isinstance(values, tuple) else (values,))
+        return not self.when or config.get(self.used_only_with[0]) in self.used_only_with[1]
 
 
 def flag(name):
@@ -91,8 +96,7 @@ def help_text(opt, from_recipe=False):
     """The option's help line: its text, where it is used, its default."""
     text = opt.help
     if opt.when:
-        key, values = opt.when
-        values = values if isinstance(values, tuple) else (values,)
+        key, values = opt.used_only_with
         text += f"; with {flag(key)} {' or '.join(map(str, values))} only"
     if from_recipe:
         text += " (default: the recipe's" + ("" if opt.default is None else f", else {opt.default}") + ")"
@@ -170,8 +174,7 @@ def refuse_unused(given_options, config, table):
     """Refuse, by name, an option the user gave that a run with ``config`` would not use."""
     for opt in table:
         if opt.name in given_options and given_options[opt.name] is not None and not opt.used_with(config):
-            key, values = opt.when
-            values = values if isinstance(values, tuple) else (values,)
+            key, values = opt.used_only_with
             raise ValueError(f"{opt.flag} is used only with {flag(key)} {' or '.join(map(str, values))}; this run "
                              f"has {flag(key)} {config.get(key)}: leave {opt.flag} out")
 
@@ -188,8 +191,7 @@ def markdown(table, recipe_keys=()):
         allowed = ", ".join(f"`{c}`" for c in opt.choices) or (f"`{opt.bounds}`" if opt.bounds else "")
         used = ""
         if opt.when:
-            key, values = opt.when
-            values = values if isinstance(values, tuple) else (values,)
+            key, values = opt.used_only_with
             used = f"`{flag(key)} {' / '.join(map(str, values))}`"
         kind = "flag" if opt.type is bool else opt.type.__name__
         rows.append(f"| `{opt.flag}` | {opt.help} | {kind} | {default} | {allowed} | {used} | "
