@@ -568,6 +568,34 @@ lib("rmsprop-alpha-nan", lambda: optim.RMSprop(_linear().parameters(), alpha=flo
 lib("adam-eps-negative", lambda: optim.Adam(_linear().parameters(), eps=-1e-8), ValueError, ["eps"])
 
 
+# complex numbers, text, objects and dates are refused, not cast (as PyTorch refuses text, objects and dates)
+for cid, make in (("complex-array", lambda: minigan.tensor(np.array([1 + 2j]))),
+                  ("complex-python", lambda: minigan.tensor(1 + 2j)),
+                  ("complex-dtype", lambda: minigan.tensor([1.0], dtype=np.complex64)),
+                  ("string-array", lambda: minigan.tensor(np.array(["1.5"]))),
+                  ("string-list", lambda: minigan.tensor(["1.5", "2"])),
+                  ("bytes-array", lambda: minigan.tensor(np.array([b"1"]))),
+                  ("object-array", lambda: minigan.tensor(np.array([None, 1.0], dtype=object))),
+                  ("none", lambda: minigan.tensor(None)),
+                  ("list-with-none", lambda: minigan.tensor([1.0, None])),
+                  ("datetime", lambda: minigan.tensor(np.array(["2020-01-01"], dtype="datetime64[D]"))),
+                  ("timedelta", lambda: minigan.Tensor(np.array([1], dtype="timedelta64[s]"))),
+                  ("complex-operand", lambda: minigan.tensor([1.0]) * 1j),
+                  ("string-operand", lambda: minigan.tensor([1.0]) + "1"),
+                  ("complex-array-operand", lambda: minigan.tensor([1.0]) * np.array([1j]))):
+    lib(f"tensor-{cid}", make, TypeError, ["tensor:", "has dtype", "refused, not cast"])
+# minigan.grad: one grad_output per output, and every output must depend on something that requires grad
+_x = lambda: minigan.tensor([1.0, 2.0], requires_grad=True)     # noqa: E731
+lib("grad-more-grad-outputs", lambda: (lambda x: minigan.grad((x * 2).sum(), x, [minigan.tensor(1.0)] * 2))(_x()),
+    RuntimeError, ["1 output(s) but 2 grad_outputs"])
+lib("grad-fewer-grad-outputs", lambda: (lambda x: minigan.grad([(x * 2).sum(), x.sum()], x, [None]))(_x()),
+    RuntimeError, ["2 output(s) but 1 grad_outputs"])
+lib("grad-output-without-graph", lambda: (lambda x: minigan.grad([x.sum(), minigan.tensor(3.0)], x))(_x()),
+    RuntimeError, ["output 1 does not require grad"])
+lib("grad-unused-input", lambda: (lambda x, w: minigan.grad((w * 2).sum(), [x, w]))(_x(), _x()),
+    RuntimeError, ["input 0", "not used", "allow_unused=True"])
+
+
 def _no_grad_backward():
     x = minigan.tensor([1.0], requires_grad=True)
     with minigan.no_grad():
@@ -605,6 +633,16 @@ BAD_STATES = [
     ("wrong-shape", {"hyper": {}, "state": {"weight": {"exp_avg": np.zeros((5, 5))}}}, ValueError, ["shape (5, 5)"]),
     ("unknown-state", {"hyper": {}, "state": {"weight": {"velocity": np.zeros((2, 3))}}}, ValueError, ["'velocity'"]),
     ("entry-not-dict", {"hyper": {}, "state": {"weight": 3}}, TypeError, ["must be a dict"]),
+    ("step-negative", {"hyper": {}, "state": {"weight": {"step": -3}}}, ValueError, ["step", "whole number >= 0"]),
+    ("step-fractional", {"hyper": {}, "state": {"weight": {"step": 2.5}}}, ValueError, ["step", "2.5"]),
+    ("step-bool", {"hyper": {}, "state": {"weight": {"step": True}}}, ValueError, ["step", "True"]),
+    ("step-text", {"hyper": {}, "state": {"weight": {"step": "3"}}}, ValueError, ["step", "'3'"]),
+    ("step-array-negative", {"hyper": {}, "state": {"weight": {"step": np.array(-1)}}}, ValueError, ["step"]),
+    ("state-none", {"hyper": {}, "state": {"weight": {"exp_avg": None}}}, TypeError, ["'exp_avg'", "array of numbers"]),
+    ("state-object-array", {"hyper": {}, "state": {"weight": {"exp_avg": np.full((2, 3), None)}}}, TypeError,
+     ["array of numbers", "object"]),
+    ("state-strings", {"hyper": {}, "state": {"weight": {"exp_avg": np.full((2, 3), "0")}}}, TypeError,
+     ["array of numbers"]),
 ]
 
 
@@ -627,6 +665,10 @@ def test_optimizer_load_state_dict_validates_before_touching_state(state, exc, w
     pytest.param({"weight": np.zeros((2, 3))}, ["missing keys", "'bias'"], id="missing"),
     pytest.param({"weight": np.zeros((3, 3)), "bias": np.zeros(2)}, ["size mismatch", "'weight'"], id="shape"),
     pytest.param({"weight": np.zeros((2, 3)), "bias": np.zeros(2), "x": np.zeros(1)}, ["unexpected keys"], id="extra"),
+    pytest.param({"weight": np.full((2, 3), None), "bias": np.zeros(2)}, ["'weight'", "dtype object"], id="object"),
+    pytest.param({"weight": None, "bias": np.zeros(2)}, ["'weight'", "dtype object"], id="none"),
+    pytest.param({"weight": np.zeros((2, 3)), "bias": np.array(["0", "1"])}, ["'bias'", "not numbers"], id="strings"),
+    pytest.param({"weight": np.zeros((2, 3), complex), "bias": np.zeros(2)}, ["'weight'", "complex"], id="complex"),
 ])
 def test_module_load_state_dict_validates_before_copying(state, words):
     m = _linear()
@@ -637,6 +679,17 @@ def test_module_load_state_dict_validates_before_copying(state, words):
         assert w in str(info.value)
     for p, b in zip(m.parameters(), before):
         np.testing.assert_array_equal(p.numpy(), b)
+
+
+def test_the_mean_of_nothing_is_nan_as_in_numpy_and_pytorch():
+    for shape, axis, expected in (((0,), None, np.nan), ((0, 3), 0, [np.nan] * 3), ((0, 3), 1, np.zeros(0))):
+        x = minigan.tensor(np.zeros(shape), requires_grad=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")                      # and no warning on the way
+            m = x.mean(axis=axis)
+        np.testing.assert_array_equal(m.numpy(), expected)
+        m.sum().backward()
+        assert x.grad.shape == shape
 
 
 def test_gradients_have_the_dtype_of_their_leaf():
