@@ -693,13 +693,15 @@ for cid, kw, words in (("lr-text", dict(lr="x"), ["'lr' in", "config.json", "mus
                        ("lr-nan", dict(lr=float("nan")), ["'lr' in", "config.json", "finite", "!--lr"]),
                        ("prior-unknown", dict(prior="cauchy"), ["'prior' in", "config.json", "cauchy", "!--prior"]),
                        ("batch-not-multiple", dict(batch_size=30), ["config.json", "--pack 4"]),
-                       ("device-unknown", dict(device="tpu"), ["config.json records device 'tpu'", "--device"])):
+                       ("device-unknown", dict(device="tpu"), ["config.json records device 'tpu'", "cuda:N"])):
     case(f"resume-config-{cid}", R + ["--steps", "4"], 2, words, edited_config(**kw))
     if cid != "device-unknown":
         case(f"sample-config-{cid}", ["sample", "--run", "{c}/run", "--out", "{c}/s.npy"], 2,
              [w for w in words if w != "--device"], edited_config(**kw))
 case("resume-env-device-unknown", R + ["--steps", "4"], 2, ["$MINIGAN_DEVICE 'tpu'"], copy_run("ring"),
      {"MINIGAN_DEVICE": "tpu"})
+case("resume-config-device-unknown-with-device", R + ["--steps", "4", "--device", "cpu"], 2,
+     ["config.json records device 'tpu'"], edited_config(device="tpu"))
 case("sample-env-device-unknown", S, 2, ["$MINIGAN_DEVICE 'tpu'"], None, {"MINIGAN_DEVICE": "tpu"})
 case("sample-env-device-cuda-without-cupy", S, 2, ["$MINIGAN_DEVICE 'cuda'", "needs CuPy"], None,
      {"MINIGAN_DEVICE": "cuda"}, marks=NO_CUPY)

@@ -18,6 +18,7 @@ evaluating and inpainting a run need are here too: its noise prior, its output r
 import errno
 import json
 import os
+import re
 import sys
 
 import numpy as np
@@ -332,7 +333,7 @@ def device_of_run(cfg, given, cfg_path):
     if given.get("device") is not None:
         return given["device"]                           # checked as --device by the Trainer
     env = os.environ.get("MINIGAN_DEVICE")
-    if env:
+    if env or cfg["device"] is None:                     # (a run made before config.json recorded its device)
         return backend.resolve_device(None)              # an error names $MINIGAN_DEVICE
     try:
         backend.check_device(cfg["device"])
@@ -353,6 +354,9 @@ def resume_config(given):
     except ValueError as e:
         raise ValueError(f"--resume: {e}") from None
     cfg["out"] = run_dir                                # the run lives where it is now, not where it was made
+    if cfg["device"] is not None and not re.fullmatch(r"cpu|cuda(:\d+)?", str(cfg["device"])):
+        raise ValueError(f"{cfg_path} records device {cfg['device']!r}, which is not cpu, cuda or cuda:N "
+                         "(config.json was edited?)")       # refused whatever device runs the resume
     options.refuse_unused({k: v for k, v in given.items() if v is not None and v is not False and k != "out"},
                           cfg, TRAIN)
     changes = []
