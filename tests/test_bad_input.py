@@ -740,6 +740,10 @@ for name in ("checkpoint.npz", "config.json"):
     case(f"resume-{name}-fifo", R + ["--steps", "4"], 2, [name, "named pipe"], fifo(name))
     case(f"evaluate-{name}-fifo", ["evaluate", "--run", "{c}/run"], 2, [name, "named pipe"], fifo(name))
 case("resume-metrics-fifo", R + ["--steps", "4"], 2, ["metrics.csv", "named pipe"], fifo("metrics.csv"))
+case("train-data-dir-fifo", TI[:5] + ["{c}/d", "--steps", "2", "--out", "{c}/new"], 2,
+     ["--data-dir", "lacks train-images-idx3-ubyte", "train-images-idx3-ubyte.gz is there but not a regular file"],
+     lambda f: (data_folder((0, 1, 3))(f), os.mkfifo(f / "d" / "train-images-idx3-ubyte.gz")))
+case("inpaint-out-empty", P[:-1] + [""], 2, ["--out must not be empty"])
 case("resume-checkpoint-is-dir", R + ["--steps", "4"], 2, ["checkpoint.npz", "a directory"],
      lambda f: (shutil.copytree("ring", f / "run"), os.remove(f / "run" / "checkpoint.npz"),
                 os.mkdir(f / "run" / "checkpoint.npz")))
