@@ -178,7 +178,7 @@ def cmd_sample(a):
 
     if a.out.endswith(".npy"):                          # streamed into a temporary file, renamed when whole
         def write(f):
-            np.lib.format.write_array_header_2_0(f, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
+            np.lib.format.write_array_header_1_0(f, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
                                                      "fortran_order": False, "shape": (a.n,) + shape})
             for x in samples():
                 f.write(x.tobytes())
