@@ -1068,6 +1068,19 @@ def test_resume_on_a_copy_writes_to_the_copy(ws, tmp_path):
     assert minigan.load(tmp_path / "B" / "checkpoint.npz")["optG"]["hyper"]["lr"] == 5e-4
 
 
+def test_a_gpu_run_resumes_on_the_cpu(ws, tmp_path):
+    """A checkpoint that holds the GPU generator's state (a run trained on a GPU) resumes with --device cpu on a
+    machine without CuPy: the CPU never draws from the GPU's generator, so its state is not restored."""
+    shutil.copytree(ws / "ring", tmp_path / "r")
+    st_ = minigan.load(tmp_path / "r" / "checkpoint.npz")
+    st_["rng"]["cuda"] = np.zeros(48, np.int8)
+    minigan.save(st_, tmp_path / "r" / "checkpoint.npz")
+    rc, _, err = run_main(["train", "--quiet", "--resume", "--steps", "3", "--device", "cpu", "--out",
+                           str(tmp_path / "r")])
+    assert rc == 0, err
+    assert minigan.load(tmp_path / "r" / "checkpoint.npz")["step"] == 3
+
+
 def test_force_moves_the_old_run_aside(ws, tmp_path):
     shutil.copytree(ws / "ring", tmp_path / "A")
     old = (tmp_path / "A" / "checkpoint.npz").read_bytes()

@@ -332,7 +332,8 @@ class Trainer:
             self.optD.load_state_dict(st["optD"])
             if self.G_ema is not None:
                 self.G_ema.load_state_dict(st["G_ema"] if "G_ema" in st else st["G"])
-            backend.set_rng_state(st["rng"])
+            rng = st["rng"] if self.device != "cpu" else {"cpu": st["rng"].get("cpu", st["rng"])}
+            backend.set_rng_state(rng)                  # a GPU run resumed on the CPU: the GPU's state is not used
             self.batches.perm = perm if len(perm) else None
             self.batches.pos = pos
             self.fixed_z = Tensor(backend.to_device(np.asarray(z), self.device))
