@@ -5,7 +5,7 @@ outputs; its last cell prints its key numbers under a line "key numbers", one " 
 
 - In the default suite (fast, nothing is run): every notebook holds exactly its source's cells, its stored run went
   to the end without an error, drew its figures and printed its key numbers, each of which has a tolerance below.
-- Marked ``tour`` (``python -m pytest -q -m tour``; CI runs it; about 8 minutes on 2 cores): every notebook is run
+- Marked ``tour`` (``python -m pytest -q -m tour``; CI runs it; about 5 minutes on 2 cores): every notebook is run
   again from a clean kernel, as nbmake would run it, on the CPU, and each key number must equal the stored one
   within its tolerance. A notebook whose code changed without ``python tour/build.py`` fails here.
 

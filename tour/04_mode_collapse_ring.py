@@ -93,7 +93,8 @@ for name, options in variants.items():
     print(f"{name:16s} {runs[name]['seconds']:5.1f} s   modes covered every 10 steps: {[m for _, m in curve]}")
 
 # %% [markdown]
-# The modes covered over the 400 steps, and the samples (blue) over the data (grey) at a few steps:
+# The modes covered over the 400 steps, and the samples (blue) over the data (grey) at a few steps (titles: modes
+# covered, and the share of high-quality samples):
 
 # %%
 import matplotlib.pyplot as plt
@@ -115,7 +116,7 @@ for row, (name, r) in zip(axes, runs.items()):
         ax.scatter(s[:, 0], s[:, 1], s=1, c="tab:blue", alpha=0.4)
         st = data.mode_stats(s, "ring")
         ax.set(xlim=(-1.6, 1.6), ylim=(-1.6, 1.6), aspect="equal", xticks=[], yticks=[],
-               title=f"step {step}: {st['modes_covered']}/8")
+               title=f"step {step}: {st['modes_covered']}/8, {100 * st['high_quality']:.0f} %")
     row[0].set_ylabel(name)
 plt.tight_layout()
 plt.show()
