@@ -6,15 +6,17 @@ linear solve of the Poisson system, a linear generator whose code is known exact
 """
 import argparse
 import gzip
+import os
 import struct
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import minigan
-from minigan import nn
 from minigan import inpaint as I
+from minigan import nn
 from minigan.cli import inpaint as inpaint_cli
 from minigan.inpaint.objective import contextual_loss, objective, perceptual_loss
 
@@ -560,52 +562,290 @@ def test_cli_on_a_tiny_run(tiny_run, tmp_path, capsys):
     run, data_dir = tiny_run
     out = tmp_path / "filled.npy"
     assert cli(["--run", run, "--data", "fashion-mnist", "--n", "3", "--iters", "2", "--restarts", "2",
-                "--out", str(out), "--quiet"]) == 0
+                "--encoder-steps", "0", "--out", str(out), "--quiet"]) == 0
     filled = np.load(out)
     from minigan import data
     x = data.load_images("fashion-mnist", "test", str(data_dir), scale="sigmoid")[0][:3]
     m = I.make_mask("center", (28, 28))
     assert filled.shape == (3, 1, 28, 28) and filled.dtype == np.float32
     np.testing.assert_array_equal(filled[:, :, m == 1], x[:, :, m == 1])
-    assert "wrote" in capsys.readouterr().out
+    assert "from random codes" in capsys.readouterr().out
     # --images, a mask file and a PNG figure
     np.save(tmp_path / "x.npy", x[:2])
     I.save_mask(I.make_mask("left", (28, 28)), tmp_path / "mask.png")
     png = tmp_path / "fig.png"
     assert cli(["--run", run, "--images", str(tmp_path / "x.npy"), "--mask", str(tmp_path / "mask.png"),
                 "--iters", "1", "--restarts", "1", "--blend", "none", "--perceptual", "saturating",
-                "--out", str(png), "--quiet"]) == 0
+                "--encoder-steps", "0", "--out", str(png), "--quiet"]) == 0
     from PIL import Image
     w, h = Image.open(png).size
     assert h > w > 0                                                  # 4 rows of 2 images
 
 
+def test_cli_trains_the_encoder_once_and_evaluates(tiny_run, tmp_path, capsys):
+    """The first call trains the run's encoder and keeps it; the next one loads it; --evaluate prints minigan's
+    scores beside the three baselines."""
+    run, _ = tiny_run
+    argv = ["--run", run, "--data", "fashion-mnist", "--n", "3", "--mask", "random:0.5", "--encoder-steps", "3",
+            "--iters", "2", "--out", str(tmp_path / "f.npy"), "--quiet"]
+    path = os.path.join(run, "inpaint_encoder.npz")
+    if os.path.exists(path):
+        os.remove(path)
+    assert cli(argv) == 0 and os.path.isfile(path)
+    first = capsys.readouterr().out
+    assert "training the inpainting encoder" in first and "from the encoder" in first
+    stamp = os.stat(path).st_mtime_ns
+    assert cli(argv + ["--evaluate"]) == 0
+    text = capsys.readouterr().out
+    assert "training the inpainting encoder" not in text and os.stat(path).st_mtime_ns == stamp
+    for name in ("mean training image", "nearest training image", "mean of 8 nearest", "minigan", "KID"):
+        assert name in text
+    os.remove(path)
+
+
 def test_cli_refuses_bad_input(tiny_run, tmp_path):
     run, _ = tiny_run
     np.save(tmp_path / "small.npy", np.zeros((2, 1, 14, 14), np.float32))
+    base = ["--encoder-steps", "0", "--iters", "1"]
     with pytest.raises(ValueError,
                        match=r"images of shape \(2, 1, 14, 14\) do not fit the generator.*\(N, 1, 28, 28\)"):
-        cli(["--run", run, "--images", str(tmp_path / "small.npy"), "--iters", "1", "--out", str(tmp_path / "o.npy")])
+        cli(["--run", run, "--images", str(tmp_path / "small.npy"), "--out", str(tmp_path / "o.npy")] + base)
     np.save(tmp_path / "big.npy", np.full((2, 1, 28, 28), 255, np.float32))
     with pytest.raises(ValueError, match=r"values must be in \[0, 1\], got values in \[255"):
-        cli(["--run", run, "--images", str(tmp_path / "big.npy"), "--iters", "1", "--out", str(tmp_path / "o.npy")])
+        cli(["--run", run, "--images", str(tmp_path / "big.npy"), "--out", str(tmp_path / "o.npy")] + base)
     np.save(tmp_path / "ok.npy", np.zeros((2, 1, 28, 28), np.float32))
     np.save(tmp_path / "m.npy", np.ones((20, 20)))
     with pytest.raises(ValueError, match=r"mask of shape \(20, 20\) does not fit images of shape \(2, 1, 28, 28\)"):
         cli(["--run", run, "--images", str(tmp_path / "ok.npy"), "--mask", str(tmp_path / "m.npy"),
-             "--iters", "1", "--out", str(tmp_path / "o.npy")])
+             "--out", str(tmp_path / "o.npy")] + base)
     with pytest.raises(ValueError, match="--out must end in .npy or .png"):
         cli(["--run", run, "--images", str(tmp_path / "ok.npy"), "--out", str(tmp_path / "o.jpg")])
+    with pytest.raises(ValueError, match="--n is used only with --data"):
+        cli(["--run", run, "--images", str(tmp_path / "ok.npy"), "--n", "3", "--out", str(tmp_path / "o.npy")])
     with pytest.raises(SystemExit):
         cli(["--run", run, "--out", str(tmp_path / "o.npy")])           # neither --images nor --data
 
 
-def test_cli_prior_weight_reaches_the_search(monkeypatch):
-    from minigan.cli import _parser
-    from minigan.cli import inpaint as cli_inpaint
+def test_cli_options_reach_the_search(monkeypatch, tiny_run, tmp_path):
+    """An option given reaches the search; one left out reaches it as None (the search chooses it from the mask)."""
+    run, _ = tiny_run
     seen = {}
-    monkeypatch.setattr(cli_inpaint, "inpaint", lambda *a, **kw: seen.update(kw))
-    for argv, want in ((["--prior-weight", "0.3"], 0.3), ([], 1.0)):
-        a = _parser().parse_args(["inpaint", "--run", "r", "--images", "x.npy", "--out", "f.npy"] + argv)
-        cli_inpaint._search(None, None, None, None, {}, a, None)
-        assert seen["prior_weight"] == want
+
+    def fake(G, D, images, mask, cfg, **kw):
+        seen.update(kw)
+        return dict(blended=images, generated=images, loss=np.zeros(len(images)), settings=I.settings(mask))
+    monkeypatch.setattr(I.search, "inpaint", fake)
+    np.save(tmp_path / "x.npy", np.zeros((2, 1, 28, 28), np.float32))
+    for argv, key, want in ((["--prior-weight", "0.3"], "prior_weight", 0.3), ([], "prior_weight", None),
+                            (["--lambda", "2"], "lam", 2.0), (["--combine", "best"], "combine", "best")):
+        cli(["--run", run, "--images", str(tmp_path / "x.npy"), "--encoder-steps", "0", "--quiet",
+             "--out", str(tmp_path / "o.npy")] + argv)
+        assert seen[key] == want
+
+
+# ------------------------------------------------------------------------------------------------ mask specs
+
+def test_mask_specs_parse_and_make():
+    assert I.parse_spec("center") == ("center", None) and I.parse_spec("grid") == ("grid", 4)
+    assert I.parse_spec("random") == ("random", 0.8) and I.parse_spec("random:0.95") == ("random", 0.95)
+    assert I.parse_spec("box:2,11,14,14") == ("box", (2, 11, 14, 14))
+    shape = (3, 1, 28, 28)
+    for kind, known in (("right", lambda m: m[..., :14].all() and not m[..., 14:].any()),
+                        ("top", lambda m: m[..., 14:, :].all() and not m[..., :14, :].any()),
+                        ("bottom", lambda m: m[..., :14, :].all() and not m[..., 14:, :].any())):
+        assert known(I.get_mask(kind, shape))
+    g = I.get_mask("grid:6", shape)
+    assert g.sum() == 3 * 5 * 5 and g[0, 0, ::6, ::6].all()
+    b = I.get_mask("box:2,11,14,14", shape)
+    assert (b[:, :, 2:16, 11:25] == 0).all() and b.sum() == 3 * (784 - 14 * 14)
+    r = I.get_mask("random:0.5", shape, rng=1)
+    assert (r.reshape(3, -1).sum(1) == 392).all()
+
+
+@pytest.mark.parametrize("spec, words", [("circle", "unknown kind 'circle'"), ("random:1.5", "fraction of pixels"),
+                                         ("random:x", "cannot read 'x'"), ("grid:1", "spacing"),
+                                         ("box", "needs its argument"), ("box:1,2,3", "Y,X,H,W"),
+                                         ("center:3", "takes no argument"), ("box:40,40,3,3", "outside the 28x28"),
+                                             ("random:", "needs its argument"), ("m.txt", "must end in .npy or .png")])
+def test_bad_mask_specs_are_refused_by_name(spec, words):
+    with pytest.raises(ValueError, match=words):
+        I.get_mask(spec, (2, 1, 28, 28))
+
+
+def test_training_masks_cover_the_family():
+    m = I.masks.training_masks(600, 0)
+    missing = 1 - m.reshape(600, -1).mean(1)
+    assert m.shape == (600, 1, 28, 28) and set(np.unique(m)) == {0.0, 1.0}
+    assert (missing > 0).all() and (missing < 1).all()                       # every image keeps both kinds
+    assert missing.min() < 0.1 and missing.max() > 0.9                       # small holes and sparse grids
+    np.testing.assert_array_equal(m, I.masks.training_masks(600, 0))         # seeded
+
+
+# ------------------------------------------------------------------------------------------------ settings
+
+def test_settings_are_chosen_from_the_mask():
+    """A hole that is one large region is pasted (Poisson blending would drag the border's shade across it);
+    holes whose pixels mostly touch known ones are Poisson-blended; the search from random codes keeps Yeh et
+    al.'s settings."""
+    shape = (2, 1, 28, 28)
+    for spec in ("left", "right", "top", "bottom", "box:0,0,20,28"):
+        st = I.settings(I.get_mask(spec, shape))
+        assert (st["blend"], st["start_weight"]) == ("none", 0.5), spec
+    for spec in ("center", "box:3,5,9,12", "random:0.5", "random:0.95", "grid:2", "grid:6"):
+        st = I.settings(I.get_mask(spec, shape, rng=0))
+        assert (st["blend"], st["start_weight"]) == ("poisson", 0.25), spec
+    enc, rnd = I.settings(I.get_mask("center", shape)), I.settings(I.get_mask("center", shape), "random")
+    assert enc["restarts"] == 1 and rnd["restarts"] == 4 and rnd["prior_weight"] == 1.0
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="start_weight"):
+            I.search.check_search(dict(enc, start_weight=bad))
+
+
+# ------------------------------------------------------------------------------------------------ evaluation
+
+def kid_loop(a, b):
+    """The unbiased MMD^2 with the cubic kernel, one pair at a time (features already standardised)."""
+    d = a.shape[1]
+    k = lambda u, v: (float(u @ v) / d + 1) ** 3                             # noqa: E731
+    n, m = len(a), len(b)
+    saa = sum(k(a[i], a[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+    sbb = sum(k(b[i], b[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    sab = sum(k(a[i], b[j]) for i in range(n) for j in range(m)) / (n * m)
+    return 1000 * (saa + sbb - 2 * sab)
+
+
+def test_kid_matches_a_loop_and_is_near_zero_for_one_distribution(rng):
+    from minigan.inpaint.evaluate import kid
+    a, b = rng.normal(size=(7, 5)), rng.normal(size=(9, 5)) + 0.5
+    mu, sd = b.mean(0), b.std(0) + 1e-8
+    np.testing.assert_allclose(kid(a, b), kid_loop((a - mu) / sd, (b - mu) / sd), rtol=1e-10)
+    same = [kid(rng.normal(size=(200, 8)), rng.normal(size=(300, 8))) for _ in range(5)]
+    shifted = kid(rng.normal(size=(200, 8)) + 1.0, rng.normal(size=(300, 8)))
+    assert abs(np.mean(same)) < 0.1 * shifted and shifted > 0
+    with pytest.raises(ValueError, match="kid: need feature sets"):
+        kid(np.zeros((1, 3)), np.zeros((4, 3)))
+
+
+def test_judge_scores_the_originals_perfectly_and_a_blur_worse():
+    from minigan import data as D_
+    from minigan.inpaint.evaluate import Judge
+    try:
+        D_.find_files("fashion-mnist", None, download_missing=False)
+    except Exception:
+        pytest.skip("needs Fashion-MNIST for real images (the classifier is shipped)")
+    test = D_.load_images("fashion-mnist", "test", None, scale="sigmoid")[0]
+    x, real = test[:64], test[-500:]
+    judge = Judge(real, x)
+    m = I.get_mask("center", x.shape)
+    own = judge(x, m)
+    assert own["class_kept"] == 1.0 and own["psnr"] == 100.0 and own["l1"] == 0.0
+    blur = judge(np.where(m == 1, x, x.mean(0, keepdims=True)), m)
+    assert blur["kid"] > own["kid"] + 20 and blur["psnr"] < 15 and blur["class_kept"] < 1
+
+
+def test_baselines_on_a_tiny_set(rng):
+    from minigan.inpaint.evaluate import baselines
+    train = rng.uniform(0, 1, (12, 1, 4, 4)).astype(np.float32)
+    x = rng.uniform(0, 1, (3, 1, 4, 4)).astype(np.float32)
+    m = I.make_mask("random", (3, 1, 4, 4), p=0.5, rng=2)
+    fills = baselines(x, m, train, k=3)
+    assert list(fills) == ["mean training image", "nearest training image", "mean of 3 nearest"]
+    for i in range(3):
+        d = [float(np.sum(m[i] * (x[i] - t) ** 2)) for t in train]
+        order = np.argsort(d, kind="stable")
+        hole = m[i] == 0
+        np.testing.assert_allclose(fills["nearest training image"][i][hole], train[order[0]][hole], rtol=1e-6)
+        np.testing.assert_allclose(fills["mean of 3 nearest"][i][hole], train[order[:3]].mean(0)[hole], rtol=1e-5)
+        np.testing.assert_allclose(fills["mean training image"][i][hole], train.mean(0)[hole], rtol=1e-5)
+        for f in fills.values():
+            np.testing.assert_array_equal(f[i][~hole], x[i][~hole])
+
+
+# ------------------------------------------------------------------------------------------------ the encoder
+
+def test_encoder_learns_and_the_search_starts_from_its_codes():
+    """On a linear G (G(z) = A z + b, every image G draws), training lowers the encoder's loss; the search
+    starts at E's code (0 steps: z is E's code) and the fill is w G(z_E) + (1 - w) G(z_hat), w = start_weight."""
+    from minigan.inpaint.encoder import encode, train_encoder
+    rng = np.random.default_rng(0)
+    G = AffineG(rng)
+    z = rng.normal(size=(96, 3)).astype(np.float32)
+    images = np.clip(G.numpy(z), 0, 1)
+    untrained = train_encoder(G, images, z_dim=3, scale="sigmoid", steps=1, lr=1e-9, cooldown=0)
+    trained = train_encoder(G, images, z_dim=3, scale="sigmoid", steps=300, lr=3e-3, batch=32)
+    m = I.make_mask("center", (len(images), 1, 5, 4))
+
+    def err(E):
+        return float(np.mean((G.numpy(encode(E, images, m)) - images) ** 2))
+    assert err(trained) < 0.3 * err(untrained)
+    r = I.inpaint(G, None, images[:4], m[:4], z_dim=3, scale="sigmoid", encoder=trained, iters=0, lam=0,
+                  combine="best", blend="none")
+    np.testing.assert_allclose(r["z"], encode(trained, images[:4], m[:4]), rtol=1e-5, atol=1e-6)
+    start = np.clip(G.numpy(encode(trained, images[:4], m[:4])), 0, 1)
+    for w in (0.0, 0.3, 1.0):
+        r2 = I.inpaint(G, None, images[:4], m[:4], z_dim=3, scale="sigmoid", encoder=trained, iters=5, lam=0,
+                       combine="mean", start_weight=w, blend="none")
+        end = np.clip(G.numpy(r2["z"]), 0, 1)
+        assert np.abs(end - start).max() > 1e-4                                 # the search moved z
+        np.testing.assert_allclose(r2["generated"], w * start + (1 - w) * end, atol=1e-5)
+
+
+def test_encoder_file_belongs_to_one_generator(tmp_path):
+    from minigan.inpaint.encoder import Encoder, fingerprint, load_encoder, save_encoder
+    rng = np.random.default_rng(1)
+    G = AffineG(rng)
+    E = Encoder(3, (1, 5, 4), width=4).eval()
+    save_encoder(E, G, tmp_path / "e.npz")
+    back = load_encoder(str(tmp_path / "e.npz"), G)
+    for (k, a), (_, b) in zip(E.state_dict().items(), back.state_dict().items()):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=k)
+    before = fingerprint(G)
+    G.A.data[0, 0] += 1                                        # another generator: the file is not its encoder
+    assert fingerprint(G) != before and load_encoder(str(tmp_path / "e.npz"), G) is None
+    assert load_encoder(str(tmp_path / "none.npz"), G) is None
+
+
+class AffineG(nn.Module):
+    """G(z) = A z + b as a (N, 1, 5, 4) image, for the encoder's tests."""
+
+    def __init__(self, rng):
+        super().__init__()
+        self.A = nn.Parameter(minigan.tensor((rng.normal(size=(20, 3)) * 0.15).astype(np.float32)))
+        self.b = nn.Parameter(minigan.tensor(np.full(20, 0.5, np.float32)))
+
+    def forward(self, z, labels=None):
+        return (z @ self.A.transpose(0, 1) + self.b).reshape(z.shape[0], 1, 5, 4)
+
+    def numpy(self, z):
+        return (np.asarray(z) @ self.A.numpy().T + self.b.numpy()).reshape(len(z), 1, 5, 4)
+
+
+def test_features_search_starts_at_the_encoders_image_and_stays_near_it():
+    """space "features": DCGAN-28's head and tail compose to G; with no steps the fill is G(z_E) exactly; with
+    steps the features move and the known pixels fit better, and the penalty keeps them nearer h_E; without an
+    encoder, or with a generator that has no FEATURES, the search falls back to z."""
+    from minigan.gan.models import DCGAN28Generator
+    from minigan.inpaint.encoder import Encoder, encode
+    from minigan.inpaint.search import Split
+    from minigan.tensor import Tensor, no_grad
+    minigan.manual_seed(0)
+    G, E = DCGAN28Generator(z_dim=8).eval(), Encoder(8, (1, 28, 28), width=4).eval()
+    rng = np.random.default_rng(0)
+    x = rng.random((3, 1, 28, 28)).astype(np.float32)
+    mask = I.get_mask("center", x.shape)
+    z = Tensor(rng.normal(size=(3, 8)).astype(np.float32))
+    with no_grad():
+        np.testing.assert_allclose(Split(G)(Split(G).head(z)).numpy(), G(z).numpy(), atol=1e-6)
+        g_e = np.clip((G(Tensor(encode(E, x, mask))).numpy() + 1) / 2, 0, 1)
+    kw = dict(z_dim=8, encoder=E, space="features", lam=0, blend="none", combine="best")
+    still = I.inpaint(G, None, x, mask, iters=0, **kw)
+    assert still["settings"]["space"] == "features" and still["z"].shape == (3, 128 * 7 * 7)
+    np.testing.assert_allclose(still["generated"], g_e, atol=1e-5)
+    held = I.inpaint(G, None, x, mask, iters=40, lr=0.05, prior_weight=10.0, **kw)
+    moved = I.inpaint(G, None, x, mask, iters=40, lr=0.05, prior_weight=0.0, **kw)
+    assert moved["contextual"].mean() < 0.9 * still["contextual"].mean()
+    assert np.abs(held["z"] - still["z"]).mean() < 0.5 * np.abs(moved["z"] - still["z"]).mean()
+    assert I.inpaint(G, None, x, mask, z_dim=8, iters=1, space="features", lam=0)["settings"]["space"] == "z"
+    affine = I.inpaint(AffineG(rng), None, rng.random((2, 1, 5, 4)), I.make_mask("center", (5, 4)), z_dim=3,
+                       encoder=Encoder(3, (1, 5, 4), width=4).eval(), iters=1, scale="sigmoid")
+    assert affine["settings"]["space"] == "z"

@@ -2,6 +2,9 @@
 
     minigan train --data fashion-mnist --out runs/fashion-mnist     # the default recipe: 12 epochs, seed 0
     python tour/make_run.py runs/fashion-mnist                      # writes tour/dcgan28-fashion-mnist/
+    minigan inpaint --run tour/dcgan28-fashion-mnist --data fashion-mnist --n 4 --out /tmp/f.png
+                                                                    # trains the run's inpainting encoder once
+    python tour/make_run.py --encoder                               # stores that encoder in float16 too
 
 A training checkpoint holds G, D, both optimizers' states (Adam's two moments: twice the weights again), the
 random generators' states and the data order: 11.6 MB for DCGAN-28. The tour needs only the two models, so the
@@ -9,7 +12,8 @@ shipped checkpoint keeps G and D, the step and the config, with the floating-poi
 precision (float16): 1.9 MB. ``load_state_dict`` copies them into the float32 models, so
 ``minigan.gan.run.load_run`` reads the folder as it reads any run, and so do ``minigan sample``, ``minigan
 evaluate`` and ``minigan inpaint --run``. Rounding the weights to float16 moves the classifier FID by less than
-0.05 (tour/README.md gives both numbers).
+0.05 (tour/README.md gives both numbers). The inpainting encoder (minigan/inpaint/encoder.py), trained for
+this G by ``minigan inpaint``, is kept the same way: 1.8 MB; docs/inpainting.md's numbers are of this file.
 """
 import argparse
 import json
@@ -34,10 +38,19 @@ def half(state):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("run", help="a finished run of `minigan train --data fashion-mnist` (DCGAN-28)")
+    p.add_argument("run", nargs="?", help="a finished run of `minigan train --data fashion-mnist` (DCGAN-28)")
+    p.add_argument("--encoder", action="store_true", help="store --out's inpaint_encoder.npz in float16 instead")
     p.add_argument("--out", default=OUT, help=f"the folder to write (default {os.path.relpath(OUT)})")
     p.add_argument("--float32", action="store_true", help="keep the weights in float32 (3.7 MB)")
     a = p.parse_args(argv)
+    if a.encoder:
+        path = os.path.join(a.out, "inpaint_encoder.npz")
+        st = load(path)
+        save(dict(st, E=half(st["E"])), path)
+        print(f"{path}: the encoder in float16, {os.path.getsize(path) / 1e6:.1f} MB")
+        return
+    if a.run is None:
+        p.error("give the run to copy, or --encoder")
     cfg = read_config(os.path.join(a.run, "config.json"), needs=("data", "model", "z_dim", "prior"))
     if (cfg["data"], cfg["model"], cfg["conditional"]) != ("fashion-mnist", "dcgan", False):
         raise SystemExit(f"{a.run} is a {cfg['model']} on {cfg['data']}; the tour needs an unconditional DCGAN-28 "

@@ -17,7 +17,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 WHAT = {  # one line per package or module: what it holds
     "minigan.cli": "the minigan command: train | sample | evaluate | inpaint | bench",
-    "minigan.inpaint": "masks, contextual + perceptual loss, the latent search, blending",
+    "minigan.inpaint": "masks, the encoder, contextual + perceptual loss, the latent search, blending, scores",
     "minigan.gan": "Algorithm 1 (algorithm1.py), losses, models, options (config.py), the trainer, evaluation",
     "minigan.data": "synthetic 1-D / 2-D sets and mode counts; IDX files; finding and loading image sets",
     "minigan.profiler": "time per op: wraps Function / Optimizer methods while a profile records",

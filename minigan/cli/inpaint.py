@@ -1,132 +1,183 @@
-"""``minigan inpaint``: its options (``add_parser``) and the work (``run_cli``)."""
-import os
+"""``minigan inpaint``: its options (the table ``INPAINT``) and the work (``run_cli``)."""
+import argparse
+import time
 
 import numpy as np
 
-from ..inpaint.figure import inpainting_figure
-from ..inpaint.masks import KINDS, get_mask
-from ..inpaint.search import BLENDS, COMBINES, DEFAULTS, inpaint
-from .common import check_output_path, one_line
+from .. import options
+from ..gan.config import DEVICE_HELP, IMAGE_SETS
+from ..inpaint.encoder import TRAINING
+from ..inpaint.masks import KINDS
+from ..inpaint.objective import PERCEPTUAL
+from ..inpaint.search import BLENDS, COMBINES, SPACES
+from ..options import Option
+from .common import check_not_empty, check_output_path, input_file, one_line
+
+CHOSEN = "chosen from the mask"
+# ``minigan inpaint``'s options. The search's settings default to None: ``inpaint.search.settings`` chooses them
+# from the mask (docs/inpainting.md says how and why); a value given here overrides that choice.
+INPAINT = (
+    Option("run", str, None, "run directory of an image GAN (minigan train)", required=True),
+    Option("images", str, None, ".npy of float32 images (N, C, H, W) in [0, 1], the run's image size",
+           group="source", required=True),
+    Option("data", str, None, "take the first --n images of a data set's --split", choices=IMAGE_SETS,
+           group="source"),
+    Option("split", str, "test", "with --data: which part of the data set", choices=("train", "test")),
+    Option("n", int, 64, "with --data: how many images", bounds=">= 1"),
+    Option("data_dir", str, None, "with --data (and to train the encoder): folder with the IDX files"),
+    Option("mask", str, "center", f"a kind, {', '.join(KINDS)} (random:P: the fraction P missing, default 0.8; "
+           "grid:S: spacing S, default 4; box:Y,X,H,W: that rectangle missing), or a .npy / .png file "
+           "(nonzero / white = known)"),
+    Option("out", str, None, ".npy (the filled images, same layout, in [0, 1]) or .png (rows original / masked / "
+           "the fill / filled)", required=True),
+    Option("encoder_steps", int, TRAINING["steps"], "training steps of the run's inpainting encoder, trained "
+           "the first time and kept as RUN/inpaint_encoder.npz (0: no encoder; the search starts from random "
+           "codes)", bounds=">= 0"),
+    Option("space", str, None, f"with an encoder: search G's projected 7x7 features near the encoder's "
+           f"(features; DCGAN-28) or the code z itself (z) ({CHOSEN})", choices=SPACES),
+    Option("iters", int, None, f"Adam steps on z ({CHOSEN})", bounds=">= 1"),
+    Option("restarts", int, None, f"codes searched per image ({CHOSEN})", bounds=">= 1"),
+    Option("combine", str, None, f"the fill: the mean of the codes' images (accuracy) or the best code's "
+           f"(one sharp completion) ({CHOSEN})", choices=COMBINES),
+    Option("start_weight", float, None, f"with --combine mean and an encoder: the weight w of the encoder's "
+           f"image G(z_E) in the fill w G(z_E) + (1 - w) G(z_hat) ({CHOSEN})", bounds="[0, 1]"),
+    Option("lr", float, None, f"Adam's learning rate on z ({CHOSEN})", bounds="(0, inf)"),
+    Option("lambda", float, None, f"the weight of D's perceptual loss ({CHOSEN})", bounds="[0, inf)"),
+    Option("prior_weight", float, None, f"gamma, the weight of the penalty gamma ||z - c||^2 / 2, c the "
+           f"encoder's code (or 0) ({CHOSEN})", bounds="[0, inf)"),
+    Option("perceptual", str, None, f"log(1 - D(G(z))) or -log D(G(z)) ({CHOSEN})", choices=PERCEPTUAL),
+    Option("weighted", bool, False, "importance-weighted contextual loss (Yeh et al.)"),
+    Option("blend", str, None, f"how the fill joins the known pixels ({CHOSEN})", choices=BLENDS),
+    Option("evaluate", bool, False, "also score the fill and the copy-based baselines: hole PSNR / L1, KID, "
+           "class kept (needs the data set's classifier; docs/evaluation.md)"),
+    Option("device", str, None, DEVICE_HELP),
+    Option("seed", int, 0, "seeds the starting codes and random masks", bounds=">= 0"),
+    Option("quiet", bool, False, "no progress bar"),
+)
+# The search settings the table passes to ``inpaint.search.inpaint`` (its keyword for --lambda is ``lam``).
+SEARCH = dict({k: k for k in ("space", "iters", "restarts", "combine", "start_weight", "lr", "prior_weight",
+                              "perceptual", "weighted", "blend")}, **{"lambda": "lam"})
+
 
 def add_parser(subparsers):
-    """Add the ``inpaint`` sub-command, with its options and help, to an argparse subparsers object."""
+    """Add the ``inpaint`` sub-command, its options and help, from the table ``INPAINT``."""
     p = subparsers.add_parser(
         "inpaint", help="fill missing pixels with a trained GAN (Yeh et al. 2016)",
-        description="Semantic inpainting: search the code z that makes G(z) match the known pixels "
-                    "(contextual loss) and look real to D (perceptual loss), from several random starts, then fill the hole "
-                    "with the mean of their G(z). "
-                    "See docs/inpainting.md.")
-    p.add_argument("--run", required=True, help="run directory of an image GAN (minigan train)")
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--images", help=".npy of float32 images (N, C, H, W) in [0, 1], the run's image size")
-    src.add_argument("--data", choices=["mnist", "fashion-mnist"], help="take images from a data set")
-    p.add_argument("--split", default="test", choices=["train", "test"], help="with --data (default: test)")
-    p.add_argument("--n", type=int, default=64, help="with --data: the first N images (default 64)")
-    p.add_argument("--data-dir", help="with --data: folder with the IDX files")
-    p.add_argument("--mask", default="center",
-                   help=f"{', '.join(KINDS)} or a .npy / .png file (nonzero / bright = known); default center")
-    p.add_argument("--p", type=float, default=0.8, help="--mask random: fraction of pixels missing (0.8)")
-    p.add_argument("--out", required=True, help=".npy (the filled images, same layout, in [0, 1]) or .png "
-                                                "(rows original / masked / the fill / filled)")
-    p.add_argument("--iters", type=int, default=DEFAULTS["iters"], help=f"Adam steps on z ({DEFAULTS['iters']})")
-    p.add_argument("--lambda", dest="lam", type=float, default=DEFAULTS["lam"],
-                   help=f"weight of the perceptual loss ({DEFAULTS['lam']})")
-    p.add_argument("--lr", type=float, default=DEFAULTS["lr"], help=f"Adam's learning rate ({DEFAULTS['lr']})")
-    p.add_argument("--restarts", type=int, default=DEFAULTS["restarts"],
-                   help=f"random starting codes per image ({DEFAULTS['restarts']})")
-    p.add_argument("--combine", choices=list(COMBINES), default=DEFAULTS["combine"],
-                   help="fill the hole with the mean of the restarts' G(z) or the best restart's "
-                        f"(default {DEFAULTS['combine']})")
-    p.add_argument("--perceptual", choices=["saturating", "nonsaturating"], default=DEFAULTS["perceptual"],
-                   help="log(1 - D(G(z))) or -log D(G(z)) (default nonsaturating)")
-    p.add_argument("--prior-weight", type=float, default=DEFAULTS["prior_weight"],
-                   help=f"gamma, the weight of the Gaussian prior's penalty gamma*||z||^2/2 (default "
-                        f"{DEFAULTS['prior_weight']}; 0.3 fills the grid mask better, docs/inpainting.md)")
-    p.add_argument("--weighted", action="store_true", help="importance-weighted contextual loss (Yeh et al.)")
-    p.add_argument("--blend", choices=list(BLENDS), default=DEFAULTS["blend"],
-                   help=f"how G(z) fills the hole (default {DEFAULTS['blend']})")
-    p.add_argument("--device", help="cpu, cuda or cuda:N (default: $MINIGAN_DEVICE, else cpu)")
-    p.add_argument("--seed", type=int, default=0, help="seeds the starting codes and random masks")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Semantic inpainting: the run's encoder reads the damaged image and proposes a code z (it is "
+                    "trained once, the first time, and kept in the run directory); a search then moves z so that "
+                    "G(z) matches the known pixels, and G(z) fills the hole. See docs/inpainting.md.",
+        epilog="examples:\n"
+               "  minigan inpaint --run runs/fm --data fashion-mnist --n 16 --mask center --out filled.png\n"
+               "  minigan inpaint --run runs/fm --data fashion-mnist --n 256 --mask random:0.9 --evaluate "
+               "--out f.npy\n"
+               "  minigan inpaint --run runs/fm --images damaged.npy --mask mask.png --out filled.npy\n"
+               "Beside another job on the same cores, give each OPENBLAS_NUM_THREADS=1: two multi-threaded jobs "
+               "spin against each other.")
+    options.add_arguments(p, INPAINT)
     return p
 
 
-def _load_images(a, cfg):
-    if a.images is not None:
-        if not a.images.endswith(".npy"):
-            raise ValueError(f"--images must be a .npy file, got {a.images!r}")
-        if not os.path.exists(a.images):
-            raise FileNotFoundError(f"--images: no such file {a.images!r}")
+def _values(a):
+    """The options given, checked, over the table's defaults (one dict, ``v["name"]``)."""
+    given = options.given(a, INPAINT)
+    v = dict(options.defaults(INPAINT), **given)
+    options.check(v, INPAINT)
+    check_not_empty(argparse.Namespace(**v), ("run", "images", "mask", "device", "data_dir"))
+    for name in ("split", "n"):
+        if name in given and v["images"] is not None:
+            raise ValueError(f"--{name} is used only with --data; this call reads --images: leave --{name} out")
+    return v
+
+
+def _load_images(v, cfg):
+    if v["images"] is not None:
+        path = input_file(v["images"], "--images")
+        if not path.endswith(".npy"):
+            raise ValueError(f"--images must be a .npy file, got {path!r}")
         try:
-            x = np.load(a.images, allow_pickle=False)
+            x = np.load(path, allow_pickle=False)
         except (ValueError, OSError, EOFError) as e:
-            raise ValueError(f"--images {a.images}: not a readable .npy array ({one_line(e)})") from None
+            raise ValueError(f"--images {path}: not a readable .npy array ({one_line(e)})") from None
         if not isinstance(x, np.ndarray) or x.dtype.kind not in "fiu":
-            raise ValueError(f"--images {a.images}: holds {getattr(x, 'dtype', type(x).__name__)} values, "
+            raise ValueError(f"--images {path}: holds {getattr(x, 'dtype', type(x).__name__)} values, "
                              "not numbers in [0, 1]")
+        if x.ndim != 4:
+            raise ValueError(f"--images must hold (N, C, H, W) images, got shape {x.shape}")
         return x, None
     from .. import data
-    if a.n < 1:
-        raise ValueError(f"--n must be >= 1, got {a.n}")
-    x, y = data.load_images(a.data, a.split, a.data_dir or cfg.get("data_dir"), scale="sigmoid")
-    return x[:a.n], y[:a.n]
-
-
-def check_options(a):
-    """Counts and real numbers checked before any work (``--lambda nan`` would write NaN images)."""
-    import math
-    for opt, v, lo, lo_ok, hi in (("--lambda", a.lam, 0.0, True, math.inf), ("--lr", a.lr, 0.0, False, math.inf),
-                                  ("--p", a.p, 0.0, False, 1.0)):
-        if not math.isfinite(v) or v < lo or (v == lo and not lo_ok) or v > hi or (opt == "--p" and v == hi):
-            interval = f"{'[' if lo_ok else '('}{lo:g}, {hi:g})"
-            raise ValueError(f"{opt} must be a finite number in {interval}, got {v}")
-    for opt, v in (("--iters", a.iters), ("--restarts", a.restarts), ("--n", a.n)):
-        if v < 1:
-            raise ValueError(f"{opt} must be >= 1, got {v}")
-    if a.seed < 0:
-        raise ValueError(f"--seed must be >= 0, got {a.seed}")
-
-
-def _search(G, D, images, mask, cfg, a, labels):
-    return inpaint(G, D, images, mask, cfg, iters=a.iters, lam=a.lam, lr=a.lr, restarts=a.restarts,
-                   perceptual=a.perceptual, weighted=a.weighted, blend=a.blend, combine=a.combine, seed=a.seed,
-                   prior_weight=a.prior_weight,
-                   labels=labels if cfg.get("conditional") else None, progress=not a.quiet)
+    x, y = data.load_images(v["data"], v["split"], v["data_dir"] or cfg.get("data_dir"), scale="sigmoid")
+    return x[:v["n"]], y[:v["n"]]
 
 
 def run_cli(a):
     """Do ``minigan inpaint``: load the run and the images, search, write --out; returns the exit code."""
     from ..gan.run import load_run
-    check_output_path(a.out)
-    check_options(a)
-    cfg, G, D = load_run(a.run, a.device)
+    from ..inpaint.encoder import encoder_for
+    from ..inpaint.masks import get_mask
+    from ..inpaint.search import inpaint
+    v = _values(a)
+    mask_file = v["mask"] if v["mask"].lower().endswith((".npy", ".png")) else None
+    check_output_path(v["out"], inputs={"--images": v["images"], "--mask": mask_file})
+    if mask_file:
+        input_file(mask_file, "--mask")
+    cfg, G, D = load_run(v["run"], v["device"])
     if cfg.get("model") == "dcgan32":
-        raise ValueError(f"inpaint works on 28x28 generators; {a.run} is a dcgan32 run (32x32, padded images): "
+        raise ValueError(f"inpaint works on 28x28 generators; {v['run']} is a dcgan32 run (32x32, padded images): "
                          "train --model dcgan or mlp to inpaint")
     if cfg.get("model") not in ("dcgan", "mlp"):
-        raise ValueError(f"inpaint needs an image GAN; {a.run} is a {cfg.get('model')} model on {cfg.get('data')}")
-    images, labels = _load_images(a, cfg)
+        raise ValueError(f"inpaint works on 28x28 image generators (--model dcgan or mlp); {v['run']} is a "
+                         f"{cfg.get('model')} model on {cfg.get('data')}")
+    images, labels = _load_images(v, cfg)
     if cfg.get("conditional") and labels is None:
-        raise ValueError(f"{a.run} is a conditional run: its G needs class labels; use --data")
-    images = np.asarray(images)
-    if images.ndim != 4:
-        raise ValueError(f"--images must hold (N, C, H, W) images, got shape {images.shape}")
-    mask = get_mask(a.mask, images.shape, a.p, a.seed)
+        raise ValueError(f"{v['run']} is a conditional run: its G needs class labels; use --data")
+    mask = get_mask(v["mask"], images.shape, rng=v["seed"], where="--mask")
+    t0 = time.perf_counter()
+    E = encoder_for(v["run"], cfg, G, steps=v["encoder_steps"], data_dir=v["data_dir"], progress=not v["quiet"])
+    t1 = time.perf_counter()
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):     # non-finite results are refused below
-        r = _search(G, D, images, mask, cfg, a, labels)
+        r = inpaint(G, D, images, mask, cfg, encoder=E, seed=v["seed"], progress=not v["quiet"],
+                    labels=labels if cfg.get("conditional") else None, **{kw: v[k] for k, kw in SEARCH.items()})
+    t2 = time.perf_counter()
     if not all(np.isfinite(r[k]).all() for k in ("blended", "generated", "loss")):
-        raise ValueError(f"inpaint: the search gave NaN / inf values (a diverged run {a.run}, or a too large "
-                         f"--lr {a.lr} / --lambda {a.lam}?); nothing written to {a.out}")
-    if a.out.endswith(".npy"):
-        tmp = f"{a.out}.part{os.getpid()}.npy"
-        try:
-            np.save(tmp, r["blended"])
-            os.replace(tmp, a.out)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-    else:
-        inpainting_figure(images, mask, r["generated"], r["blended"], a.out)
-    print(f"wrote {a.out}: {len(images)} images inpainted ({a.mask} mask, {a.iters} iterations, "
-          f"{a.restarts} restart(s); mean final loss {r['loss'].mean():.3f})")
+        raise ValueError(f"inpaint: the search gave NaN / inf values (a diverged run {v['run']}, or a too large "
+                         f"--lr / --lambda?); nothing written to {v['out']}")
+    _write(v["out"], images, mask, r)
+    st = r["settings"]
+    print(f"wrote {v['out']}: {len(images)} images inpainted ({v['mask']} mask; "
+          f"{'from the encoder' if E is not None else 'from random codes'}, {st['iters']} steps x "
+          f"{st['restarts']} code(s), {st['space']} space, {st['combine']}, {st['blend']} blend; search {t2 - t1:.0f} s"
+          + (f", encoder {t1 - t0:.0f} s" if t1 - t0 > 1 else "") + ")")
+    if v["evaluate"]:
+        print(_evaluation(v, cfg, images, mask, r["blended"]))
     return 0
+
+
+def _write(out, images, mask, r):
+    from .. import files
+    from ..inpaint.figure import inpainting_figure
+    if out.endswith(".npy"):
+        files.write_atomic(out, lambda f: np.save(f, r["blended"]))
+    else:
+        inpainting_figure(images, mask, r["generated"], r["blended"], out)
+
+
+def _evaluation(v, cfg, images, mask, filled):
+    """The table of ``--evaluate``: minigan's fill beside the copy-based baselines, on the run's data set."""
+    from .. import data
+    from ..gan.run import split_held_out
+    from ..inpaint.evaluate import Judge, baselines, compare, table
+    folder = v["data_dir"] or cfg.get("data_dir")
+    train = split_held_out(data.load_images(cfg["data"], "train", folder, scale="sigmoid")[0])[0]
+    test = data.load_images(cfg["data"], "test", folder, scale="sigmoid")[0]
+    real = test[max(v["n"] if v["data"] and v["split"] == "test" else 0, len(test) - 2000):]
+    if len(real) < 2:
+        raise ValueError(f"--evaluate: KID needs real {cfg['data']} test images that were not inpainted; --n "
+                         f"{v['n']} leaves {len(real)}")
+    judge = Judge(real, images, cfg["data"], v["device"] or "cpu")
+    scores = compare(dict(baselines(images, mask, train), minigan=filled), judge, mask)
+    return (f"\n{len(images)} images, {v['mask']} mask; KID against {len(real)} real test images that were "
+            f"not inpainted (x 1000; real against real: about 0):\n" + table(scores))
+
+
+__all__ = ["INPAINT", "add_parser", "run_cli"]

@@ -94,6 +94,10 @@ class DCGAN28Generator(Conditional):
             nn.ConvTranspose2d(128, 64, 4, 2, 1), nn.BatchNorm2d(64), nn.ReLU(),   # (N, 64, 14, 14)
             nn.ConvTranspose2d(64, channels, 4, 2, 1), nn.Tanh())                 # (N, C, 28, 28)
 
+    # net[:FEATURES] maps z to the projected (N, 128, 7, 7) features, net[FEATURES:] those to the image: the
+    # inpainting search can move the features instead of z (minigan.inpaint.search, space "features").
+    FEATURES = 4
+
     def forward(self, z, labels=None):
         return self.net(self._with_labels(z, labels))
 

@@ -26,7 +26,6 @@ import numpy as np
 from .. import backend, data, files, options
 from ..serialization import CheckpointError, load
 from ..tensor import Tensor
-from .algorithm1 import frozen  # noqa: F401  (minigan.inpaint.search imports it from here)
 from .config import IMAGE_SETS, RESUME_MAY_CHANGE, TRAIN, build_models, complete, set_length, validate
 
 try:
@@ -35,9 +34,10 @@ except ImportError:                                 # Windows
     fcntl = None
 
 RUN_FILES = ("config.json", "checkpoint.npz", "metrics.csv")
-# The other files a run directory holds: the writer's lock, the pictures, what `minigan evaluate` writes.
+# The other files a run directory holds: the writer's lock, the pictures, what `minigan evaluate` writes, the
+# inpainting encoder `minigan inpaint` trains for the run's generator.
 LOCK = "lock"
-OWN_FILES = (LOCK, "progress.gif", "evaluation.json", "nearest_neighbours.png")
+OWN_FILES = (LOCK, "progress.gif", "evaluation.json", "nearest_neighbours.png", "inpaint_encoder.npz")
 HELD_OUT = 1000      # the last 1,000 training images are never trained on: Parzen's sigma is chosen on them
 
 
@@ -188,8 +188,8 @@ def holds_run(run_dir):
 def run_of_file(path):
     """The run directory ``path`` belongs to, if it names a file a training run writes (config.json,
     checkpoint.npz, metrics.csv, lock, progress.gif, samples/step_*.png, evaluation.json,
-    nearest_neighbours.png) in a folder that holds a run; else None. Such a file is no place for another
-    command's output."""
+    nearest_neighbours.png, inpaint_encoder.npz) in a folder that holds a run; else None. Such a file is no place
+    for another command's output."""
     folder, name = os.path.split(path)
     if os.path.basename(os.path.abspath(folder)) == "samples" and name.startswith("step_"):
         folder = os.path.join(folder, "..") if folder in ("", ".") else os.path.dirname(folder)

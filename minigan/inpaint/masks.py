@@ -7,7 +7,13 @@ import os
 
 import numpy as np
 
-KINDS = ("center", "random", "left", "grid")
+from .. import files
+
+KINDS = ("center", "left", "right", "top", "bottom", "random", "grid", "box")
+# The argument a kind takes after a colon in a mask spec ("random:0.9", "grid:2", "box:2,11,14,14"), and its default.
+ARGS = {"random": ("p, the fraction of pixels missing, in (0, 1)", 0.8),
+        "grid": ("the spacing s: only pixels whose row and column are multiples of s are known, s >= 2", 4),
+        "box": ("Y,X,H,W: the missing rectangle's top row, left column, height and width", None)}
 
 
 def _rng(rng):
@@ -26,16 +32,50 @@ def _hw(shape, where):
     raise ValueError(f"{where}: mask shape must be (H, W) or (N, 1, H, W), got {shape}")
 
 
-def make_mask(kind, shape, p=0.8, rng=None):
+def parse_spec(spec, where="mask"):
+    """A mask spec -> (kind, argument): "center" -> ("center", None), "random:0.9" -> ("random", 0.9),
+    "grid" -> ("grid", 4), "box:2,11,14,14" -> ("box", (2, 11, 14, 14)). A ValueError names ``where`` (the
+    option, in the CLI) and the bad part."""
+    spec = str(spec)
+    kind, colon, arg = spec.partition(":")
+    if kind not in KINDS:
+        if "." in spec or "/" in spec or os.sep in spec:
+            raise ValueError(f"{where} {spec!r}: a mask file must end in .npy or .png")
+        raise ValueError(f"{where}: unknown kind {kind!r}; expected one of {', '.join(KINDS)} "
+                         "(or a .npy / .png file)")
+    if kind not in ARGS:
+        if colon:
+            raise ValueError(f"{where} {spec!r}: {kind} takes no argument")
+        return kind, None
+    what, default = ARGS[kind]
+    if not arg:
+        if colon or default is None:
+            raise ValueError(f"{where} {spec!r}: {kind} needs its argument after the colon, {what}")
+        return kind, default
+    try:
+        value = (float(arg) if kind == "random" else int(arg) if kind == "grid"
+                 else tuple(int(v) for v in arg.split(",")))
+    except ValueError:
+        raise ValueError(f"{where} {spec!r}: cannot read {arg!r} as {what}") from None
+    if (kind == "random" and not 0 < value < 1) or (kind == "grid" and value < 2) or \
+            (kind == "box" and (len(value) != 4 or min(value) < 0 or min(value[2:]) < 1)):
+        raise ValueError(f"{where} {spec!r}: the argument must be {what}; got {arg!r}")
+    return kind, value
+
+
+def make_mask(kind, shape, p=0.8, rng=None, spacing=4, box=None):
     """A mask of ``shape`` ((H, W) or (N, 1, H, W)); 1 = known, 0 = missing.
 
     Args:
-        kind: "center" (the square [H/4, 3H/4) x [W/4, 3W/4) missing), "random" (round(p*H*W) pixels
-            missing, drawn afresh for every image), "left" (columns [0, W/2) missing) or "grid" (known only
-            where row and column are both multiples of 4).
+        kind: "center" (the square [H/4, 3H/4) x [W/4, 3W/4) missing), "left" / "right" / "top" / "bottom"
+            (that half missing), "random" (round(p*H*W) pixels missing, drawn afresh for every image), "grid"
+            (known only where row and column are both multiples of ``spacing``) or "box" (the rectangle
+            ``box`` = (Y, X, H, W) missing, clipped to the image).
         shape: (H, W) or (N, 1, H, W).
         p: the fraction of missing pixels, for "random" only.
         rng: None (seed 0), an int seed, or a numpy Generator, for "random" only.
+        spacing: the grid's spacing, for "grid" only.
+        box: (top, left, height, width) of the hole, for "box" only.
     Returns:
         float32 array of ``shape``.
     """
@@ -45,11 +85,21 @@ def make_mask(kind, shape, p=0.8, rng=None):
     m = np.ones((n, 1, h, w), dtype=np.float32)
     if kind == "center":
         m[:, :, h // 4:(3 * h) // 4, w // 4:(3 * w) // 4] = 0
-    elif kind == "left":
-        m[:, :, :, :w // 2] = 0
+    elif kind in ("left", "right", "top", "bottom"):
+        half = {"left": (slice(None), slice(0, w // 2)), "right": (slice(None), slice(w // 2, None)),
+                "top": (slice(0, h // 2), slice(None)), "bottom": (slice(h // 2, None), slice(None))}[kind]
+        m[(slice(None), slice(None)) + half] = 0
     elif kind == "grid":
+        if isinstance(spacing, bool) or int(spacing) != spacing or spacing < 2:
+            raise ValueError(f"make_mask('grid'): spacing must be a whole number >= 2, got {spacing}")
         m[:] = 0
-        m[:, :, ::4, ::4] = 1
+        m[:, :, ::int(spacing), ::int(spacing)] = 1
+    elif kind == "box":
+        if box is None or len(box) != 4 or min(box) < 0 or min(box[2:]) < 1:
+            raise ValueError(f"make_mask('box'): box must be (top, left, height, width) with height, width >= 1, "
+                             f"got {box}")
+        y, x, bh, bw = (int(v) for v in box)
+        m[:, :, y:y + bh, x:x + bw] = 0
     elif kind == "random":
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"make_mask('random'): p (the fraction missing) must be in [0, 1], got {p}")
@@ -60,6 +110,44 @@ def make_mask(kind, shape, p=0.8, rng=None):
         raise ValueError(f"make_mask: unknown mask kind {kind!r}; expected one of {', '.join(KINDS)} "
                          "(or a .npy / .png file for load_mask)")
     return m.reshape(shape)
+
+
+def training_masks(n, rng, h=28, w=28):
+    """n masks (n, 1, h, w) from a broad family, for training the encoder to read any mask: a box of any size
+    anywhere (6 to 21 pixels a side on 28 x 28), a third to two thirds of the image from one side, random
+    pixels (50 to 97 % missing), a grid of spacing 2 to 7 at any offset, or an elliptic hole. Each image
+    keeps at least one known and one missing pixel."""
+    g = _rng(rng)
+    m = np.ones((n, 1, h, w), np.float32)
+    yy, xx = np.mgrid[:h, :w]
+    for i, kind in enumerate(g.integers(0, 5, n)):
+        hole = m[i, 0]
+        if kind == 0:                                               # a box
+            bh, bw = (int(round(v)) for v in g.uniform(0.2, 0.78, 2) * (h, w))
+            y, x = g.integers(0, h - bh + 1), g.integers(0, w - bw + 1)
+            hole[y:y + bh, x:x + bw] = 0
+        elif kind == 1:                                             # a part from one side
+            side, frac = g.integers(0, 4), g.uniform(1 / 3, 2 / 3)
+            c = int(round(frac * (w if side < 2 else h)))
+            view = hole if side < 2 else hole.T
+            view[:, :c] = 0
+            if side % 2:
+                view[:] = view[:, ::-1].copy()
+        elif kind == 2:                                             # random pixels
+            hole[g.random((h, w)) < g.uniform(0.5, 0.97)] = 0
+        elif kind == 3:                                             # a grid
+            s = int(g.integers(2, 8))
+            oy, ox = g.integers(0, s, 2)
+            hole[:] = 0
+            hole[oy::s, ox::s] = 1
+        else:                                                       # an elliptic hole
+            (cy, cx), (ry, rx) = g.uniform(0.15, 0.85, 2) * (h, w), g.uniform(0.14, 0.4, 2) * (h, w)
+            hole[((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 < 1] = 0
+        if hole.all():
+            hole[h // 3:2 * h // 3, w // 3:2 * w // 3] = 0
+        if not hole.any():
+            hole[h // 2, w // 2] = 1
+    return m
 
 
 def _bad_values(values, allowed):
@@ -84,6 +172,7 @@ def load_mask(path):
     ext = os.path.splitext(str(path))[1].lower()
     if not os.path.exists(path):
         raise FileNotFoundError(f"load_mask: no such mask file {path!r}")
+    path = files.regular_file(path, "the mask")
     if ext == ".npy":
         try:
             a = np.load(path, allow_pickle=False)
@@ -125,12 +214,19 @@ def save_mask(mask, path):
         raise ValueError(f"save_mask: file must end in .npy or .png, got {path!r}")
 
 
-def get_mask(spec, shape, p=0.8, rng=None):
-    """A mask from a kind name (``make_mask``) or a file name (``load_mask``), fitted to ``shape`` (N, C, H, W)."""
+def get_mask(spec, shape, rng=None, where="mask"):
+    """A mask for images of ``shape`` (N, C, H, W), fitted to them (``check_mask``), from a spec: a kind with its
+    optional argument (``parse_spec``: "center", "random:0.9", "grid:2", "box:2,11,14,14"), or a .npy / .png
+    file (``load_mask``). ``rng`` seeds the random kind; ``where`` names the spec in errors."""
     n, _, h, w = shape
-    if spec in KINDS:
-        return make_mask(spec, (n, 1, h, w), p, rng)
-    return check_mask(load_mask(spec), shape)
+    if str(spec).lower().endswith((".npy", ".png")):
+        return check_mask(load_mask(spec), shape)
+    kind, arg = parse_spec(spec, where)
+    if kind == "box" and (arg[0] + arg[2] > h or arg[1] + arg[3] > w):
+        raise ValueError(f"{where} {spec!r}: the box reaches row {arg[0] + arg[2]}, column {arg[1] + arg[3]}, "
+                         f"outside the {h}x{w} images")
+    keyword = {"random": "p", "grid": "spacing", "box": "box"}.get(kind)
+    return check_mask(make_mask(kind, (n, 1, h, w), rng=rng, **({keyword: arg} if keyword else {})), shape)
 
 
 def check_mask(mask, shape):

@@ -3,7 +3,7 @@
     L_contextual(z) = || W * (G(z) - x) ||_1            W = M, or Yeh's importance weights
     L_perceptual(z) = log(1 - D(G(z)))   ("saturating", the slides' form)
                    or -log D(G(z))       ("nonsaturating", the default: see docs/inpainting.md)
-    L(z)            = L_contextual(z) + lambda * L_perceptual(z)   [+ gamma ||z||^2 / 2: "penalty" prior]
+    L(z)            = L_contextual(z) + lambda * L_perceptual(z)   [+ gamma ||z - c||^2 / 2: the prior's penalty]
 
 All losses are per image, shape (N,), on images in [0, 1]; D gets G's raw output (its own range) and
 returns logits, so both perceptual forms are written with softplus: log(1 - sigmoid(l)) = -softplus(l)
@@ -47,19 +47,20 @@ def call(model, x, labels):
 
 
 def objective(G, D, z, images, weights, lam=0.1, perceptual="nonsaturating", scale="tanh", labels=None,
-              prior_weight=0.0):
+              prior_weight=0.0, centre=None):
     """L(z) per image and its parts.
 
     Args:
         G, D: the generator and discriminator (D may be None when lam == 0).
-        z: latent codes, Tensor (N, z_dim).
+        z: latent codes, Tensor (N, z_dim) (or what G takes: the features of a split generator, search.py).
         images, weights: as ``contextual_loss`` (images in [0, 1]).
         lam: the weight lambda of the perceptual loss.
         perceptual: "nonsaturating" or "saturating" (``perceptual_loss``).
         scale: G's output range, "tanh" ([-1, 1]) or "sigmoid" ([0, 1]).
         labels: class labels for conditional models, else None.
-        prior_weight: gamma, adds gamma * ||z||^2 / 2, the Gaussian prior's negative log density (up to a
-            constant) for gamma = 1 (the "penalty" prior handling); 0 leaves it out.
+        prior_weight: gamma, adds gamma * ||z - c||^2 / 2: for c = 0 and gamma = 1 the Gaussian prior's negative
+            log density (up to a constant); 0 leaves it out.
+        centre: c, a Tensor of z's shape (the encoder's codes: the search stays near them), or None for 0.
     Returns:
         (total, contextual, perceptual, G(z) in [0, 1]): three (N,) Tensors and one (N, C, H, W).
     """
@@ -71,5 +72,6 @@ def objective(G, D, z, images, weights, lam=0.1, perceptual="nonsaturating", sca
     lp = perceptual_loss(call(D, raw, labels), perceptual) if D is not None else lc * 0
     total = lc + lam * lp if lam else lc
     if prior_weight:
-        total = total + (z * z).sum(axis=1) * (0.5 * prior_weight)
+        d = z if centre is None else z - centre
+        total = total + (d * d).sum(axis=tuple(range(1, d.ndim))) * (0.5 * prior_weight)
     return total, lc, lp, gen

@@ -1,8 +1,32 @@
-"""The latent search: z_hat = argmin_z L(z) by Adam, then x_hat = M * x + (1 - M) * G(z_hat).
+"""The latent search: z_hat = argmin_z L(z) by Adam, then the fill from G(z_hat).
 
-All images of a batch and all random restarts are searched at once, as one batch of R*N codes
-(restart r of image i is row r*N + i). G and D are put in eval mode and frozen (requires_grad False)
-for the search and restored afterwards; only z is a leaf that asks for gradients.
+Where it starts (``start``):
+
+    "encoder"  the code the run's encoder reads off the damaged image, z_E = E(x * M, M) (encoder.py), and the
+               prior's penalty is centred there, gamma ||z - z_E||^2 / 2: the search moves the code only as far
+               as the known pixels ask. Restart r > 0 starts from z_E plus a draw of N(0, I).
+    "random"   R draws of the prior p_z (Yeh et al.), the penalty gamma ||z||^2 / 2 (a Gaussian prior's MAP).
+
+What it moves (``space``):
+
+    "z"        the code z itself (Yeh et al.)
+    "features" with an encoder and a generator that says where its projected features are (``FEATURES``: the
+               (N, 128, 7, 7) tensor after DCGAN-28's first layer), those features h instead of z, from
+               h_E = head(z_E) and with the penalty gamma ||h - h_E||^2 / 2; the fill is tail(h). The 6,272
+               numbers of h can follow the known pixels where the 100 of z cannot, and the penalty keeps h near
+               what G makes (docs/inpainting.md measures it). A generator without ``FEATURES`` searches z.
+
+How the restarts make the fill (``combine``):
+
+    "mean"     the mean of the images G draws from the searched codes; with an encoder,
+               w G(z_E) + (1 - w) mean_r G(z_r), w = ``start_weight``: the accuracy point (PSNR rewards the
+               conditional mean of the hole, and G(z_E) and G(z_hat) err in different directions)
+    "best"     G(z_hat) of the restart with the lowest final L: one sharp completion, the realism point
+
+Settings left out (None) are chosen from the mask by ``settings`` (docs/inpainting.md measures them).
+All images and restarts are searched at once, as one batch of R*N codes (restart r of image i is row
+r*N + i). G and D are put in eval mode and frozen (requires_grad False) for the search and restored
+afterwards; only z is a leaf that asks for gradients.
 """
 import contextlib
 import math
@@ -10,26 +34,78 @@ import math
 import numpy as np
 
 from .. import backend, optim
-from ..gan.run import frozen, output_range, sample_prior
+from ..gan.algorithm1 import frozen
+from ..gan.run import output_range, sample_prior
 from ..tensor import Tensor, no_grad
 from .blend import compose, poisson_blend
 from .masks import check_mask, importance_weights
 from .objective import PERCEPTUAL, call, objective
 
+STARTS = ("encoder", "random")
 CONSTRAINTS = ("auto", "clip", "sphere", "penalty", "none")
 BLENDS = ("none", "poisson")
+SPACES = ("z", "features")
 COMBINES = ("mean", "best")
-# Measured on Fashion-MNIST with the centre mask (docs/inpainting.md): a Gaussian prior as a penalty, the
-# non-saturating perceptual loss with lambda 0.1, 4 restarts averaged, Poisson blending; PSNR flattens after
-# ~500 steps.
-DEFAULTS = dict(iters=500, lam=0.1, lr=0.01, restarts=4, perceptual="nonsaturating", weighted=False,
-                constraint="auto", blend="poisson", combine="mean", prior_weight=1.0)
+
+
+def settings(mask, start="encoder"):
+    """The search's settings for a mask (N or 1, 1, H, W), from the mask itself and where the search starts.
+
+    What counts is whether the hole is one large region beside one large known region: under 20 % of the
+    missing pixels have a known 4-neighbour and under half the known pixels a missing one (``border_share``:
+    0.07 and 0.07 for a half of a 28 x 28 image; 0.27 and 0.10 for the centre square; 0.19 and 1 for 95 %
+    random pixels missing; 0.67 and 1 for a grid of spacing 2). Such a hole is filled with no Poisson
+    blending (it would drag the border's shade across the whole hole) and with w = 0.5 (the encoder's guess
+    weighs more where little is known around the hole); any other hole with Poisson blending and w = 0.25
+    (the fill closer to the searched, sharper G(z_hat)).
+
+    From the encoder: 100 Adam steps on the features, one restart, gamma 0.1 around h_E, no perceptual term,
+    the fill w G(z_E) + (1 - w) tail(h_hat). From random codes: Yeh et al.'s search as tuned on the centre mask
+    (500 steps, 4 restarts averaged, gamma 1, lambda 0.1, Poisson). docs/inpainting.md has the measurements.
+    """
+    hole = np.asarray(mask, np.float32) == 0
+    one_region = border_share(hole) < 0.2 and border_share(~hole) < 0.5
+    if start == "encoder":
+        return dict(space="features", iters=100, restarts=1, lr=0.01, lam=0.0, prior_weight=0.1,
+                    perceptual="nonsaturating", weighted=False, constraint="auto", combine="mean",
+                    start_weight=0.5 if one_region else 0.25, blend="none" if one_region else "poisson")
+    return dict(space="z", iters=500, restarts=4, lr=0.01, lam=0.1, prior_weight=1.0, perceptual="nonsaturating",
+                weighted=False, constraint="auto", combine="mean", start_weight=0.0, blend="poisson")
+
+
+class Split:
+    """A generator cut where its projected features are: ``head(z, labels)`` -> h, ``tail(h)`` -> G's output,
+    tail(head(z)) = G(z). ``Split.of(G)`` is None for a generator without ``FEATURES``."""
+
+    def __init__(self, G):
+        self.G, self.k = G, int(G.FEATURES)
+
+    @classmethod
+    def of(cls, G):
+        return cls(G) if getattr(G, "FEATURES", None) is not None and hasattr(G, "net") else None
+
+    def head(self, z, labels=None):
+        return self.G.net[:self.k](self.G._with_labels(z, labels) if hasattr(self.G, "_with_labels") else z)
+
+    def __call__(self, h, labels=None):                # the tail; labels went in with z
+        return self.G.net[self.k:](h)
+
+
+def border_share(region):
+    """The fraction of the pixels of ``region`` (bool (..., H, W)) with a 4-neighbour outside it."""
+    edge = np.zeros_like(region)
+    edge[..., 1:, :] |= region[..., 1:, :] & ~region[..., :-1, :]
+    edge[..., :-1, :] |= region[..., :-1, :] & ~region[..., 1:, :]
+    edge[..., :, 1:] |= region[..., :, 1:] & ~region[..., :, :-1]
+    edge[..., :, :-1] |= region[..., :, :-1] & ~region[..., :, 1:]
+    return edge.sum() / max(region.sum(), 1)
 
 
 def generator_facts(cfg=None, z_dim=None, prior=None, scale=None):
     """(z_dim, prior, output range) of the generator: from the run's config, or as given (which wins)."""
     if cfg is not None:
-        z_dim, prior, scale = z_dim or int(cfg["z_dim"]), prior or cfg.get("prior", "normal"), scale or output_range(cfg)
+        z_dim, prior = z_dim or int(cfg["z_dim"]), prior or cfg.get("prior", "normal")
+        scale = scale or output_range(cfg)
     if z_dim is None:
         raise ValueError("inpaint: give the run's cfg or z_dim")
     prior, scale = prior or "normal", scale or "tanh"
@@ -60,12 +136,6 @@ def project(z, constraint):
     return z
 
 
-def _image_shape(G, z, labels):
-    """The (C, H, W) that G makes, from one probe code, without a graph (G is already in eval mode)."""
-    with no_grad():
-        return tuple(call(G, z, labels).shape[1:])
-
-
 def check_images(images):
     """Images as float32 NumPy (N, C, H, W) in [0, 1], or a clear error."""
     x = np.asarray(images)
@@ -82,49 +152,67 @@ def check_images(images):
     return x
 
 
-def check_search(iters, restarts, lr, lam, perceptual, blend, combine="mean", prior_weight=DEFAULTS["prior_weight"]):
-    """The search's numbers and names, checked before any work."""
-    if combine not in COMBINES:
-        raise ValueError(f"inpaint: combine must be one of {', '.join(COMBINES)}, got {combine!r}")
-    if perceptual not in PERCEPTUAL:
-        raise ValueError(f"inpaint: perceptual must be one of {', '.join(PERCEPTUAL)}, got {perceptual!r}")
-    if blend not in BLENDS:
-        raise ValueError(f"inpaint: blend must be one of {', '.join(BLENDS)}, got {blend!r}")
-    if int(iters) < 0 or int(restarts) < 1 or lr <= 0 or lam < 0 or not prior_weight >= 0:
-        raise ValueError(f"inpaint: need iters >= 0, restarts >= 1, lr > 0, lambda >= 0, prior_weight >= 0; got "
-                         f"iters={iters}, restarts={restarts}, lr={lr}, lambda={lam}, prior_weight={prior_weight}")
+def check_search(st):
+    """The search's settings (a dict as ``settings`` returns), checked before any work."""
+    for key, allowed in (("space", SPACES), ("combine", COMBINES), ("perceptual", PERCEPTUAL), ("blend", BLENDS),
+                         ("constraint", CONSTRAINTS)):
+        if st[key] not in allowed:
+            raise ValueError(f"inpaint: {key} must be one of {', '.join(allowed)}, got {st[key]!r}")
+    keys = ("iters", "restarts", "lr", "lam", "prior_weight", "start_weight")
+    bad = {k: st[k] for k in keys
+           if not (isinstance(st[k], (int, float, np.integer, np.floating)) and math.isfinite(st[k]))}
+    if bad or int(st["iters"]) < 0 or int(st["restarts"]) < 1 or st["lr"] <= 0 or st["lam"] < 0 \
+            or st["prior_weight"] < 0 or not 0 <= st["start_weight"] <= 1:
+        raise ValueError("inpaint: need iters >= 0, restarts >= 1, lr > 0, lambda >= 0, prior_weight >= 0, "
+                         "start_weight in [0, 1] (finite); got " + ", ".join(f"{k}={st[k]}" for k in keys))
 
 
 class Search:
     """One latent search: the images and mask tiled over R restarts (restart r of image i is row r*N + i),
     the codes z (the one leaf that asks for gradients), Adam on z, and the objective's settings."""
 
-    def __init__(self, G, D, x, mask, labels, facts, restarts, constraint, weighted, lam, perceptual,
-                 prior_weight, lr, seed):
+    def __init__(self, G, D, x, mask, labels, facts, st, encoder, seed):
         z_dim, prior, self.scale = facts
         params = [p for m in (G, D) if hasattr(m, "parameters") for p in m.parameters()]
-        self.G, self.D, self.x, self.n, self.R = G, D, x, len(x), int(restarts)
+        self.G, self.D, self.x, self.n, self.R = G, D, x, len(x), int(st["restarts"])
+        self.gen = G                                                               # what maps the searched variable
         self.device = params[0].device if params else backend.default_device()
         self.dtype = params[0].dtype if params else np.float32
-        self.labels = None if labels is None else np.tile(labels, self.R)           # (R*N,)
+        self.labels = None if labels is None else backend.to_device(np.tile(labels, self.R), self.device)
         self.mask = check_mask(mask, x.shape)                                      # (N or 1, 1, H, W), 0 / 1
-        w = importance_weights(self.mask) if weighted else self.mask
+        w = importance_weights(self.mask) if st["weighted"] else self.mask
         self.xt = self.tensor(np.tile(x, (self.R, 1, 1, 1)))
         self.wt = self.tensor(np.tile(w, (self.R if len(w) == self.n else 1, 1, 1, 1)))
-        self.constraint, self.lam, self.perceptual = constraint, lam, perceptual
-        self.gamma = prior_weight if constraint == "penalty" else 0.0              # the Gaussian prior's penalty
-        z0 = sample_prior(prior, self.R * self.n, z_dim, np.random.default_rng(seed))
-        self.z = Tensor(backend.to_device(project(z0, constraint).astype(self.dtype), self.device),
-                        requires_grad=True)
-        self.opt = optim.Adam([self.z], lr=lr)
+        self.lam, self.perceptual = st["lam"], st["perceptual"]
+        rng = np.random.default_rng(seed)
+        if encoder is None:                                                        # Yeh et al.: draws of p_z
+            self.constraint = resolve_constraint(st["constraint"], prior)
+            self.gamma = st["prior_weight"] if self.constraint == "penalty" else 0.0
+            z0, self.centre = self.tensor(project(sample_prior(prior, self.R * self.n, z_dim, rng),
+                                                  self.constraint)).data, None
+        else:                                                                      # the encoder's guess, then near it
+            from .encoder import encode
+            self.constraint, self.gamma = "none", st["prior_weight"]
+            xp = backend.get_array_module(self.xt.data)
+            ze = xp.concatenate([encode(encoder, x, self.mask).astype(self.dtype)] * self.R)  # (R*N, z_dim)
+            jitter = sample_prior("normal", self.R * self.n, z_dim, rng)
+            jitter[:self.n] = 0                                                    # restart 0 starts at z_E itself
+            z0 = ze + self.tensor(jitter).data
+            if st["space"] == "features":                                          # h = head(z), searched near h_E
+                self.gen = Split(G)
+                with no_grad():
+                    ze, z0 = (self.gen.head(Tensor(a), self.labels).data for a in (ze, z0))
+            self.centre = Tensor(ze)
+        self.z = Tensor(z0.copy(), requires_grad=True)
+        self.opt = optim.Adam([self.z], lr=st["lr"])
 
     def tensor(self, a):
         return Tensor(backend.to_device(np.asarray(a, dtype=self.dtype), self.device))
 
     def evaluate(self):
         """(total, contextual, perceptual, G(z) in [0, 1]) for every row: objective.objective."""
-        return objective(self.G, self.D, self.z, self.xt, self.wt, self.lam, self.perceptual, self.scale,
-                         self.labels, self.gamma)
+        return objective(self.gen, self.D, self.z, self.xt, self.wt, self.lam, self.perceptual, self.scale,
+                         self.labels, self.gamma, self.centre)
 
     def step(self):
         """One Adam step on z, then z back in the prior's support; returns the losses before it (R, N) and G(z)."""
@@ -140,6 +228,16 @@ class Search:
         keep = final.argmin(axis=0)
         return t.numpy().reshape((self.R, self.n) + tuple(t.shape[1:]))[keep, np.arange(self.n)]
 
+    def start_images(self):
+        """G(z_E) in [0, 1] (N, C, H, W) NumPy: the encoder's guess (None for random starts)."""
+        if self.centre is None:
+            return None
+        with no_grad():
+            out = call(self.gen, Tensor(self.centre.data[:self.n]), None if self.labels is None
+                       else self.labels[:self.n])
+        return np.clip(backend.as_numpy(out.data).astype(np.float32) * (0.5 if self.scale == "tanh" else 1)
+                       + (0.5 if self.scale == "tanh" else 0), 0, 1)
+
 
 @contextlib.contextmanager
 def eval_mode(*models):
@@ -154,28 +252,32 @@ def eval_mode(*models):
             m.train(flag)
 
 
-def inpaint(G, D, images, mask, cfg=None, *, iters=DEFAULTS["iters"], lam=DEFAULTS["lam"], lr=DEFAULTS["lr"],
-            restarts=DEFAULTS["restarts"], perceptual=DEFAULTS["perceptual"], weighted=DEFAULTS["weighted"],
-            constraint=DEFAULTS["constraint"], blend=DEFAULTS["blend"], combine=DEFAULTS["combine"], labels=None,
-            seed=0, record=0,
-            record_every=10, progress=False, z_dim=None, prior=None, scale=None,
-            prior_weight=DEFAULTS["prior_weight"]):
-    """Fill the missing pixels of ``images`` with a trained generator (Yeh et al. 2016).
+def inpaint(G, D, images, mask, cfg=None, *, encoder=None, space=None, iters=None, restarts=None, lr=None, lam=None,
+            prior_weight=None, perceptual=None, weighted=None, constraint=None, combine=None, start_weight=None,
+            blend=None, labels=None, seed=0, record=0, record_every=10, progress=False, z_dim=None, prior=None,
+            scale=None):
+    """Fill the missing pixels of ``images`` with a trained generator (Yeh et al. 2016), starting from the
+    codes ``encoder`` reads off the damaged images (encoder.py) or, without one, from random codes.
 
     Args:
         G, D: generator and discriminator (D may be None when lam == 0); their weights do not change.
         images: float (N, C, H, W) in [0, 1] (missing pixels may hold anything in range).
         mask: 1 = known, 0 = missing: (H, W), (1, 1, H, W) or (N, 1, H, W) (see ``masks``).
         cfg: the run's config dict (gives z_dim, prior and G's output range); or give them as keywords.
+        encoder: an ``encoder.Encoder`` for G (``encoder.encoder_for`` / ``train_encoder``), or None.
+        Every setting below left None is chosen from the mask (``settings``):
+        space: "features" (with an encoder, for a generator with ``FEATURES``: search its projected features
+            near head(z_E)) or "z" (search the code); "features" falls back to "z" where it does not apply.
         iters, lr: Adam iterations and learning rate on z.
+        restarts: codes per image, all searched.
         lam: lambda, the weight of the perceptual loss; perceptual: "nonsaturating" or "saturating".
-        restarts: random starting codes per image, all searched.
-        combine: how the restarts make the fill: "mean" (the average of their G(z_hat): PSNR rewards the
-            conditional mean, and the restarts are draws of plausible completions) or "best" (the G(z_hat)
-            of the restart with the lowest final L).
-        weighted: use Yeh's importance weights in the contextual loss instead of M.
-        constraint: keep z where the prior has its mass: "auto" (clip for uniform, penalty for normal), "clip",
-            "sphere" (rescale to norm sqrt(z_dim)), "penalty" (add prior_weight * ||z||^2/2 to L) or "none".
+        prior_weight: gamma, the weight of the penalty gamma ||z - c||^2 / 2 (c = z_E with an encoder, else 0).
+        combine: "mean" (w G(z_E) + (1 - w) times the mean of the searched codes' images) or "best" (the
+            G(z_hat) of the restart with the lowest final L).
+        start_weight: w, the weight of the encoder's G(z_E) in the "mean" fill (ignored without an encoder).
+        weighted: Yeh's importance weights in the contextual loss instead of M.
+        constraint: (random starts) keep z where the prior has its mass: "auto" (clip for uniform, penalty
+            for normal), "clip", "sphere" (rescale to norm sqrt(z_dim)), "penalty" or "none".
         blend: "none" (x_hat = M x + (1 - M) G(z)) or "poisson" (seamless: ``blend.poisson_blend``).
         labels: class labels (N,) for a conditional run.
         seed: seeds the starting codes.
@@ -183,40 +285,59 @@ def inpaint(G, D, images, mask, cfg=None, *, iters=DEFAULTS["iters"], lam=DEFAUL
         progress: show a tqdm bar over the iterations.
         z_dim, prior, scale: override ``cfg``: code size, "normal" / "uniform", "tanh" / "sigmoid".
     Returns:
-        dict(blended (N, C, H, W), generated = the fill in [0, 1] before blending (N, C, H, W): the restarts'
-        mean or the best restart's G(z_hat); z (N, z_dim), loss, contextual, perceptual (N,) at the best
-        restart's z_hat, z_all (R, N, z_dim) every restart's final code, restart (N,) index of the best
-        restart, history = dict(loss
-        (iters + 1, R, N) total loss before each step and at the end, frames (T, record, C, H, W),
+        dict(blended (N, C, H, W), generated = the fill in [0, 1] before blending (N, C, H, W); z (N, z_dim) the
+        searched variable (with space "features": the features, flattened (N, 6272)),
+        loss, contextual, perceptual (N,) at the best restart's z_hat, z_all (R, N, z_dim) every restart's
+        final code, restart (N,) index of the best restart, settings (the settings used), history =
+        dict(loss (iters + 1, R, N) total loss before each step and at the end, frames (T, record, C, H, W),
         frame_iters (T,))), all NumPy; images float32.
     """
     facts = generator_facts(cfg, z_dim, prior, scale)
-    check_search(iters, restarts, lr, lam, perceptual, blend, combine, prior_weight)
     x = check_images(images)
     if len(x) == 0:
         raise ValueError("inpaint: got no images (N = 0)")
+    m = check_mask(mask, x.shape)
+    given = dict(space=space, iters=iters, restarts=restarts, lr=lr, lam=lam, prior_weight=prior_weight,
+                 perceptual=perceptual, weighted=weighted, constraint=constraint, combine=combine,
+                 start_weight=start_weight, blend=blend)
+    st = {k: (v if given[k] is None else given[k]) for k, v in
+          settings(m, "random" if encoder is None else "encoder").items()}
+    check_search(st)
+    if st["space"] == "features" and (encoder is None or Split.of(G) is None):
+        st["space"] = "z"                                  # random starts, or a G without FEATURES: search z
     lab = None if labels is None else np.asarray(labels)
     if lab is not None and lab.shape != (len(x),):
         raise ValueError(f"inpaint: labels must have shape ({len(x)},) for {len(x)} images, got {lab.shape}")
-    with eval_mode(G, D), frozen(G, D):
-        s = Search(G, D, x, mask, lab, facts, restarts, resolve_constraint(constraint, facts[1]), weighted, lam,
-                   perceptual, prior_weight, lr, seed)
-        made = _image_shape(G, s.z.detach()[:1], None if lab is None else lab[:1])
+    with eval_mode(G, D, *([encoder] if encoder is not None else [])), frozen(G, D):
+        made = _image_shape(G, facts[0], lab)
         if made != x.shape[1:]:
             raise ValueError(f"inpaint: images of shape {x.shape} do not fit the generator, which makes images "
                              f"of shape (N, {', '.join(map(str, made))})")
-        losses, frames = _run(s, int(iters), min(int(record), len(x)), record_every, progress)
+        s = Search(G, D, x, m, lab, facts, st, encoder, seed)
+        losses, frames = _run(s, int(st["iters"]), min(int(record), len(x)), record_every, progress)
         with no_grad():
             total, lc, lp, gen = s.evaluate()
-    return _result(s, losses + [total.data.reshape(s.R, s.n)], frames, gen, lc, lp, blend, combine, int(iters),
-                   min(int(record), len(x)))
+    out = _result(s, losses + [total.data.reshape(s.R, s.n)], frames, gen, lc, lp, st, int(st["iters"]),
+                  min(int(record), len(x)))
+    out["settings"] = st
+    return out
+
+
+def _image_shape(G, z_dim, labels):
+    """The (C, H, W) that G makes, from one zero code, without a graph (G is already in eval mode)."""
+    p = next(iter(G.parameters()), None)
+    z = Tensor(backend.to_device(np.zeros((1, z_dim), p.dtype if p is not None else np.float32),
+                                 p.device if p is not None else "cpu"))
+    with no_grad():
+        return tuple(call(G, z, None if labels is None else
+                          backend.to_device(labels[:1], p.device if p is not None else "cpu")).shape[1:])
 
 
 def _run(s, iters, k, record_every, progress):
     """``iters`` search steps; the losses before each (kept on the device) and the recorded (iteration, G(z))."""
     from tqdm import tqdm
     losses, frames = [], []
-    with tqdm(total=iters, disable=not progress, unit="it", desc=f"inpainting {s.n} x {s.R} restarts",
+    with tqdm(total=iters, disable=not progress, unit="it", desc=f"inpainting {s.n} x {s.R} restart(s)",
               dynamic_ncols=True) as bar:
         for i in range(iters):
             loss, gen = s.step()
@@ -229,17 +350,22 @@ def _run(s, iters, k, record_every, progress):
     return losses, frames
 
 
-def _result(s, losses, frames, gen, lc, lp, blend, combine, iters, k):
-    """The search's outcome: the fill (the restarts' mean or the best restart's G(z)) and, at each image's
-    best restart, its code and losses (see ``inpaint``)."""
+def _result(s, losses, frames, gen, lc, lp, st, iters, k):
+    """The search's outcome: the fill (the mean of the searched codes' images, weighed with G(z_E), or the best
+    restart's) and, at each image's best restart, its code and losses (see ``inpaint``)."""
     xp = backend.get_array_module(losses[0])
     history = backend.as_numpy(xp.stack(losses)).astype(np.float64)          # (iters + 1, R, N), one copy
     final = history[iters]
     best = final.argmin(axis=0)                                             # (N,) the best restart
     pick = (best, np.arange(s.n))
     gens = np.clip(gen.numpy().reshape((s.R, s.n) + s.x.shape[1:]), 0, 1)   # (R, N, C, H, W), one copy
-    generated = (gens.mean(axis=0) if combine == "mean" else gens[pick]).astype(np.float32)
-    blended = poisson_blend(s.x, generated, s.mask) if blend == "poisson" else compose(s.x, generated, s.mask)
+    if st["combine"] == "mean":
+        start, w = s.start_images(), float(st["start_weight"])
+        generated = gens.mean(axis=0) if start is None else w * start + (1 - w) * gens.mean(axis=0)
+        generated = generated.astype(np.float32)
+    else:
+        generated = gens[pick].astype(np.float32)
+    blended = poisson_blend(s.x, generated, s.mask) if st["blend"] == "poisson" else compose(s.x, generated, s.mask)
     if k:
         frames.append((iters, gens[:, :k]))
     pictures = np.stack([f[best[:k], np.arange(k)] for _, f in frames]) if frames else \

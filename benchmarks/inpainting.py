@@ -1,0 +1,110 @@
+"""Inpainting on accuracy and realism, every mask, with `minigan inpaint`'s defaults, against the copy-based baselines.
+
+For each mask: the first --n test images are masked and filled by minigan (the run's encoder, then the search,
+every setting as `minigan inpaint` chooses it; the encoder is trained first if the run has none) and by the
+baselines (the mean training image, the nearest training image on the known pixels, the mean of its 8 nearest);
+every fill is scored by hole PSNR and L1 (pooled over all missing pixels), KID against 2,000 real test images
+that were not inpainted (the shipped classifier's features, x 1000) and the share of images whose class the
+classifier keeps. Also measured: real against real KID (the noise floor at this n) and, with --variants, the
+other points minigan offers (--combine best; the search from random codes, Yeh et al.'s method).
+
+    python benchmarks/inpainting.py --run runs/fashion-mnist                 # 256 images, 14 masks
+    python benchmarks/inpainting.py --run R --masks center left box:2,11,14,14 --n 64 --variants
+
+Writes (under --out): results.md (the table, the times), results.json, pareto.png (hole PSNR against KID, a
+panel per mask), and prints the table.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+from minigan import data
+from minigan.gan.run import load_run, split_held_out
+from minigan.inpaint import encoder_for, get_mask, inpaint
+from minigan.inpaint.evaluate import Judge, baselines, table
+from minigan.inpaint.figure import pareto_figure
+
+# The masks of the evaluation: the four of earlier versions, the other halves, an off-centre box, a disc,
+# random fractions from 50 to 95 % missing, finer and coarser grids.
+MASKS = ("center", "left", "right", "top", "bottom", "box:2,11,14,14", "disc.png", "random:0.5", "random:0.8",
+         "random:0.95", "grid:2", "grid", "grid:6")
+N_REAL = 2000
+
+
+def disc_mask(folder):
+    """A user's PNG mask: a disc of radius 7 centred at (17, 10), written once as <folder>/disc.png."""
+    from minigan.inpaint import save_mask
+    yy, xx = np.mgrid[:28, :28]
+    path = os.path.join(folder, "disc.png")
+    save_mask(((yy - 17) ** 2 + (xx - 10) ** 2 >= 49).astype(np.float32), path)
+    return path
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run", required=True, help="run directory of a DCGAN on Fashion-MNIST")
+    p.add_argument("--n", type=int, default=256, help="test images per mask (default 256)")
+    p.add_argument("--masks", nargs="+", default=list(MASKS), help="mask specs, as minigan inpaint --mask takes "
+                   "them (default: the 13 above); 'disc.png' is a PNG mask this script writes")
+    p.add_argument("--variants", action="store_true", help="also --combine best and the search from random codes")
+    p.add_argument("--out", default="benchmarks/out/inpainting", help="folder for results.md / .json / pareto.png")
+    p.add_argument("--device", default=None)
+    p.add_argument("--seed", type=int, default=0)
+    a = p.parse_args(argv)
+    os.makedirs(a.out, exist_ok=True)
+    cfg, G, D = load_run(a.run, a.device)
+    test = data.load_images(cfg["data"], "test", cfg.get("data_dir"), scale="sigmoid")[0]
+    train = split_held_out(data.load_images(cfg["data"], "train", cfg.get("data_dir"), scale="sigmoid")[0])[0]
+    x, real = test[:a.n], test[-N_REAL:]
+    judge = Judge(real, x, cfg["data"], a.device or "cpu")
+    noise = [judge(test[a.n * (i + 1):a.n * (i + 2)], np.zeros((1, 1, 28, 28)))["kid"]
+             if a.n * (i + 2) <= len(test) - N_REAL else np.nan for i in range(8)]
+    noise_sd = float(np.nanstd(noise))
+    t = time.perf_counter()
+    E = encoder_for(a.run, cfg, G, progress=True)
+    seconds = {"encoder (once per run)": time.perf_counter() - t}
+    scores = {}
+    for spec in a.masks:
+        path = disc_mask(a.out) if spec == "disc.png" else spec
+        m = get_mask(path, x.shape, rng=a.seed)
+        name = spec.replace(".png", "")
+        fills = baselines(x, m, train)
+        t = time.perf_counter()
+        fills["minigan"] = inpaint(G, D, x, m, cfg, encoder=E, seed=a.seed, progress=True)["blended"]
+        seconds[name] = time.perf_counter() - t
+        if a.variants:
+            fills["minigan --combine best"] = inpaint(G, D, x, m, cfg, encoder=E, combine="best",
+                                                      seed=a.seed)["blended"]
+            fills["minigan from random codes"] = inpaint(G, D, x, m, cfg, seed=a.seed, progress=True)["blended"]
+        scores[name] = {k: judge(f, m) for k, f in fills.items()}
+        print(f"{name}: " + ", ".join(f"{k} {v['psnr']:.2f} dB / KID {v['kid']:.1f}" for k, v in scores[name].items()),
+              flush=True)
+    lines = [f"{a.n} test images per mask; run {a.run}; KID x 1000 against {N_REAL} real test images that were not "
+             f"inpainted; real against real at n = {a.n}: mean {np.nanmean(noise):.1f}, sd {noise_sd:.1f} "
+             f"(8 disjoint sets).", "", table(scores), "",
+             "| mask | minigan vs nearest (dB) | vs mean of 8 (dB) | KID below the mean of 8's | class kept vs best "
+             "baseline (points) | search seconds |", "|---|---:|---:|---|---:|---:|"]
+    for name, s in scores.items():
+        mg, nn, m8 = s["minigan"], s["nearest training image"], s["mean of 8 nearest"]
+        best_kept = max(v["class_kept"] for k, v in s.items() if not k.startswith("minigan"))
+        lines.append(f"| {name} | {mg['psnr'] - nn['psnr']:+.2f} | {mg['psnr'] - m8['psnr']:+.2f} | "
+                     f"{'yes' if mg['kid'] < m8['kid'] else 'no'} | {100 * (mg['class_kept'] - best_kept):+.1f} | "
+                     f"{seconds[name]:.0f} |")
+    lines += ["", f"encoder: {seconds['encoder (once per run)']:.0f} s (0 when the run already has one)"]
+    text = "\n".join(lines)
+    print(text)
+    with open(os.path.join(a.out, "results.md"), "w") as f:
+        f.write(text + "\n")
+    with open(os.path.join(a.out, "results.json"), "w") as f:
+        json.dump(dict(scores=scores, seconds=seconds, real_noise=noise, n=a.n), f, indent=1)
+    pareto_figure(scores, os.path.join(a.out, "pareto.png"), real_noise=noise_sd)
+    print(f"wrote {a.out}/results.md, results.json, pareto.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
