@@ -1,7 +1,25 @@
-"""What every ``minigan`` sub-command shares: the --device help, the output-path check, one-line errors."""
+"""What every ``minigan`` sub-command shares: the --device and --threads help, the output-path check, one-line
+errors."""
+import argparse
 import os
 
-from ..gan.config import DEVICE_HELP  # noqa: F401  (one text for every command's --device)
+from ..gan.config import DEVICE_HELP, THREADS_HELP  # noqa: F401  (one text for every command's --device)
+from ..tricks import set_num_threads
+
+
+def add_threads_argument(parser):
+    """Add ``--threads N`` (THREADS_HELP) to a command's parser; ``use_threads`` applies it."""
+    def count(text):
+        if not text.isdigit() or int(text) < 1:
+            raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+        return int(text)
+    parser.add_argument("--threads", type=count, default=None, metavar="N", help=THREADS_HELP)
+
+
+def use_threads(threads):
+    """``minigan.set_num_threads(threads)`` when a --threads was given (None: the default, left as it is)."""
+    if threads is not None:
+        set_num_threads(threads)
 
 
 def check_output_path(path, option="--out", exts=(".npy", ".png")):

@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from .. import backend, data, nn, optim
+from .. import backend, data, nn, optim, tricks
 from ..serialization import CheckpointError, save
 from ..tensor import Tensor
 from . import algorithm1, pictures, run, watch
@@ -126,6 +126,10 @@ class Trainer:
     given: the benchmark times ``train_step`` that way).
 
     ``images``: (x, labels) arrays to train on instead of the data set's files, with x as the generator makes it.
+
+    Two settings of the whole process are made here, so that the library trains as fast as the command:
+    ``--threads`` (``minigan.set_num_threads``; left as it is when not given) and ``reuse_freed_memory()`` (glibc
+    keeps freed blocks for the next step; MINIGAN_REUSE_FREED_MEMORY=0 leaves the allocator alone).
     """
 
     def __init__(self, cfg, resume=False, progress=True, images=None):
@@ -134,6 +138,9 @@ class Trainer:
         self.run_dir = cfg["out"] or os.path.join("runs", cfg["data"])
         self.ckpt_path, self.saved_step = os.path.join(self.run_dir, "checkpoint.npz"), None
         cfg["device"] = self.device = backend.resolve_device(cfg["device"])    # config.json records the device
+        if cfg["threads"]:
+            tricks.set_num_threads(cfg["threads"])
+        tricks.reuse_freed_memory()                    # as the minigan command does: the library is as fast
         backend.manual_seed(cfg["seed"])
         self.batches = Batches(cfg, self.device, images)
         self.kind = self.batches.kind
