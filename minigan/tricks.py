@@ -77,6 +77,12 @@ def backward(f, gy, needs):
 # ``work(lo, hi)`` on chunks of range(n): the calling thread does the first, the pool the others, and it
 # returns when all are done. Switched off, on the GPU, with one thread, or for an array too small to be
 # worth a hand-over (about 15 microseconds), it is ``work(0, n)``: the plain twin.
+#
+# The matrix products go through the same pool (``gemm``: the product cut into one block of rows or columns
+# per thread) once ``set_num_threads`` has put OpenBLAS on one thread. OpenBLAS's own threads spin-wait for
+# the next product for a while after each one: they hold the cores the pool's threads need between two
+# products, and beside another job they spin against it (a DCGAN step measured 3x slower that way,
+# docs/performance.md). The pool's threads sleep while they wait.
 
 def _threads_from_environment():
     """OPENBLAS_NUM_THREADS, else OMP_NUM_THREADS, else every core this process may run on."""
@@ -91,6 +97,7 @@ def _threads_from_environment():
 
 
 _THREADS = _threads_from_environment()
+_BLAS_THREADS = None           # the OpenBLAS thread count set_num_threads set (None: never set, or not OpenBLAS)
 SPLIT_MIN = 1 << 17            # elements: smaller arrays are not split (the hand-over would cost more)
 
 
@@ -100,12 +107,14 @@ def get_num_threads():
 
 
 def set_num_threads(n):
-    """Run minigan's CPU work on ``n`` threads: its own loops (``split``) and OpenBLAS's matrix products.
+    """Run minigan's CPU work on ``n`` threads of its own pool: its loops and its matrix products, with the
+    OpenBLAS that NumPy loaded put on one thread (switch split_over_cores off first, and OpenBLAS gets the
+    ``n`` threads instead). The trainer and the commands call it (``--threads``); importing minigan does not.
 
-    The default is OPENBLAS_NUM_THREADS, else OMP_NUM_THREADS, else every core. Two jobs that each use every
-    core spin against each other (each waits for its threads, which the other job's threads hold), so one
-    job beside another should run with ``set_num_threads(1)`` (the commands' ``--threads 1``)."""
-    global _THREADS, _pool
+    The default ``n`` is OPENBLAS_NUM_THREADS, else OMP_NUM_THREADS, else every core. Two jobs that each use
+    every core compete for them, so one job beside another should run with ``set_num_threads(1)`` (the
+    commands' ``--threads 1``)."""
+    global _THREADS, _pool, _BLAS_THREADS
     n = int(n)
     if n < 1:
         raise ValueError(f"set_num_threads: need at least 1 thread, got {n}")
@@ -113,7 +122,9 @@ def set_num_threads(n):
     if _pool is not None and len(_pool.queues) != n - 1:
         _pool.close()
         _pool = None
-    _set_blas_threads(n)
+    _BLAS_THREADS = 1 if ON["split_over_cores"] else n
+    if not _set_blas_threads(_BLAS_THREADS):
+        _BLAS_THREADS = None                          # not OpenBLAS: its products are left to it
 
 
 def _set_blas_threads(n):
@@ -231,6 +242,25 @@ def elementwise(formula):
     return run
 
 
+def gemm(a, b):
+    """``a @ b`` for two matrices, on the CPU cut along the longer side of the product into one block per
+    thread, each an OpenBLAS product on one thread (once set_num_threads has put OpenBLAS there); the plain twin
+    is ``a @ b`` (OpenBLAS's own threads)."""
+    if get_array_module(a) is not np or _BLAS_THREADS != 1 or a.ndim != 2 or b.ndim != 2:
+        return a @ b
+    (m, k), n = a.shape, b.shape[1]
+    out = np.empty((m, n), dtype=np.result_type(a, b))
+    if m >= n:
+        def rows(lo, hi):
+            np.matmul(a[lo:hi], b, out=out[lo:hi])
+        split(m, rows, m * n * k // 32)              # about the work of SPLIT_MIN elements of a memory-bound loop
+    else:
+        def columns(lo, hi):
+            np.matmul(a, b[:, lo:hi], out=out[:, lo:hi])
+        split(n, columns, m * n * k // 32)
+    return out
+
+
 def _cut(a, axis, lo, hi):
     """a[..., lo:hi, ...] along ``axis``."""
     return a[(slice(None),) * axis + (slice(lo, hi),)]
@@ -337,16 +367,20 @@ def _conv_transpose2d(y, w, stride, padding, out_hw):
     """conv.conv_transpose2d_plain's result: one GEMM to columns, then the taps added back."""
     n, o, oh, ow = y.shape
     _, c, kh, kw = w.shape
-    cols = w.reshape(o, c * kh * kw).T @ _batch_last(y)                             # (C*KH*KW, OH*OW*N)
+    cols = gemm(w.reshape(o, c * kh * kw).T, _batch_last(y))                        # (C*KH*KW, OH*OW*N)
     return _add_columns(cols, (n, c) + tuple(out_hw), (kh, kw), stride, padding, (oh, ow))
 
 
 def _weight_grad(x, gy, kernel, stride, padding, cols=None):
     """conv.conv2d_weight_grad_plain's result: gw (O, C, KH, KW) = gy's rows times x's columns (``cols``: x's
-    columns from the forward, if it kept them; else they are gathered again)."""
+    columns from the forward, if it kept them; else they are gathered again). On the CPU computed as the
+    transpose of (x's columns)(gy's rows)^T: OpenBLAS runs that orientation of this product (a long inner size,
+    OH*OW*N) faster."""
     o, c, (oh, ow) = gy.shape[1], x.shape[1], gy.shape[2:]
     if cols is None:
         cols = _columns(x, *kernel, *stride, *padding, oh, ow)
+    if get_array_module(gy) is np:
+        return gemm(cols, _batch_last(gy).T).T.reshape(o, c, *kernel)                 # (C*KH*KW, O) transposed
     return (_batch_last(gy) @ cols.T).reshape(o, c, *kernel)
 
 
@@ -360,7 +394,7 @@ def conv2d(f, x, w, b=None):
     (sh, sw), (ph, pw) = f.stride, f.padding
     oh, ow = (h + 2 * ph - kh) // sh + 1, (wd + 2 * pw - kw) // sw + 1
     cols = _columns(x, kh, kw, sh, sw, ph, pw, oh, ow)
-    y = (w.reshape(o, c * kh * kw) @ cols).reshape(o, oh, ow, n).transpose(3, 0, 1, 2)   # (N, O, OH, OW) view
+    y = gemm(w.reshape(o, c * kh * kw), cols).reshape(o, oh, ow, n).transpose(3, 0, 1, 2)   # (N, O, OH, OW) view
     if ON["keep_conv_columns"] and f.needs_input_grad[1:2] == (True,):
         SAVED[f] = cols
     return _add_bias(y, b)
@@ -401,6 +435,8 @@ def matmul(f, a, b):
     Linear: its input gradient is (64, 1) @ (1, 6272))."""
     if a.ndim >= 2 and b.ndim >= 2 and a.shape[-1] == 1 == b.shape[-2]:
         return a * b
+    if a.ndim == 2 == b.ndim and ON["split_over_cores"]:                 # a product over every core (gemm)
+        return gemm(a, b)
     return NotImplemented
 
 

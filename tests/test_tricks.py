@@ -213,25 +213,28 @@ def two_threads():
 
 
 def a_dcgan_layer_stack(seed=6, dtype=np.float64):
-    """conv -> batch norm -> leaky ReLU -> transposed conv -> batch norm (1-D view) -> ReLU, a backward through
-    it all: every split and fused trick on the way. Returns the arrays to compare."""
+    """conv -> batch norm -> leaky ReLU -> transposed conv -> batch norm (1-D view) -> ReLU -> linear, a backward
+    through it all: every split and fused trick on the way. Returns the arrays to compare."""
     rng = np.random.default_rng(seed)
 
     def t(shape, scale=1.0):
         return minigan.tensor(rng.standard_normal(shape) * scale, dtype=dtype, requires_grad=True, device=device())
     x, w, b = t((8, 6, 9, 9)), t((5, 6, 4, 4)), t(5)
-    bn_w, bn_b, bn2_w, bn2_b = t(5, 0.5), t(5), t(6 * 9 * 9), t(6 * 9 * 9)
+    bn_w, bn_b, bn2_w, bn2_b, lin_w = t(5, 0.5), t(5), t(6 * 9 * 9), t(6 * 9 * 9), t((3, 6 * 9 * 9))
     y = F.conv2d(x, w, b, stride=2, padding=1)
     y = F.leaky_relu(F.batch_norm(y, None, None, bn_w, bn_b, training=True), 0.2)
     z = F.conv_transpose2d(y, w * 1.0, None, stride=2, padding=1, output_padding=1)
     z = F.relu(F.batch_norm(z.reshape(8, -1), None, None, bn2_w, bn2_b, training=True))
-    (z * z).sum().backward()
-    return [a.numpy() for a in (y, z, x.grad, w.grad, b.grad, bn_w.grad, bn_b.grad, bn2_w.grad, bn2_b.grad)]
+    out = F.linear(z, lin_w)                                             # a matrix product (gemm)
+    (out * out).sum().backward()
+    return [a.numpy() for a in (y, z, out, x.grad, w.grad, b.grad, bn_w.grad, bn_b.grad, bn2_w.grad, bn2_b.grad,
+                                lin_w.grad)]
 
 
 def test_split_over_cores_gives_the_numbers_of_one_core(switch, two_threads):
     """im2col's copy, col2im's adds, batch norm (by channels), LeakyReLU and the conv bias (element-wise, by the
-    outermost axis), split over two threads: bit for bit the numbers of one thread."""
+    outermost axis) and the matrix products (by rows or columns), split over two threads: bit for bit the
+    numbers of one thread here (each element is computed by the same loop or the same OpenBLAS kernel)."""
     fast, plain = both_ways(switch, "split_over_cores", a_dcgan_layer_stack)
     for a, b in zip(fast, plain):
         np.testing.assert_array_equal(a, b)

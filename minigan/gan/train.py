@@ -128,7 +128,8 @@ class Trainer:
     ``images``: (x, labels) arrays to train on instead of the data set's files, with x as the generator makes it.
 
     Two settings of the whole process are made here, so that the library trains as fast as the command:
-    ``--threads`` (``minigan.set_num_threads``; left as it is when not given) and ``reuse_freed_memory()`` (glibc
+    ``minigan.set_num_threads`` (``--threads``, else every core or the environment's count: minigan's own
+    threads run the loops and the matrix products, OpenBLAS one thread) and ``reuse_freed_memory()`` (glibc
     keeps freed blocks for the next step; MINIGAN_REUSE_FREED_MEMORY=0 leaves the allocator alone).
     """
 
@@ -138,8 +139,7 @@ class Trainer:
         self.run_dir = cfg["out"] or os.path.join("runs", cfg["data"])
         self.ckpt_path, self.saved_step = os.path.join(self.run_dir, "checkpoint.npz"), None
         cfg["device"] = self.device = backend.resolve_device(cfg["device"])    # config.json records the device
-        if cfg["threads"]:
-            tricks.set_num_threads(cfg["threads"])
+        tricks.set_num_threads(cfg["threads"] or tricks.get_num_threads())     # minigan's threads (--threads)
         tricks.reuse_freed_memory()                    # as the minigan command does: the library is as fast
         backend.manual_seed(cfg["seed"])
         self.batches = Batches(cfg, self.device, images)
