@@ -16,6 +16,14 @@ it; docs/performance.md):
     leaky_relu_arithmetic       +27% /  +36%   max(x, s x) and an in-place backward factor, not where()
     outer_product_matmul         +2% /   +4%   a product of inner size 1 as a broadcast product
     reuse_freed_memory           -5% /  +38%   glibc keeps freed blocks for the next step (the whole process)
+    split_over_cores             SPLIT_TBD   every loop and product on minigan's own threads (split, gemm)
+
+and on the GPU, in kernel launches per DCGAN-28 step (375 with every trick on; counted by the CuPy stand-in,
+benchmarks/launches.py; the GPU's time was not measured):
+
+    fused_elementwise            +98     an element-wise formula as one fused kernel (elementwise)
+    flat_optimizer               +13     one flat buffer per optimizer, one update for all its parameters
+    scatter_col2im              +248     col2im as one scatter-add of every kernel tap
 
 A backward trick runs only in a first-order backward: with ``create_graph=True`` the plain Tensor-op
 backward runs, so second derivatives never go through a trick. The arrays a forward trick keeps for its
@@ -78,8 +86,9 @@ def backward(f, gy, needs):
 # returns when all are done. Switched off, on the GPU, with one thread, or for an array too small to be
 # worth a hand-over (about 15 microseconds), it is ``work(0, n)``: the plain twin.
 #
-# The matrix products go through the same pool (``gemm``: the product cut into one block of rows or columns
-# per thread) once ``set_num_threads`` has put OpenBLAS on one thread. OpenBLAS's own threads spin-wait for
+# The pool works once ``set_num_threads`` has been called (the trainer and the commands call it; importing
+# minigan changes nothing). The matrix products then go through it too (``gemm``: the product cut into one
+# block of rows or columns per thread), with OpenBLAS put on one thread. OpenBLAS's own threads spin-wait for
 # the next product for a while after each one: they hold the cores the pool's threads need between two
 # products, and beside another job they spin against it (a DCGAN step measured 3x slower that way,
 # docs/performance.md). The pool's threads sleep while they wait.
@@ -97,6 +106,7 @@ def _threads_from_environment():
 
 
 _THREADS = _threads_from_environment()
+_OWNED = False                 # whether set_num_threads was called: minigan's pool works only then
 _BLAS_THREADS = None           # the OpenBLAS thread count set_num_threads set (None: never set, or not OpenBLAS)
 SPLIT_MIN = 1 << 17            # elements: smaller arrays are not split (the hand-over would cost more)
 
@@ -106,19 +116,20 @@ def get_num_threads():
     return _THREADS
 
 
-def set_num_threads(n):
+def set_num_threads(n=None):
     """Run minigan's CPU work on ``n`` threads of its own pool: its loops and its matrix products, with the
     OpenBLAS that NumPy loaded put on one thread (switch split_over_cores off first, and OpenBLAS gets the
-    ``n`` threads instead). The trainer and the commands call it (``--threads``); importing minigan does not.
+    ``n`` threads instead). The trainer and the commands call it (``--threads``); importing minigan does not,
+    so a training loop of your own calls ``minigan.set_num_threads()`` first.
 
-    The default ``n`` is OPENBLAS_NUM_THREADS, else OMP_NUM_THREADS, else every core. Two jobs that each use
-    every core compete for them, so one job beside another should run with ``set_num_threads(1)`` (the
-    commands' ``--threads 1``)."""
-    global _THREADS, _pool, _BLAS_THREADS
-    n = int(n)
+    ``n`` left out keeps the count set before, at first OPENBLAS_NUM_THREADS, else OMP_NUM_THREADS, else every
+    core (``get_num_threads``). Two jobs that each use every core compete for them, so one job beside another
+    should run with ``set_num_threads(1)`` (the commands' ``--threads 1``)."""
+    global _THREADS, _pool, _BLAS_THREADS, _OWNED
+    n = _THREADS if n is None else int(n)
     if n < 1:
         raise ValueError(f"set_num_threads: need at least 1 thread, got {n}")
-    _THREADS = n
+    _THREADS, _OWNED = n, True
     if _pool is not None and len(_pool.queues) != n - 1:
         _pool.close()
         _pool = None
@@ -179,12 +190,12 @@ os.register_at_fork(after_in_child=lambda: globals().update(_pool=None, _busy=th
 def split(n, work, size=None, xp=np):
     """[work(lo, hi) for each chunk [lo, hi) of range(n)], the chunks run at once on the pool's threads.
 
-    ``size``: the number of array elements the whole operation touches (default n); below SPLIT_MIN, or on
-    the GPU (``xp``), with one thread or the switch off, it is ``[work(0, n)]``."""
+    ``size``: the number of array elements the whole operation touches (default n); below SPLIT_MIN, on the
+    GPU (``xp``), with one thread, before set_num_threads or with the switch off, it is ``[work(0, n)]``."""
     global _pool
     chunks = min(_THREADS, n)
-    if (chunks < 2 or xp is not np or not ON["split_over_cores"] or (n if size is None else size) < SPLIT_MIN
-            or not _busy.acquire(blocking=False)):
+    if (chunks < 2 or xp is not np or not _OWNED or not ON["split_over_cores"]
+            or (n if size is None else size) < SPLIT_MIN or not _busy.acquire(blocking=False)):
         return [work(0, n)]
     try:
         if _pool is None:
@@ -575,8 +586,8 @@ def reshape_backward(f, gy, needs):
 # The buffers are made when the optimizer is built (``flatten``: the parameters' arrays become views into the
 # flat one) and checked at every step (a few identity tests): when a parameter's array or a state array was
 # replaced since (``Module.to``, ``Optimizer.load_state_dict``, another optimizer over the same parameters),
-# they are made again from the arrays as they are now. A step where a parameter has
-# no gradient, or parameters or their states differ in dtype, device or step count, runs the plain way.
+# they are made again from the arrays as they are now. A step where a parameter has no gradient, or where the
+# parameters or their states differ in dtype, device or step count, runs the plain way.
 
 FLAT = weakref.WeakKeyDictionary()   # Optimizer -> its Flat buffers
 
@@ -587,16 +598,13 @@ class Flat:
 
     def __init__(self, opt):
         arrays = [p.data for p in opt.params]
-        xp, dtype = get_array_module(arrays[0]), arrays[0].dtype
         states = [opt.state.get(k, {}) for k in opt.keys]
-        names = sorted(n for n, v in states[0].items() if hasattr(v, "shape"))
-        numbers = {n: v for n, v in states[0].items() if not hasattr(v, "shape")}          # "step"
-        self.ok = all(get_array_module(a) is xp and a.dtype == dtype for a in arrays) and all(
-            sorted(st) == sorted(names + list(numbers)) and all(st[n] == v for n, v in numbers.items())
-            and all(get_array_module(st[n]) is xp and st[n].dtype == dtype and st[n].shape == a.shape for n in names)
-            for st, a in zip(states, arrays))
+        self.ok = _alike(arrays, states)
         if not self.ok:
             return
+        xp = get_array_module(arrays[0])
+        names = [n for n, v in states[0].items() if hasattr(v, "shape")]                 # Adam's moments, ...
+        numbers = {n: v for n, v in states[0].items() if not hasattr(v, "shape")}          # the step count
         self.shapes = [a.shape for a in arrays]
         self.params = xp.concatenate([a.reshape(-1) for a in arrays])
         self.param_views = self._views(self.params)
@@ -637,6 +645,22 @@ class Flat:
             st = opt.state.setdefault(k, {})
             for n, v in self.state.items():
                 st[n] = self.views[n][1][i] if hasattr(v, "shape") else v
+
+
+def _alike(arrays, states):
+    """Whether the parameters' arrays share one dtype and device, and their states hold the same entries: the
+    same numbers (step count) and state arrays of the parameter's shape, dtype and device."""
+    xp, dtype, first = get_array_module(arrays[0]), arrays[0].dtype, states[0]
+    for a, st in zip(arrays, states):
+        if get_array_module(a) is not xp or a.dtype != dtype or set(st) != set(first):
+            return False
+        for n, v in st.items():
+            if hasattr(v, "shape"):
+                if get_array_module(v) is not xp or v.dtype != dtype or v.shape != a.shape:
+                    return False
+            elif v != first[n]:
+                return False
+    return True
 
 
 def flatten(opt):

@@ -4,7 +4,7 @@ import argparse
 import os
 
 from ..gan.config import DEVICE_HELP, THREADS_HELP  # noqa: F401  (one text for every command's --device)
-from ..tricks import get_num_threads, set_num_threads
+from ..tricks import set_num_threads
 
 
 def add_threads_argument(parser):
@@ -18,7 +18,7 @@ def add_threads_argument(parser):
 
 def use_threads(threads=None):
     """``minigan.set_num_threads``: the --threads given, else the default (every core, or the environment's)."""
-    set_num_threads(threads or get_num_threads())
+    set_num_threads(threads)
 
 
 def check_output_path(path, option="--out", exts=(".npy", ".png")):

@@ -139,7 +139,7 @@ class Trainer:
         self.run_dir = cfg["out"] or os.path.join("runs", cfg["data"])
         self.ckpt_path, self.saved_step = os.path.join(self.run_dir, "checkpoint.npz"), None
         cfg["device"] = self.device = backend.resolve_device(cfg["device"])    # config.json records the device
-        tricks.set_num_threads(cfg["threads"] or tricks.get_num_threads())     # minigan's threads (--threads)
+        tricks.set_num_threads(cfg["threads"])        # minigan's own threads (--threads, else the default)
         tricks.reuse_freed_memory()                    # as the minigan command does: the library is as fast
         backend.manual_seed(cfg["seed"])
         self.batches = Batches(cfg, self.device, images)
