@@ -17,14 +17,13 @@ trained run (``--run``), and writes:
 """
 import _common  # noqa: F401  (first: sets the BLAS thread count before NumPy loads)
 
-import csv
 import json
 import os
 
 import numpy as np
 
 from minigan import backend, data
-from minigan.gan import evaluate, run
+from minigan.gan import evaluate, run, watch
 from minigan.gan.run import held_out
 from minigan.tensor import Tensor, no_grad
 
@@ -33,9 +32,9 @@ ARITHMETIC = {"fashion-mnist": "Ankle boot,Sneaker,Sandal", "mnist": "9,4,7"}
 
 
 def read_metrics(run_dir):
-    """metrics.csv as a dict of float arrays."""
-    with open(os.path.join(run_dir, "metrics.csv")) as f:
-        rows = list(csv.DictReader(f))
+    """metrics.csv as a dict of float arrays: the rows of the run as it stands (a resumed run's rows replace the
+    ones a killed run wrote past its checkpoint: watch.read_metrics)."""
+    rows = watch.read_metrics(os.path.join(run_dir, "metrics.csv"))
     if not rows:
         raise SystemExit(f"{run_dir}/metrics.csv has no rows")
     return {k: np.array([float(r[k]) for r in rows]) for k in rows[0]}

@@ -29,7 +29,7 @@ import numpy as np
 
 from minigan import data
 from minigan.gan.config import RECIPES, make_config
-from minigan.gan.run import noise
+from minigan.gan.run import holds_run, move_aside, noise
 from minigan.gan.train import Trainer
 
 VARIANTS = ("minimax", "nonsaturating", "wasserstein", "wasserstein-gp", "wgan-toy", "wgan-gp-toy", "recipe")
@@ -55,6 +55,8 @@ def variant_config(name, variant, steps, seed, device, out, batch_size=256):
 
 def train_variant(cfg, n_stages, n_samples, bar):
     """Train one config, keeping G's samples (fixed z) at n_stages evenly spaced steps; returns the list."""
+    if holds_run(cfg["out"]):                  # a re-run starts over (the old run -> RUN.old), as --force
+        move_aside(cfg["out"])
     tr = Trainer(cfg, progress=False)
     z = noise(cfg, n_samples, np.random.default_rng(cfg["seed"] + 12345), tr.device)
     total = tr.total_steps

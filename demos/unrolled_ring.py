@@ -33,7 +33,7 @@ import numpy as np
 
 from minigan import data
 from minigan.gan.config import UNROLLED_RECIPE, make_config
-from minigan.gan.run import noise
+from minigan.gan.run import holds_run, move_aside, noise
 from minigan.gan.train import Trainer
 
 METZ = dict(z_dim=256, depth=2)   # --metz: the authors' noise and depth (their rates are the unrolled recipe's)
@@ -48,6 +48,8 @@ def run_config(unroll, seed, steps, out, device="cpu", batch_size=512, **overrid
 
 def train_run(cfg, every, n_samples=2500, bar=None):
     """Train one config; returns the list of snapshots {step, samples, modes_covered, high_quality}."""
+    if holds_run(cfg["out"]):                  # a re-run starts over (the old run -> RUN.old), as --force
+        move_aside(cfg["out"])
     tr = Trainer(cfg, progress=False)
     z = noise(cfg, n_samples, np.random.default_rng(cfg["seed"] + 12345), tr.device)
     shots = []

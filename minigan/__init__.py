@@ -1,5 +1,30 @@
 """minigan: GANs from the derivative of one op up, on NumPy (CPU) or CuPy (GPU)."""
-import numpy as np
+import os as _os
+import sys as _sys
+
+
+def _quiet_ctrl_c_while_starting():
+    """Run as the ``minigan`` command (its script, or ``python -m minigan``), a Ctrl-C while Python is still
+    importing (NumPy takes a moment) ends the command as a Ctrl-C does later (cli.main): one line on stderr,
+    exit code 130, no traceback. Imported as a library, minigan leaves ``sys.excepthook`` alone."""
+    argv = getattr(_sys, "orig_argv", [])
+    by_m = "-m" in argv and argv[argv.index("-m") + 1:argv.index("-m") + 2] == ["minigan"]
+    if not (by_m or _os.path.basename(_sys.argv[0] if _sys.argv else "") == "minigan"):
+        return
+    previous = _sys.excepthook
+
+    def hook(kind, value, tb):
+        if not issubclass(kind, KeyboardInterrupt):
+            return previous(kind, value, tb)
+        _sys.stderr.write("minigan: interrupted while starting\n")
+        _sys.stderr.flush()
+        _os._exit(130)
+    _sys.excepthook = hook
+
+
+_quiet_ctrl_c_while_starting()
+
+import numpy as np  # noqa: E402  (after the hook: NumPy's import is where a Ctrl-C lands)
 
 from . import backend, functional, nn, optim
 from .backend import cuda_available, manual_seed, set_default_device

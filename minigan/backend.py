@@ -89,11 +89,11 @@ def check_device(device):
 
 def resolve_device(device=None):
     """The device a command runs on: ``device`` (its --device) if given, else $MINIGAN_DEVICE, else 'cpu'."""
-    source, value = ("--device", device) if device else ("MINIGAN_DEVICE", os.environ.get("MINIGAN_DEVICE") or "cpu")
+    source, value = ("--device", device) if device else ("$MINIGAN_DEVICE", os.environ.get("MINIGAN_DEVICE") or "cpu")
     try:
         return check_device(value)
-    except ValueError as err:                   # name where the bad value came from
-        raise ValueError(f"{source} {value!r}: {err}") from None
+    except (ValueError, RuntimeError) as err:   # name where the bad value came from
+        raise type(err)(f"{source} {value!r}: {err}") from None
 
 
 _default = None

@@ -159,11 +159,17 @@ class Optimizer:
                 if s not in self.state_names:
                     raise ValueError(f"{name}.load_state_dict: unknown state {s!r} for parameter {k!r}; "
                                      f"expected some of {list(self.state_names)}")
-                if s == "step":
-                    v = v.data if isinstance(v, Tensor) else v
-                    restored[s] = int(backend.as_numpy(v)) if hasattr(v, "shape") else int(v)
-                    continue
                 v = v.data if isinstance(v, Tensor) else v
+                if s == "step":                     # a count of steps: a whole number >= 0, nothing else
+                    n = backend.as_numpy(v)[()] if getattr(v, "ndim", None) == 0 else v
+                    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
+                        raise ValueError(f"{name}.load_state_dict: step of parameter {k!r} must be a whole number "
+                                         f">= 0, got {v!r}")
+                    restored[s] = int(n)
+                    continue
+                if getattr(getattr(v, "dtype", None), "kind", "O") not in "fiu":
+                    raise TypeError(f"{name}.load_state_dict: state {s!r} of parameter {k!r} must be an array of "
+                                    f"numbers, got {type(v).__name__} of dtype {getattr(v, 'dtype', None)}")
                 if tuple(getattr(v, "shape", ())) != p.shape:
                     raise ValueError(f"{name}.load_state_dict: state {s!r} of parameter {k!r} has shape "
                                      f"{tuple(getattr(v, 'shape', ()))}, the parameter has shape {p.shape}")

@@ -129,35 +129,39 @@ def may_change_on_resume(table):
     return tuple(opt.name for opt in table if opt.resume)
 
 
-def check(config, table):
-    """Refuse a value of the wrong type, outside its choices or outside its bounds (None: unset, allowed)."""
+def check(config, table, source=None):
+    """Refuse a value of the wrong type, outside its choices or outside its bounds (None: unset, allowed).
+    ``source``: where the values were read (a run's config.json), named in the error instead of the flags."""
     for opt in table:
         value = config.get(opt.name)
         if value is not None:
-            check_value(opt, value)
+            check_value(opt, value, source)
 
 
-def check_value(opt, value):
-    """One option's value, or a ValueError naming the flag and the value."""
+def check_value(opt, value, source=None):
+    """One option's value, or a ValueError naming the flag (or the key in ``source``) and the value."""
+    name = opt.flag if source is None else f"{opt.name!r} in {source}"
     if opt.type is bool:
         if not isinstance(value, (bool, np.bool_)):
-            raise ValueError(f"{opt.flag} must be true or false; got {value!r}")
+            raise ValueError(f"{name} must be true or false; got {value!r}")
         return
     if opt.type is str:
         if opt.choices and value not in opt.choices:
-            raise ValueError(f"{opt.flag} must be one of {', '.join(opt.choices)}; got {value!r}")
+            raise ValueError(f"{name} must be one of {', '.join(opt.choices)}; got {value!r}")
         if not isinstance(value, str):
-            raise ValueError(f"{opt.flag} must be a string; got {value!r}")
+            raise ValueError(f"{name} must be a string; got {value!r}")
+        if not value.strip():                  # '' would mean "not given" further on: refused, not ignored
+            raise ValueError(f"{name} must not be empty; got {value!r}")
         return
     whole = opt.type is int
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer) if whole
                                                              else (int, float, np.integer, np.floating)):
-        raise ValueError(f"{opt.flag} must be {'a whole number' if whole else 'a number'}; got {value!r}")
+        raise ValueError(f"{name} must be {'a whole number' if whole else 'a number'}; got {value!r}")
     if not whole and not math.isfinite(value):
-        raise ValueError(f"{opt.flag} must be a finite number; got {value}")
+        raise ValueError(f"{name} must be a finite number; got {value}")
     if opt.bounds and not within(value, opt.bounds):
         where = f"in {opt.bounds}" if opt.bounds[0] in "[(" else opt.bounds
-        raise ValueError(f"{opt.flag} must be {where}; got {value!r}")
+        raise ValueError(f"{name} must be {where}; got {value!r}")
 
 
 def within(value, bounds):

@@ -93,10 +93,10 @@ def sum(x, axis=None, keepdims=False):
 
 
 def mean(x, axis=None, keepdims=False):
-    """Mean over ``axis`` (None: all)."""
+    """Mean over ``axis`` (None: all); the mean of no values is NaN, as in NumPy and PyTorch."""
     axes = _axes(axis, x.ndim)
     n = int(np.prod([x.shape[a] for a in axes])) if axes else 1
-    return Sum(axes, keepdims)(x) * (1.0 / n)
+    return Sum(axes, keepdims)(x) * (1.0 / n if n else float("nan"))
 
 
 class Max(Function):

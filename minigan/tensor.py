@@ -57,17 +57,28 @@ def is_grad_enabled():
     return _grad_enabled
 
 
+def _check_kind(dtype, what):
+    """A tensor holds floats, integers or booleans. Complex numbers, text, dates and Python objects are refused
+    (as PyTorch refuses text, objects and dates) rather than cast: a cast would drop the imaginary part, parse
+    the text or count the days, and no op here means any of that."""
+    if np.dtype(dtype).kind not in "fbiu":
+        raise TypeError(f"tensor: {what} has dtype {np.dtype(dtype)}; minigan tensors hold floating-point numbers, "
+                        "integers or booleans (complex numbers, text, dates and objects are refused, not cast)")
+
+
 def _as_array(data, dtype, device):
     """An array on ``device`` from Python data, an array, or a Tensor."""
     if isinstance(data, Tensor):
         data = data.data
     xp = backend.get_array_module(data)
-    if dtype is None:
-        # arrays keep float / bool / int dtypes; Python numbers and lists become float32
-        if hasattr(data, "dtype") and data.dtype.kind in "fbiu":
-            dtype = data.dtype
-        else:
-            dtype = np.float32
+    if dtype is not None:
+        _check_kind(dtype, "the dtype asked for")
+    if hasattr(data, "dtype"):                  # arrays and NumPy scalars keep float / bool / int dtypes
+        _check_kind(data.dtype, f"the {type(data).__name__} given")
+        dtype = data.dtype if dtype is None else dtype
+    else:                                       # Python numbers and lists become float32
+        _check_kind(np.asarray(data).dtype, f"the {type(data).__name__} given")
+        dtype = np.float32 if dtype is None else dtype
     arr = xp.asarray(data, dtype=dtype)
     if device is not None and backend.device_of(arr) != backend.check_device(device):
         arr = backend.to_device(arr, device)
@@ -82,6 +93,7 @@ def _constant(x, like):
     one "different devices" error), Python data goes to ``like``'s device in ``like``'s dtype."""
     if hasattr(x, "shape") and not isinstance(x, np.generic):
         return Tensor(x, dtype=like.dtype)
+    _check_kind(np.asarray(x).dtype, f"an operand ({type(x).__name__})")
     xp = backend.get_array_module(like.data)
     if isinstance(x, (int, float, bool, np.generic)):
         return Tensor(xp.full((), x, dtype=like.dtype))      # a fill on the device, not a host-to-device copy
@@ -383,7 +395,7 @@ def grad(outputs, inputs, grad_outputs=None, create_graph=False, allow_unused=Fa
     Args:
         outputs: a Tensor or a sequence of them.
         inputs: a Tensor or a sequence of them.
-        grad_outputs: weights for each output (None: ones, for scalar outputs).
+        grad_outputs: weights for each output, one per output (None: ones, for scalar outputs).
         create_graph: record the backward pass, so the result can be differentiated again.
         allow_unused: return None for an input the outputs do not depend on (else raise).
     Returns:
@@ -396,6 +408,15 @@ def grad(outputs, inputs, grad_outputs=None, create_graph=False, allow_unused=Fa
         grad_outputs = [None] * len(outputs)
     elif isinstance(grad_outputs, Tensor):
         grad_outputs = [grad_outputs]
+    else:
+        grad_outputs = list(grad_outputs)
+    if len(grad_outputs) != len(outputs):               # zip would drop the extra ones without a word
+        raise RuntimeError(f"grad: {len(outputs)} output(s) but {len(grad_outputs)} grad_outputs; give one per "
+                           "output (None for a scalar output)")
+    for i, y in enumerate(outputs):
+        if not isinstance(y, Tensor) or not y.requires_grad:   # as PyTorch: it would add nothing, silently
+            raise RuntimeError(f"grad: output {i} does not require grad and has no grad_fn: nothing it was computed "
+                               "from requires grad, so it cannot depend on the inputs")
     for y, g in zip(outputs, grad_outputs):
         if g is None and y.size != 1:
             raise RuntimeError(f"grad: grad_outputs can be left out only for scalar outputs; got shape {y.shape}")

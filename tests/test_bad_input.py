@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -55,6 +56,7 @@ def ws(tmp_path_factory):
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         assert main(["train", "--data", "ring", "--steps", "2", "--out", "ring"] + quiet) == 0
         assert main(["train", "--data", "gaussian1d", "--steps", "2", "--out", "g1d"] + quiet) == 0
+        assert main(["train", "--data", "ring", "--steps", "2", "--seed", "1", "--out", "ring-seed1"] + quiet) == 0
         img = ["train", "--data", "fashion-mnist", "--data-dir", "fm", "--steps", "2", "--batch-size", "16"]
         assert main(img + ["--out", "img"] + quiet) == 0
         assert main(img + ["--out", "cond", "--conditional"] + quiet) == 0
@@ -75,16 +77,37 @@ def snapshot(root):
     return out
 
 
+def run_files(root):
+    """{path: bytes} of every config.json and metrics.csv under root: a refused command changes none of them
+    (compared byte for byte, beside ``snapshot``'s sizes, times and inodes)."""
+    return {os.path.relpath(os.path.join(d, f), root): open(os.path.join(d, f), "rb").read()
+            for d, _, names in os.walk(root) for f in names
+            if f in ("config.json", "metrics.csv") and stat.S_ISREG(os.lstat(os.path.join(d, f)).st_mode)}
+
+
+class Hung(BaseException):                          # not an Exception: main() must not catch it
+    """A command took longer than a minute: it blocked (a named pipe opened for reading, ...)."""
+
+
+def _hung(signum, frame):
+    raise Hung("the command blocked for 60 s")
+
+
 def run_main(argv):
     """(exit code, stdout, stderr) of minigan.cli.main(argv) in-process; warnings count as stderr lines, as
-    they would be printed there."""
+    they would be printed there. A command that blocks fails the test after 60 s instead of hanging it."""
     out, err = io.StringIO(), io.StringIO()
+    old = signal.signal(signal.SIGALRM, _hung)
+    signal.alarm(60)
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
         try:
             rc = main(argv)
         except SystemExit as e:                       # argparse
             rc = e.code
+        finally:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, old)
     hidden = (ResourceWarning, DeprecationWarning, PendingDeprecationWarning, ImportWarning)   # not shown by default
     shown = [x for x in w if not issubclass(x.category, hidden)]
     return rc, out.getvalue(), err.getvalue() + "".join(f"{x.category.__name__}: {x.message}\n" for x in shown)
@@ -137,6 +160,106 @@ def damaged(name, how):
             return
         path.write_bytes(bytes(raw))
     return make
+
+
+def edited_checkpoint(name, edits):
+    """A copy of run ``name`` whose checkpoint has ``edits``: {"step": -3, "G/net.0.weight": "nan", ...}, where
+    "nan" / "inf" fill the array at that path."""
+    def make(folder):
+        shutil.copytree(name, folder / "run")
+        path = folder / "run" / "checkpoint.npz"
+        st_ = minigan.load(path)
+        for where, value in edits.items():
+            *parents, key = where.split("/")
+            node = st_
+            for part in parents:
+                node = node[part]
+            filled = isinstance(value, str) and value in ("nan", "inf", "-inf")
+            node[key] = np.full_like(node[key], float(value)) if filled else value
+        minigan.save(st_, path)
+    return make
+
+
+def checkpoint_of(other):
+    """A copy of the ring run whose checkpoint.npz is run ``other``'s (another seed, another data set)."""
+    def make(folder):
+        shutil.copytree("ring", folder / "run")
+        shutil.copy(os.path.join(other, "checkpoint.npz"), folder / "run" / "checkpoint.npz")
+    return make
+
+
+def edited_config(name="ring", **kw):
+    """A copy of run ``name`` whose config.json has ``kw`` (as a careless edit would)."""
+    def make(folder):
+        shutil.copytree(name, folder / "run")
+        _edit_json(folder / "run" / "config.json", **kw)
+    return make
+
+
+def edited_metrics(how):
+    """A copy of the ring run whose metrics.csv is damaged ``how``; its checkpoint is at step 2, and rows for
+    steps 3 to 20 follow (as a run killed after its checkpoint leaves them)."""
+    def make(folder):
+        shutil.copytree("ring", folder / "run")
+        path = folder / "run" / "metrics.csv"
+        lines = path.read_text().splitlines()
+        lines += [f"{i},0,1.38,0.69,0.5,0.5,0.1,0.1,0.01" for i in range(3, 21)]
+        if how == "row":
+            lines[7] = "garbage,x"
+        elif how == "header":
+            lines[0] = "a,b,c"
+        elif how == "text-step":
+            lines[2] = "two," + lines[2].split(",", 1)[1]
+        elif how == "short":
+            lines[5] = ",".join(lines[5].split(",")[:5])
+        raw = ("\r\n".join(lines) + "\r\n").encode()
+        if how == "binary":
+            raw = raw[:100] + b"\xff\xfe" + raw[100:]
+        path.write_bytes(raw)
+    return make
+
+
+def fifo(name, run="ring"):
+    """A copy of run ``run`` whose file ``name`` is a named pipe (nothing ever writes to it)."""
+    def make(folder):
+        shutil.copytree(run, folder / "run")
+        os.remove(folder / "run" / name)
+        os.mkfifo(folder / "run" / name)
+    return make
+
+
+def crafted_checkpoint(how):
+    """A copy of the ring run whose checkpoint.npz is a crafted zip: metadata that is not what it should be,
+    or an array header that claims far more than the file holds."""
+    import zipfile
+
+    def make(folder):
+        shutil.copytree("ring", folder / "run")
+        path = folder / "run" / "checkpoint.npz"
+        entries = {"G/x": np.ones(2), "step": np.asarray(2)}
+        if how == "meta-list":
+            entries["__minigan__"] = np.asarray("[1, 2]")
+        elif how == "meta-format":
+            entries["__minigan__"] = np.asarray('{"format": "two"}')
+        elif how == "meta-python-array":
+            entries["__minigan__"] = np.asarray('{"python": ["G/x"]}')
+        elif how == "meta-json-text":
+            entries["__minigan__"], entries["note"] = np.asarray('{"json": ["note"]}'), np.asarray("{not json")
+        with zipfile.ZipFile(path, "w") as zf:
+            for n, a in entries.items():
+                with zf.open(n + ".npy", "w") as e:
+                    np.lib.format.write_array(e, a)
+            if how == "huge-header":                              # a header claiming 24 TB, 24 bytes of data
+                buf = io.BytesIO()
+                np.lib.format.write_array_header_1_0(buf, {"descr": "<f8", "fortran_order": False,
+                                                           "shape": (3 * 10 ** 12,)})
+                zf.writestr("D/y.npy", buf.getvalue() + np.zeros(3).tobytes())
+    return make
+
+
+def random_bytes(folder):
+    shutil.copytree("ring", folder / "run")
+    (folder / "run" / "checkpoint.npz").write_bytes(np.random.default_rng(0).bytes(3000))
 
 
 def wrong_model(folder):
@@ -333,9 +456,11 @@ for key, value, words in (("--data", "grid", ["--data", "'ring'", "'grid'"]),
                           ("--batch-size", "32", ["--batch-size", "1024", "32"]), ("--k", "2", ["--k"]),
                           ("--z-dim", "3", ["--z-dim"]), ("--pack", "2", ["--pack"]),
                           ("--optimizer", "sgd", ["--optimizer"]), ("--beta1", "0.9", ["--beta1"]),
-                          ("--seed", "5", ["--seed"]), ("--conditional", None, ["--conditional"])):
+                          ("--seed", "5", ["--seed"])):
     argv = R + ["--steps", "4", key] + ([value] if value else [])
     case(f"resume-change{key}", argv, 2, ["--resume cannot change"] + words + ["--lr"], copy_run("ring"))
+case("resume-change--conditional", R + ["--steps", "4", "--conditional"], 2,
+     ["--resume cannot change", "--conditional"], copy_run("img"))
 case("resume-change-data-dir", ["train", "--quiet", "--resume", "--out", "{c}/run", "--steps", "4",
                                 "--data-dir", "partial"], 2, ["--data-dir partial", "lacks"], copy_run("img"))
 for steps in ("1", "2"):
@@ -347,7 +472,8 @@ case("resume-steps-0", R + ["--steps", "0"], 2, ["--steps must be >= 1"], copy_r
 case("resume-epochs-negative", R + ["--epochs", "-2"], 2, ["--epochs must be >= 1"], copy_run("ring"))
 case("resume-sample-every-0", R + ["--steps", "4", "--sample-every", "0"], 2, ["--sample-every"], copy_run("ring"))
 for how in ("truncated", "empty", "zeros", "text", "npy", "method", "crc", "eocd", "pickle"):
-    case(f"resume-checkpoint-{how}", R + ["--steps", "4"], 2, ["checkpoint.npz"], damaged("ring", how))
+    case(f"resume-checkpoint-{how}", R + ["--steps", "4"], 2,
+         ["checkpoint.npz"] + (["cut short or damaged"] if how in ("truncated", "eocd") else []), damaged("ring", how))
 for how in ("optD", "rng", "G", "optG+optD", "fixed_z", "step", "perm"):
     case(f"resume-checkpoint-without-{how}", R + ["--steps", "4"], 2,
          ["checkpoint.npz", "lacks", how.split("+")[0]], damaged("ring", how))
@@ -496,6 +622,136 @@ case("inpaint-checkpoint-crc", ["inpaint", "--run", "{c}/run", "--images", "x.np
      ["checkpoint.npz"], damaged("img", "crc"))
 
 
+# --- options given empty, or given to a run that would not use them: refused by name, not ignored
+case("train-out-empty", ["train", "--quiet", "--steps", "2", "--out", ""], 2, ["--out must not be empty"])
+case("train-out-blank", ["train", "--quiet", "--steps", "2", "--out", "  "], 2, ["--out must not be empty"])
+case("train-data-dir-empty-string", TI[:5] + ["", "--steps", "2", "--out", "{c}/new"], 2,
+     ["--data-dir must not be empty"])
+case("train-device-empty", T + ["--steps", "2", "--device", ""], 2, ["--device must not be empty"])
+case("train-recipe-paper-on-ring", T + ["--steps", "2", "--recipe", "paper"], 2,
+     ["--recipe paper", "image sets", "ring", "leave --recipe out"])
+case("resume-unused-momentum", R + ["--steps", "4", "--momentum", "0.5"], 2,
+     ["--momentum is used only with --optimizer sgd", "--optimizer adam"], copy_run("ring"))
+case("resume-unused-clip", R + ["--steps", "4", "--clip", "0.1"], 2, ["--clip is used only with --loss wasserstein"],
+     copy_run("ring"))
+case("resume-data-dir-empty", R + ["--steps", "4", "--data-dir", ""], 2, ["--data-dir must not be empty"],
+     copy_run("img"))
+case("resume-device-empty", R + ["--steps", "4", "--device", ""], 2, ["--device must not be empty"], copy_run("ring"))
+for cid, argv, words in (("labels", SC + ["--labels", ""], ["--labels must not be empty"]),
+                         ("labels-unconditional", S + ["--labels", ""], ["--labels must not be empty"]),
+                         ("device", S + ["--device", ""], ["--device must not be empty"]),
+                         ("run", ["sample", "--run", "", "--out", "{c}/s.npy"], ["--run must not be empty"]),
+                         ("out", S[:-1] + [""], ["--out must not be empty"])):
+    case(f"sample-{cid}-empty", argv, 2, words)
+case("evaluate-run-empty", ["evaluate", "--run", ""], 2, ["--run must not be empty"])
+case("evaluate-device-empty", E + ["--device", ""], 2, ["--device must not be empty"])
+# --- --force checks everything before it moves the old run aside
+for cid, folder, words in (("partial", "partial", ["--data-dir partial", "lacks"]),
+                           ("missing", "nowhere", ["--data-dir nowhere", "no such folder"]),
+                           ("corrupt", "{c}/d", ["train-images-idx3-ubyte"])):
+    case(f"train-force-data-dir-{cid}", TI[:5] + [folder, "--steps", "2", "--force", "--out", "{c}/run"], 2, words,
+         (lambda f: (copy_run("img")(f), corrupt_idx(f))) if cid == "corrupt" else copy_run("img"))
+case("train-force-batch-too-large", TI + ["--steps", "2", "--batch-size", "500", "--force"], 2,
+     ["--batch-size 500 is larger than the 160 training images"], copy_run("img"))
+# --- a resume checks what it loads: nothing past here is trusted, and a refusal changes no byte
+for cid, edits, words in (
+        ("nan-weight", {"G/net.0.weight": "nan"}, ["G/net.0.weight", "NaN or inf"]),
+        ("inf-bias", {"D/net.0.bias": "-inf"}, ["D/net.0.bias", "NaN or inf"]),
+        ("nan-adam-moment", {"optD/state/net.0.weight/exp_avg_sq": "nan"}, ["optD/state/net.0.weight/exp_avg_sq"]),
+        ("inf-fixed-z", {"fixed_z": "inf"}, ["fixed_z", "NaN or inf"]),
+        ("step-negative", {"step": -3}, ["step -3", "whole number >= 0"]),
+        ("step-fractional", {"step": 2.5}, ["step 2.5", "whole number"]),
+        ("step-text", {"step": "two"}, ["step 'two'", "whole number"]),
+        ("step-bool", {"step": True}, ["step True", "whole number"]),
+        ("adam-step-negative", {"optG/state/net.0.weight/step": -1}, ["step of parameter 'net.0.weight'", ">= 0"]),
+        ("adam-step-fractional", {"optG/state/net.0.weight/step": 1.5}, ["step of parameter", "whole number"]),
+        ("adam-state-none", {"optG/state/net.0.weight/exp_avg": None}, ["exp_avg", "array of numbers"]),
+        ("pos-negative", {"pos": -1}, ["pos -1"]),
+        ("perm-not-a-permutation", {"perm": np.arange(5)}, ["data order"]),
+        ("fixed-z-shape", {"fixed_z": np.zeros((3, 2), np.float32)}, ["fixed noise", "(2500, 2)"]),
+        ("rng-damaged", {"rng/cpu": {"bit_generator": "PCG64"}}, ["random generator state (rng) is damaged"]),
+        ("config-not-json", {"config": "{oops"}, ["damaged copy of its config"]),
+        ("G-not-dict", {"G": 3}, ["holds int for G"])):
+    case(f"resume-checkpoint-{cid}", R + ["--steps", "4", "--lr", "5e-4"], 2,
+         ["checkpoint.npz"] + words + ["!last good", "!Traceback"], edited_checkpoint("ring", edits))
+case("resume-checkpoint-nan-names-no-good-checkpoint", R + ["--steps", "4"], 2,
+     ["NaN or inf", "damaged", "never saves", "!last good"],
+     edited_checkpoint("ring", {"G/net.0.weight": "nan"}))
+case("resume-checkpoint-of-another-seed", R + ["--steps", "4", "--lr", "5e-4"], 2,
+     ["checkpoint.npz", "seed 1", "seed 0", "another run"], checkpoint_of("ring-seed1"))
+case("resume-checkpoint-of-another-data-set", R + ["--steps", "4"], 2,
+     ["checkpoint.npz", "data 'gaussian1d'", "data 'ring'", "another run"], checkpoint_of("g1d"))
+for cid, kw, words in (("prior", dict(prior="uniform"), ["prior 'normal'", "prior 'uniform'", "config.json was"]),
+                       ("data", dict(data="grid"), ["data 'ring'", "data 'grid'"]),
+                       ("seed", dict(seed=7), ["seed 0", "seed 7"]),
+                       ("hidden", dict(hidden=64), ["hidden 128", "hidden 64"])):
+    case(f"resume-config-edited-{cid}", R + ["--steps", "4"], 2, ["checkpoint.npz"] + words, edited_config(**kw))
+    case(f"sample-config-edited-{cid}", ["sample", "--run", "{c}/run", "--out", "{c}/s.npy"], 2,
+         ["checkpoint.npz"] + words, edited_config(**kw))
+# values read from config.json or $MINIGAN_DEVICE are named as such, never as command-line options
+for cid, kw, words in (("lr-text", dict(lr="x"), ["'lr' in", "config.json", "must be a number", "!--lr"]),
+                       ("lr-nan", dict(lr=float("nan")), ["'lr' in", "config.json", "finite", "!--lr"]),
+                       ("prior-unknown", dict(prior="cauchy"), ["'prior' in", "config.json", "cauchy", "!--prior"]),
+                       ("batch-not-multiple", dict(batch_size=30), ["config.json", "--pack 4"]),
+                       ("device-unknown", dict(device="tpu"), ["config.json records device 'tpu'", "cuda:N"])):
+    case(f"resume-config-{cid}", R + ["--steps", "4"], 2, words, edited_config(**kw))
+    if cid != "device-unknown":
+        case(f"sample-config-{cid}", ["sample", "--run", "{c}/run", "--out", "{c}/s.npy"], 2,
+             [w for w in words if w != "--device"], edited_config(**kw))
+case("resume-env-device-unknown", R + ["--steps", "4"], 2, ["$MINIGAN_DEVICE 'tpu'"], copy_run("ring"),
+     {"MINIGAN_DEVICE": "tpu"})
+case("resume-config-device-unknown-with-device", R + ["--steps", "4", "--device", "cpu"], 2,
+     ["config.json records device 'tpu'"], edited_config(device="tpu"))
+case("sample-env-device-unknown", S, 2, ["$MINIGAN_DEVICE 'tpu'"], None, {"MINIGAN_DEVICE": "tpu"})
+case("sample-env-device-cuda-without-cupy", S, 2, ["$MINIGAN_DEVICE 'cuda'", "needs CuPy"], None,
+     {"MINIGAN_DEVICE": "cuda"}, marks=NO_CUPY)
+case("resume-config-device-cuda-without-cupy", R + ["--steps", "4"], 2,
+     ["config.json records device 'cuda'", "needs CuPy", "give --device"], edited_config(device="cuda"), marks=NO_CUPY)
+# damaged and crafted checkpoints: the file named, no Python or NumPy wording (pickle, out of memory, KeyError)
+for cid, setup in (("random-bytes", random_bytes), ("meta-list", crafted_checkpoint("meta-list")),
+                   ("meta-format", crafted_checkpoint("meta-format")),
+                   ("meta-python-array", crafted_checkpoint("meta-python-array")),
+                   ("meta-json-text", crafted_checkpoint("meta-json-text")),
+                   ("huge-header", crafted_checkpoint("huge-header"))):
+    for cmd, argv in (("resume", R + ["--steps", "4"]),
+                      ("sample", ["sample", "--run", "{c}/run", "--out", "{c}/s.npy"])):
+        case(f"{cmd}-checkpoint-crafted-{cid}", argv, 2,
+             ["checkpoint.npz", "!pickle", "!out of memory", "!--batch-size", "!KeyError"], setup)
+case("sample-checkpoint-nan", ["sample", "--run", "{c}/run", "--out", "{c}/s.npy"], 2,
+     ["checkpoint.npz", "G/net.0.weight", "NaN or inf"], edited_checkpoint("ring", {"G/net.0.weight": "nan"}))
+# metrics.csv: a resume that is refused keeps every row (and config.json keeps no change that never ran)
+for how, words in (("row", ["metrics.csv, line 8", "'garbage,x'"]), ("header", ["metrics.csv", "first line", "a,b,c"]),
+                   ("text-step", ["metrics.csv, line 3", "two"]), ("short", ["metrics.csv, line 6", "5 values"]),
+                   ("binary", ["metrics.csv", "not text"])):
+    case(f"resume-metrics-{how}", R + ["--steps", "30", "--lr", "5e-4"], 2, words, edited_metrics(how))
+# --- one writer, and outputs that are inputs or run files
+case("sample-out-run-picture", S[:-1] + ["ring/samples/step_0000002.png"], 2,
+     ["--out ring/samples/step_0000002.png", "file of the training run in ring", "choose another --out"])
+case("sample-out-new-run-picture", S[:-1] + ["{c}/run/samples/step_0000009.png"], 2, ["file of the training run in"],
+     copy_run("ring"))
+case("sample-out-nearest-neighbours", S[:-1] + ["img/nearest_neighbours.png"], 2, ["file of the training run in img"])
+case("sample-out-into-samples-folder", S[:-1] + ["{c}/run/samples/step_0000002.png"], 2, ["training run"],
+     copy_run("ring"))
+case("inpaint-out-run-picture", P[:-1] + ["img/samples/step_0000002.png"], 2, ["file of the training run in img"])
+# --- odd files: named pipes, directories and devices are refused without blocking
+for name in ("checkpoint.npz", "config.json"):
+    case(f"sample-{name}-fifo", ["sample", "--run", "{c}/run", "--out", "{c}/s.npy"], 2, [name, "named pipe"],
+         fifo(name))
+    case(f"resume-{name}-fifo", R + ["--steps", "4"], 2, [name, "named pipe"], fifo(name))
+    case(f"evaluate-{name}-fifo", ["evaluate", "--run", "{c}/run"], 2, [name, "named pipe"], fifo(name))
+case("resume-metrics-fifo", R + ["--steps", "4"], 2, ["metrics.csv", "named pipe"], fifo("metrics.csv"))
+case("train-data-dir-fifo", TI[:5] + ["{c}/d", "--steps", "2", "--out", "{c}/new"], 2,
+     ["--data-dir", "lacks train-images-idx3-ubyte", "train-images-idx3-ubyte.gz is there but not a regular file"],
+     lambda f: (data_folder((0, 1, 3))(f), os.mkfifo(f / "d" / "train-images-idx3-ubyte.gz")))
+case("inpaint-out-empty", P[:-1] + [""], 2, ["--out must not be empty"])
+case("resume-checkpoint-is-dir", R + ["--steps", "4"], 2, ["checkpoint.npz", "a directory"],
+     lambda f: (shutil.copytree("ring", f / "run"), os.remove(f / "run" / "checkpoint.npz"),
+                os.mkdir(f / "run" / "checkpoint.npz")))
+case("sample-config-is-dev-null", ["sample", "--run", "{c}/run", "--out", "{c}/s.npy"], 2, ["config.json", "a device"],
+     lambda f: (shutil.copytree("ring", f / "run"), os.remove(f / "run" / "config.json"),
+                os.symlink("/dev/null", f / "run" / "config.json")))
+
+
 @pytest.mark.parametrize("argv, rc, words, setup, env", CASES)
 def test_cli_case(ws, request, monkeypatch, argv, rc, words, setup, env):
     folder = ws / "c" / request.node.callspec.id
@@ -505,15 +761,19 @@ def test_cli_case(ws, request, monkeypatch, argv, rc, words, setup, env):
     for k, v in (env or {}).items():
         monkeypatch.setenv(k, v)
     argv = [a.replace("{c}", os.path.relpath(folder, ws)) for a in argv]
-    before = snapshot(ws)
+    before, contents = snapshot(ws), run_files(ws)
     code, out, err = run_main(argv)
     assert code == rc, (code, out, err)
     assert "Traceback" not in out + err, err
     lines = err.strip().splitlines()
     assert len(lines) == 1, err                                  # one line
     for w in words:
-        assert w in lines[0], (w, lines[0])
+        if w.startswith("!"):                                    # words the message must not hold
+            assert w[1:] not in lines[0], (w, lines[0])
+        else:
+            assert w in lines[0], (w, lines[0])
     assert snapshot(ws) == before, "the files on disk changed"
+    assert run_files(ws) == contents, "a run file changed"
 
 
 def test_the_table_is_large_enough():
@@ -568,6 +828,34 @@ lib("rmsprop-alpha-nan", lambda: optim.RMSprop(_linear().parameters(), alpha=flo
 lib("adam-eps-negative", lambda: optim.Adam(_linear().parameters(), eps=-1e-8), ValueError, ["eps"])
 
 
+# complex numbers, text, objects and dates are refused, not cast (as PyTorch refuses text, objects and dates)
+for cid, make in (("complex-array", lambda: minigan.tensor(np.array([1 + 2j]))),
+                  ("complex-python", lambda: minigan.tensor(1 + 2j)),
+                  ("complex-dtype", lambda: minigan.tensor([1.0], dtype=np.complex64)),
+                  ("string-array", lambda: minigan.tensor(np.array(["1.5"]))),
+                  ("string-list", lambda: minigan.tensor(["1.5", "2"])),
+                  ("bytes-array", lambda: minigan.tensor(np.array([b"1"]))),
+                  ("object-array", lambda: minigan.tensor(np.array([None, 1.0], dtype=object))),
+                  ("none", lambda: minigan.tensor(None)),
+                  ("list-with-none", lambda: minigan.tensor([1.0, None])),
+                  ("datetime", lambda: minigan.tensor(np.array(["2020-01-01"], dtype="datetime64[D]"))),
+                  ("timedelta", lambda: minigan.Tensor(np.array([1], dtype="timedelta64[s]"))),
+                  ("complex-operand", lambda: minigan.tensor([1.0]) * 1j),
+                  ("string-operand", lambda: minigan.tensor([1.0]) + "1"),
+                  ("complex-array-operand", lambda: minigan.tensor([1.0]) * np.array([1j]))):
+    lib(f"tensor-{cid}", make, TypeError, ["tensor:", "has dtype", "refused, not cast"])
+# minigan.grad: one grad_output per output, and every output must depend on something that requires grad
+_x = lambda: minigan.tensor([1.0, 2.0], requires_grad=True)     # noqa: E731
+lib("grad-more-grad-outputs", lambda: (lambda x: minigan.grad((x * 2).sum(), x, [minigan.tensor(1.0)] * 2))(_x()),
+    RuntimeError, ["1 output(s) but 2 grad_outputs"])
+lib("grad-fewer-grad-outputs", lambda: (lambda x: minigan.grad([(x * 2).sum(), x.sum()], x, [None]))(_x()),
+    RuntimeError, ["2 output(s) but 1 grad_outputs"])
+lib("grad-output-without-graph", lambda: (lambda x: minigan.grad([x.sum(), minigan.tensor(3.0)], x))(_x()),
+    RuntimeError, ["output 1 does not require grad"])
+lib("grad-unused-input", lambda: (lambda x, w: minigan.grad((w * 2).sum(), [x, w]))(_x(), _x()),
+    RuntimeError, ["input 0", "not used", "allow_unused=True"])
+
+
 def _no_grad_backward():
     x = minigan.tensor([1.0], requires_grad=True)
     with minigan.no_grad():
@@ -605,6 +893,16 @@ BAD_STATES = [
     ("wrong-shape", {"hyper": {}, "state": {"weight": {"exp_avg": np.zeros((5, 5))}}}, ValueError, ["shape (5, 5)"]),
     ("unknown-state", {"hyper": {}, "state": {"weight": {"velocity": np.zeros((2, 3))}}}, ValueError, ["'velocity'"]),
     ("entry-not-dict", {"hyper": {}, "state": {"weight": 3}}, TypeError, ["must be a dict"]),
+    ("step-negative", {"hyper": {}, "state": {"weight": {"step": -3}}}, ValueError, ["step", "whole number >= 0"]),
+    ("step-fractional", {"hyper": {}, "state": {"weight": {"step": 2.5}}}, ValueError, ["step", "2.5"]),
+    ("step-bool", {"hyper": {}, "state": {"weight": {"step": True}}}, ValueError, ["step", "True"]),
+    ("step-text", {"hyper": {}, "state": {"weight": {"step": "3"}}}, ValueError, ["step", "'3'"]),
+    ("step-array-negative", {"hyper": {}, "state": {"weight": {"step": np.array(-1)}}}, ValueError, ["step"]),
+    ("state-none", {"hyper": {}, "state": {"weight": {"exp_avg": None}}}, TypeError, ["'exp_avg'", "array of numbers"]),
+    ("state-object-array", {"hyper": {}, "state": {"weight": {"exp_avg": np.full((2, 3), None)}}}, TypeError,
+     ["array of numbers", "object"]),
+    ("state-strings", {"hyper": {}, "state": {"weight": {"exp_avg": np.full((2, 3), "0")}}}, TypeError,
+     ["array of numbers"]),
 ]
 
 
@@ -627,6 +925,10 @@ def test_optimizer_load_state_dict_validates_before_touching_state(state, exc, w
     pytest.param({"weight": np.zeros((2, 3))}, ["missing keys", "'bias'"], id="missing"),
     pytest.param({"weight": np.zeros((3, 3)), "bias": np.zeros(2)}, ["size mismatch", "'weight'"], id="shape"),
     pytest.param({"weight": np.zeros((2, 3)), "bias": np.zeros(2), "x": np.zeros(1)}, ["unexpected keys"], id="extra"),
+    pytest.param({"weight": np.full((2, 3), None), "bias": np.zeros(2)}, ["'weight'", "dtype object"], id="object"),
+    pytest.param({"weight": None, "bias": np.zeros(2)}, ["'weight'", "dtype object"], id="none"),
+    pytest.param({"weight": np.zeros((2, 3)), "bias": np.array(["0", "1"])}, ["'bias'", "not numbers"], id="strings"),
+    pytest.param({"weight": np.zeros((2, 3), complex), "bias": np.zeros(2)}, ["'weight'", "complex"], id="complex"),
 ])
 def test_module_load_state_dict_validates_before_copying(state, words):
     m = _linear()
@@ -637,6 +939,17 @@ def test_module_load_state_dict_validates_before_copying(state, words):
         assert w in str(info.value)
     for p, b in zip(m.parameters(), before):
         np.testing.assert_array_equal(p.numpy(), b)
+
+
+def test_the_mean_of_nothing_is_nan_as_in_numpy_and_pytorch():
+    for shape, axis, expected in (((0,), None, np.nan), ((0, 3), 0, [np.nan] * 3), ((0, 3), 1, np.zeros(0))):
+        x = minigan.tensor(np.zeros(shape), requires_grad=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")                      # and no warning on the way
+            m = x.mean(axis=axis)
+        np.testing.assert_array_equal(m.numpy(), expected)
+        m.sum().backward()
+        assert x.grad.shape == shape
 
 
 def test_gradients_have_the_dtype_of_their_leaf():
@@ -753,6 +1066,19 @@ def test_resume_on_a_copy_writes_to_the_copy(ws, tmp_path):
     assert changes["lr"] == {"option": "lr", "from": 1e-3, "to": 5e-4, "step": 2}
     assert changes["steps"]["from"] == 2 and changes["steps"]["to"] == 4 and changes["steps"]["step"] == 2
     assert minigan.load(tmp_path / "B" / "checkpoint.npz")["optG"]["hyper"]["lr"] == 5e-4
+
+
+def test_a_gpu_run_resumes_on_the_cpu(ws, tmp_path):
+    """A checkpoint that holds the GPU generator's state (a run trained on a GPU) resumes with --device cpu on a
+    machine without CuPy: the CPU never draws from the GPU's generator, so its state is not restored."""
+    shutil.copytree(ws / "ring", tmp_path / "r")
+    st_ = minigan.load(tmp_path / "r" / "checkpoint.npz")
+    st_["rng"]["cuda"] = np.zeros(48, np.int8)
+    minigan.save(st_, tmp_path / "r" / "checkpoint.npz")
+    rc, _, err = run_main(["train", "--quiet", "--resume", "--steps", "3", "--device", "cpu", "--out",
+                           str(tmp_path / "r")])
+    assert rc == 0, err
+    assert minigan.load(tmp_path / "r" / "checkpoint.npz")["step"] == 3
 
 
 def test_force_moves_the_old_run_aside(ws, tmp_path):
@@ -877,3 +1203,175 @@ def test_a_second_signal_stops_at_once_and_the_checkpoint_is_intact(ws, tmp_path
     st_ = minigan.load(tmp_path / "r" / "checkpoint.npz")              # loads: never half written
     assert st_["step"] >= 2
     assert not [f for f in os.listdir(tmp_path / "r") if f.endswith(".tmp")]
+
+
+# ------------------------------------------------------------------------------------------------ one writer
+TINY = ["--data", "ring", "--hidden", "16", "--depth", "2", "--batch-size", "32", "--pack", "1", "--device", "cpu",
+        "--sample-every", "100000", "--quiet"]
+
+
+def _minigan(args, **kw):
+    return subprocess.Popen([sys.executable, "-m", "minigan"] + args, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=_env(), text=True, **kw)
+
+
+def _rows(run_dir):
+    path = run_dir / "metrics.csv"
+    return len(path.read_bytes().splitlines()) - 1 if path.exists() else 0
+
+
+def test_one_writer_per_run(tmp_path):
+    """Two processes on one --out: the second is refused, naming the first's pid, whether it starts a run,
+    resumes or forces; the first finishes, and its run is whole (every row once, the checkpoint at the end)."""
+    run = tmp_path / "r"
+    first = _minigan(["train"] + TINY + ["--steps", "1200", "--out", str(run)])
+    deadline = time.time() + 60
+    while _rows(run) < 2 and first.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    assert first.poll() is None, first.communicate()
+    config = (run / "config.json").read_bytes()
+    others = [_minigan(["train"] + TINY + ["--steps", "3000", "--out", str(run)] + extra)
+              for extra in ([], ["--resume"], ["--force"])]                   # all three at once
+    for second in others:
+        out, err = second.communicate(timeout=60)
+        assert second.returncode == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+        assert f"--out {run} is being trained by process {first.pid}" in err, err
+    assert first.poll() is None                                         # (it was still training)
+    out, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err
+    assert (run / "config.json").read_bytes() == config and not (tmp_path / "r.old").exists()
+    steps = [int(line.split(b",")[0]) for line in (run / "metrics.csv").read_bytes().splitlines()[1:]]
+    assert steps == list(range(1, 1201))
+    assert minigan.load(run / "checkpoint.npz")["step"] == 1200
+    assert (run / "lock").read_text().strip() == str(first.pid)     # the pid of the run's writer
+
+
+def test_the_lock_is_one_per_run_even_in_one_process(tmp_path):
+    from minigan.gan.run import RunInUse, RunLock
+    a, b = RunLock(str(tmp_path / "r")), RunLock(str(tmp_path / "r"))
+    with a:
+        with a:                                                      # the same lock nests
+            with pytest.raises(RunInUse, match="is being trained by this process"):
+                b.acquire()
+            with pytest.raises(RunInUse, match="this process"):
+                b.check_free()
+    with b:                                                          # released: free again
+        pass
+
+
+# A run of 105 steps whose "epoch" is 7 steps, so that it writes a checkpoint every 7 steps (a 2-D set's epoch is
+# 1,000 steps): the real command, with the Trainer's epoch shortened.
+SHORT_EPOCHS = """
+import sys
+from minigan.gan import train
+init = train.Trainer.__init__
+def short(self, *args, **kwargs):
+    init(self, *args, **kwargs)
+    self.steps_per_epoch = 7
+train.Trainer.__init__ = short
+from minigan.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_kill_9_at_random_moments_loses_nothing(tmp_path):
+    """SIGKILL at random moments (before the first row, mid-step, mid-checkpoint), then --resume, again and again
+    until the run is done: every checkpoint left on disk loads, the lock is never stale, and the resumed run
+    ends bit for bit where the uninterrupted run ends (weights, optimizer state, every row of metrics.csv as
+    watch.read_metrics replays it; on the CPU)."""
+    from minigan.gan.watch import read_metrics
+    script = tmp_path / "short_epochs.py"
+    script.write_text(SHORT_EPOCHS)
+
+    def start(args):
+        return subprocess.Popen([sys.executable, str(script)] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=_env(), text=True)
+    args = ["train"] + TINY + ["--steps", "105"]
+    ref = start(args + ["--out", str(tmp_path / "ref")])
+    assert ref.wait(timeout=120) == 0, ref.communicate()
+    run, rng, kills = tmp_path / "run", np.random.default_rng(0), 0
+    p = start(args + ["--out", str(run)])
+    for _ in range(40):
+        base, target = _rows(run), int(rng.integers(0, 20))           # kill once this process wrote this many rows
+        deadline = time.time() + 60
+        while _rows(run) < base + target and p.poll() is None and time.time() < deadline:
+            time.sleep(0.001)
+        time.sleep(float(rng.uniform(0, 0.02)))                       # ... and a moment more
+        if p.poll() is not None:
+            break                                                     # it finished first
+        p.kill()
+        p.wait()
+        kills += 1
+        if (run / "checkpoint.npz").exists():
+            st_ = minigan.load(run / "checkpoint.npz")                # loads: a kill never leaves half a file
+            assert 0 <= st_["step"] <= 105
+            p = start(["train", "--resume", "--quiet", "--out", str(run)])
+        else:                                                         # killed before its first checkpoint
+            p = start(args + ["--out", str(run), "--force"])
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 0 or "already at step 105" in err, err    # (killed after its last save)
+    assert kills >= 5, kills
+    a, b = minigan.load(tmp_path / "ref" / "checkpoint.npz"), minigan.load(run / "checkpoint.npz")
+    for net in ("G", "D"):
+        for k in a[net]:
+            np.testing.assert_array_equal(a[net][k], b[net][k])
+    for opt in ("optG", "optD"):
+        for k, s in a[opt]["state"].items():
+            for name, v in s.items():
+                np.testing.assert_array_equal(v, b[opt]["state"][k][name])
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]    # noqa: E731
+    assert strip(read_metrics(run / "metrics.csv")) == strip(read_metrics(tmp_path / "ref" / "metrics.csv"))
+    assert not [f for f in os.listdir(run) if f.endswith(".tmp")]  # the last writer removed what kills left
+
+
+# ------------------------------------------------------------------------------------------------ a full disk
+def _small_files(limit):
+    """In the child: files may grow to ``limit`` bytes, past which a write fails (EFBIG), as on a full disk."""
+    def set_limit():
+        import resource
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return set_limit
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX resource limits")
+def test_a_full_disk_names_the_file_and_leaves_no_temporary_file(ws, tmp_path):
+    p = _minigan(["sample", "--run", str(ws / "ring"), "--n", "4000", "--out", str(tmp_path / "s.npy")],
+                 preexec_fn=_small_files(10000))
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert f"{tmp_path / 's.npy'}: File too large" in err, err
+    assert os.listdir(tmp_path) == []
+    p = _minigan(["train"] + TINY + ["--steps", "3", "--out", str(tmp_path / "r")], preexec_fn=_small_files(20000))
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert f"{tmp_path / 'r' / 'checkpoint.npz'}: File too large" in err, err
+    assert sorted(f for f in os.listdir(tmp_path / "r") if f.endswith(".tmp")) == []
+
+
+# ------------------------------------------------------------------------------------------------ Ctrl-C at start
+SLOW_NUMPY = """
+import os, sys, time
+class SlowNumpy:                       # importing NumPy waits here, as on a slow disk, until the test presses Ctrl-C
+    def find_spec(self, name, path=None, target=None):
+        if name == "numpy" and os.environ.get("SLOW_NUMPY_MARK"):
+            open(os.environ["SLOW_NUMPY_MARK"], "w").close()
+            time.sleep(60)
+        return None
+sys.meta_path.insert(0, SlowNumpy())
+"""
+
+
+def test_ctrl_c_while_starting_prints_one_line(tmp_path):
+    (tmp_path / "sitecustomize.py").write_text(SLOW_NUMPY)
+    env = dict(_env(), SLOW_NUMPY_MARK=str(tmp_path / "importing"))
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env["PYTHONPATH"]])
+    p = subprocess.Popen([sys.executable, "-m", "minigan", "train", "--out", str(tmp_path / "r")], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not (tmp_path / "importing").exists() and time.time() < deadline:
+        time.sleep(0.01)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 130 and err == "minigan: interrupted while starting\n", (p.returncode, err)
+    assert not (tmp_path / "r").exists()

@@ -151,6 +151,8 @@ def _image_config(tmp_path, **kw):
 def test_train_records_the_device_it_used(tmp_path):
     from minigan.gan.train import Trainer
     tr = Trainer(_image_config(tmp_path), progress=False)
+    assert not (tmp_path / "run").exists()                  # a Trainer writes nothing until its run starts
+    tr.start()
     with open(tmp_path / "run" / "config.json") as f:
         assert json.load(f)["device"] == backend.default_device() == tr.device
     assert all(p.device == tr.device for p in tr.G.parameters())

@@ -33,6 +33,7 @@ WHAT = {  # one line per package or module: what it holds
     "minigan.tricks": "the speed tricks: stand-ins for a few forwards / backwards, each with a switch",
     "minigan.backend": "NumPy or CuPy, devices, seeded generators",
     "minigan.options": "Option: a command's options as one table (parser, --help, defaults, checks)",
+    "minigan.files": "regular files or a clear error; atomic writes that name the file",
 }
 
 

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 
 from ..gan.config import IMAGE_SETS, N_CLASSES
-from .common import DEVICE_HELP, check_output_path, one_line
+from .common import DEVICE_HELP, check_not_empty, check_output_path, one_line
 
 EPILOG = """examples:
   minigan train --data ring --out runs/ring              # 8 Gaussians on a ring, the default recipe
@@ -132,15 +132,17 @@ def cmd_sample(a):
 
     from tqdm import tqdm
 
-    from .. import backend
+    from .. import backend, files
     from ..gan import viz
     from ..gan.run import load_run, noise, to_unit_range
+    from ..tensor import no_grad
+    check_not_empty(a, ("run", "labels", "device"))
     if a.n < 1:
         raise ValueError(f"--n must be >= 1, got {a.n}")
     if a.seed < 0:
         raise ValueError(f"--seed must be >= 0, got {a.seed}")
     check_output_path(a.out)
-    pool = _parse_labels(a.labels) if a.labels else None
+    pool = _parse_labels(a.labels) if a.labels is not None else None
     cfg, G, _ = load_run(a.run, a.device)
     if not cfg["conditional"] and pool is not None:
         raise ValueError("--labels is for conditional runs; this run is not conditional")
@@ -161,43 +163,43 @@ def cmd_sample(a):
     labels = np.resize(np.array(pool if pool else list(range(N_CLASSES))), a.n) if cfg["conditional"] else None
     device = backend.resolve_device(a.device)
     rng, batch = np.random.default_rng(a.seed), 500
-    tmp = f"{a.out}.part{os.getpid()}.npy"                  # written, then renamed: no half-written --out
-    try:
-        if a.out.endswith(".npy"):
-            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(a.n,) + shape)
-        else:
-            out = np.empty((a.n,) + shape, np.float32)
-        from ..tensor import no_grad
+
+    def samples():                                      # batch after batch, each checked before it is written
         with no_grad(), tqdm(total=a.n, unit="sample", disable=a.n <= 10 * batch, file=sys.stderr) as bar:
             for i in range(0, a.n, batch):
                 m = min(batch, a.n - i)
                 lab = None if labels is None else labels[i:i + m]
-                out[i:i + m] = to_unit_range(cfg, G(noise(cfg, m, rng, device), lab).numpy())
+                x = np.ascontiguousarray(to_unit_range(cfg, G(noise(cfg, m, rng, device), lab).numpy()), np.float32)
+                if not np.isfinite(x).all():
+                    raise ValueError(f"{a.run}: the generator made NaN / inf samples (a diverged run?); nothing "
+                                     "written")
                 bar.update(m)
-        if not np.isfinite(out).all():
-            raise ValueError(f"{a.run}: the generator made NaN / inf samples (a diverged run?); nothing written")
-        if a.out.endswith(".npy"):
-            out.flush()
-            del out
-            os.replace(tmp, a.out)
-            out = np.load(a.out, mmap_mode="r")
-        elif out.ndim == 4:
+                yield x
+
+    if a.out.endswith(".npy"):                          # streamed into a temporary file, renamed when whole
+        def write(f):
+            np.lib.format.write_array_header_1_0(f, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
+                                                     "fortran_order": False, "shape": (a.n,) + shape})
+            for x in samples():
+                f.write(x.tobytes())
+        files.write_atomic(a.out, write)
+    else:
+        out = np.concatenate(list(samples()))
+        if out.ndim == 4:
             viz.save_image_grid(out, a.out, nrow=int(np.ceil(np.sqrt(a.n))))
         elif out.shape[1] == 2:
             viz.save_png(viz.points_frame(out, title=f"{a.n} samples"), a.out)
         else:
             viz.save_png(viz.histogram_frame(out, title=f"{a.n} samples"), a.out)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    print(f"wrote {a.out}: {out.shape[0]} samples of shape {out.shape[1:]}")
+    print(f"wrote {a.out}: {a.n} samples of shape {shape}")
     return 0
 
 
 def _check_evaluate_memory(a):
     """Refuse a --samples whose samples and Parzen distance matrices cannot fit in the free memory."""
+    from .. import files
     try:
-        with open(os.path.join(a.run, "config.json")) as f:
+        with open(files.regular_file(os.path.join(a.run, "config.json"))) as f:
             images = json.load(f).get("data") in IMAGE_SETS
     except (OSError, ValueError, AttributeError):
         return                                          # evaluate() says what is wrong with the run
@@ -211,6 +213,7 @@ def _check_evaluate_memory(a):
 
 def cmd_evaluate(a):
     from ..gan.evaluate import evaluate
+    check_not_empty(a, ("run", "device"))
     if a.samples is not None and a.samples < 1:
         raise ValueError(f"--samples must be >= 1, got {a.samples}")
     _check_evaluate_memory(a)
@@ -244,9 +247,13 @@ COMMANDS = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate, 
             "bench": cmd_bench}
 
 
-def _error_text(err):
+SMALLER = {"train": "a smaller --batch-size", "sample": "fewer samples (--n)", "evaluate": "fewer --samples",
+           "inpaint": "fewer images (--n) or --restarts", "bench": "a smaller --batch-size"}
+
+
+def _error_text(err, command):
     if isinstance(err, MemoryError):
-        return "out of memory (ask for fewer samples or a smaller --batch-size)"
+        return f"out of memory (ask for {SMALLER.get(command, 'less')})"
     if isinstance(err, OSError) and err.filename is not None:
         where = err.filename if err.filename2 is None else f"{err.filename} -> {err.filename2}"
         return f"{where}: {err.strerror or err}"
@@ -278,5 +285,5 @@ def main(argv=None):
     except Exception as err:                      # noqa: BLE001  no traceback reaches a user
         if debug:
             raise
-        print(f"minigan {a.command}: error: {_error_text(err)}", file=sys.stderr)
+        print(f"minigan {a.command}: error: {_error_text(err, a.command)}", file=sys.stderr)
         return 2

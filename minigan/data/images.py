@@ -111,8 +111,10 @@ def _named_folder(name, base, what):
                         f"{name}/ folder with them)")
     sub = base / name
     where = sub if sub.is_dir() and len(_missing(sub)) < len(_missing(base)) else base
+    odd = [p.name for stem in _missing(where) for p in (where / stem, where / (stem + ".gz")) if p.exists()]
+    odd = f"; {', '.join(odd)} is there but not a regular file (a folder, a named pipe, ...)" if odd else ""
     raise DataError(f"{what} {base}: the {name} files are incomplete; {where} lacks "
-                    f"{', '.join(_missing(where))} (raw or .gz)")
+                    f"{', '.join(_missing(where))} (raw or .gz){odd}")
 
 
 def _default_opener(url):

@@ -156,9 +156,12 @@ def make_config(**given):
     name = given.get("data", OPTIONS["data"].default)
     if name not in RECIPES:
         raise ValueError(f"--data must be one of {', '.join(RECIPES)}; got {name!r}")
+    if given.get("recipe") == "paper" and name not in IMAGE_SETS:
+        raise ValueError(f"--recipe paper is the DCGAN papers' recipe, for the image sets; {name} has one recipe: "
+                         "leave --recipe out")
     cfg = options.defaults(TRAIN)
     cfg.update(RECIPES[name])
-    if given.get("recipe") == "paper" and name in IMAGE_SETS:
+    if given.get("recipe") == "paper":
         cfg.update(PAPER_RECIPE)
     if given.get("model") == "mlp":
         cfg.update(MLP_RECIPE)
@@ -187,9 +190,20 @@ def complete(cfg):
     return options.complete(cfg, TRAIN)
 
 
-def validate(cfg):
-    """Every value of its type, choices and bounds (the table), and the options that must agree."""
-    options.check(cfg, TRAIN)
+def validate(cfg, source=None):
+    """Every value of its type, choices and bounds (the table), and the options that must agree. ``source``:
+    the file the values were read from (a run's config.json), which the error then names."""
+    options.check(cfg, TRAIN, source)
+    try:
+        agree(cfg)
+    except ValueError as e:
+        if source is None:
+            raise
+        raise ValueError(f"{source} holds a run no option could make: {e}") from None
+
+
+def agree(cfg):
+    """Refuse options that do not go together (each value already checked on its own)."""
     image = cfg["data"] in IMAGE_SETS
     if image and cfg["model"] == "toy":
         raise ValueError(f"--model toy is for the 1-D / 2-D sets, not {cfg['data']}; use mlp or dcgan")

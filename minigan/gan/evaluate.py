@@ -9,7 +9,6 @@
   trained with minigan (gan/quality.py), for data sets whose classifier weights are shipped.
 - For 2-D runs, modes covered and % high-quality samples (``data.mode_stats``).
 """
-import json
 import os
 
 import numpy as np
@@ -18,7 +17,7 @@ from .. import backend, data
 from ..tensor import no_grad
 from . import quality, viz
 from .config import IMAGE_SETS, N_CLASSES
-from .run import crop_to_28, load_run, noise, split_held_out, to_unit_range
+from .run import crop_to_28, load_run, noise, split_held_out, to_unit_range, write_json_atomic
 
 
 def generate(cfg, G, n, rng, labels=None, batch=500, device="cpu"):
@@ -138,6 +137,5 @@ def evaluate(run_dir, n_samples=None, n_valid=1000, device=None, seed=1234, prog
             result.update(data.mode_stats(samples, cfg["data"]))
         else:
             result.update(mean=float(samples.mean()), std=float(samples.std()))
-    with open(os.path.join(run_dir, "evaluation.json"), "w") as f:
-        json.dump(result, f, indent=2)
+    write_json_atomic(result, os.path.join(run_dir, "evaluation.json"))
     return result

@@ -133,11 +133,13 @@ class Trainer:
     keeps freed blocks for the next step; MINIGAN_REUSE_FREED_MEMORY=0 leaves the allocator alone).
     """
 
-    def __init__(self, cfg, resume=False, progress=True, images=None):
+    def __init__(self, cfg, resume=False, progress=True, images=None, lock=None):
         self.cfg = cfg = complete(cfg)                 # a config.json of an older run lacks the newer options
         self.progress, self.interrupted = progress, None   # the signal that stopped fit()
         self.run_dir = cfg["out"] or os.path.join("runs", cfg["data"])
         self.ckpt_path, self.saved_step = os.path.join(self.run_dir, "checkpoint.npz"), None
+        self.lock = lock or run.RunLock(self.run_dir)  # held by fit(): one writer per run
+        self.resumed, self.started, self.changes = resume, images is not None, []
         cfg["device"] = self.device = backend.resolve_device(cfg["device"])    # config.json records the device
         tricks.set_num_threads(cfg["threads"])        # minigan's own threads (--threads, else the default)
         tricks.reuse_freed_memory()                    # as the minigan command does: the library is as fast
@@ -161,9 +163,24 @@ class Trainer:
         self.fixed_labels = np.repeat(np.arange(N_CLASSES), 8) if cfg["conditional"] else None
         if resume:
             self._restore()
-        elif images is None:
+
+    def start(self):
+        """The first write of the run, once everything has been checked: a new run makes its directory and
+        writes config.json (refused if another run got there first); a resumed run records its changes in
+        config.json. Nothing before this writes a byte (``__init__`` only reads)."""
+        if self.started:
+            return
+        cfg_path = os.path.join(self.run_dir, "config.json")
+        if not self.resumed:
+            if run.holds_run(self.run_dir):
+                raise ValueError(f"--out {self.run_dir} already holds a run; continue it with --resume, or start "
+                                 f"over with --force (the old run is moved to {self.run_dir.rstrip('/')}.old)")
             os.makedirs(os.path.join(self.run_dir, "samples"), exist_ok=True)
-            run.write_json_atomic(cfg, os.path.join(self.run_dir, "config.json"))
+            run.write_json_atomic(self.cfg, cfg_path)
+        elif self.changes:
+            self.cfg.setdefault("changes", []).extend(self.changes)
+            run.write_json_atomic(self.cfg, cfg_path)
+        self.started = True
 
     def train_step(self):
         """One iteration of Algorithm 1 at this step's learning rates; returns the metrics row, or None on a
@@ -195,8 +212,8 @@ class Trainer:
     def fit(self):
         """Train to the configured number of steps; returns the run directory. Ctrl-C or SIGTERM: the step in
         progress finishes, the checkpoint is saved and ``interrupted`` holds the signal; a second one stops
-        at once (the checkpoint on disk stays intact)."""
-        from tqdm import tqdm
+        at once (the checkpoint on disk stays intact). Holds the run's lock throughout; checks metrics.csv
+        before the run's first write (``start``)."""
         stop = []
 
         def on_signal(signum, frame):                   # finish the step, save, then stop
@@ -205,9 +222,26 @@ class Trainer:
                                       f"{self.step}; " + watch.on_disk(self.ckpt_path, self.saved_step))
             stop.append(signum)
             self.interrupted = signum
-        main_thread = threading.current_thread() is threading.main_thread()
-        old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)} if main_thread else {}
-        metrics = watch.Metrics(os.path.join(self.run_dir, "metrics.csv"), self.step)
+        with self.lock:                                 # one writer: a second process is refused, naming us
+            if not self.resumed:
+                self.start()                            # a new run: refused if another run got there first
+            metrics = watch.Metrics(os.path.join(self.run_dir, "metrics.csv"), self.step)   # checked, not written
+            self.start()                                # a resume's changes, once metrics.csv is checked
+            run.remove_temporary_files(self.run_dir)    # what a writer killed mid-write left
+            metrics.open()
+            main_thread = threading.current_thread() is threading.main_thread()
+            old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)} if main_thread else {}
+            try:
+                self._loop(metrics, stop)
+            finally:
+                metrics.close()
+                for s, handler in old.items():
+                    signal.signal(s, handler)
+                pictures.write_gif(self.run_dir)
+        return self.run_dir
+
+    def _loop(self, metrics, stop):
+        from tqdm import tqdm
         bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.progress, unit="step",
                    dynamic_ncols=True, desc=f"{self.cfg['model']} on {self.cfg['data']}")
         try:
@@ -231,11 +265,6 @@ class Trainer:
                       file=sys.stderr)
         finally:
             bar.close()
-            metrics.close()
-            for s, handler in old.items():
-                signal.signal(s, handler)
-            pictures.write_gif(self.run_dir)
-        return self.run_dir
 
     # ------------------------------------------------------------ pictures
     def sample(self, z, labels=None):
@@ -244,6 +273,7 @@ class Trainer:
 
     def save_samples(self):
         """The fixed-noise picture of this step: samples/step_XXXXXXX.png."""
+        self.start()
         path = os.path.join(self.run_dir, "samples", f"step_{self.step:07d}.png")
         pictures.save_samples(path, self.cfg, self.sample(self.fixed_z, self.fixed_labels), self.step, self.D)
 
@@ -262,6 +292,7 @@ class Trainer:
     def save_checkpoint(self):
         """Atomically write checkpoint.npz (the previous one stays valid until the rename); never a non-finite one."""
         self.check_finite()
+        self.start()
         save(self.state(), self.ckpt_path)
         self.saved_step = self.step
 
@@ -278,33 +309,51 @@ class Trainer:
         return watch.diverged(what, self.step, self.run_dir, self.ckpt_path, self.saved_step, self.cfg["lr"])
 
     def _restore(self):
+        """Load checkpoint.npz, once every part of it is checked (run.check_checkpoint: keys, step, finite
+        values, the config it was saved with; here: the data order, the fixed noise, the generator state)."""
         st = run.load_checkpoint(self.ckpt_path)
-        missing = [k for k in ("G", "D", "optG", "optD", "step", "rng", "perm", "pos", "fixed_z") if k not in st]
+        needs = ("G", "D", "optG", "optD", "step", "rng", "perm", "pos", "fixed_z", "config")
         try:
-            if missing:
-                raise ValueError(f"it lacks {', '.join(missing)} (damaged, or not a training checkpoint)")
+            self.step = run.check_checkpoint(st, self.cfg, self.ckpt_path, needs)
+            perm, pos = st["perm"], run.whole_number(st["pos"])
+            n = len(self.batches.labels) if self.kind == "images" else 0
+            if not (isinstance(perm, np.ndarray) and perm.dtype.kind in "iu" and perm.ndim == 1 and
+                    (len(perm) == 0 or np.array_equal(np.sort(perm), np.arange(n)))):
+                raise ValueError(f"its data order (perm) is not an order of the {n} training images")
+            if pos is None or not 0 <= pos <= len(perm):
+                raise ValueError(f"its place in the data (pos {st['pos']!r}) is outside 0..{len(perm)}")
+            z = st["fixed_z"]
+            if not (isinstance(z, np.ndarray) and z.shape == self.fixed_z.shape and z.dtype == np.float32):
+                raise ValueError(f"its fixed noise (fixed_z) is {getattr(z, 'dtype', type(z).__name__)} of shape "
+                                 f"{getattr(z, 'shape', ())}, not float32 of shape {self.fixed_z.shape}")
+            try:                                                    # refused here, before anything changes
+                np.random.Generator(np.random.PCG64()).bit_generator.state = st["rng"].get("cpu", st["rng"])
+            except (TypeError, ValueError, KeyError) as e:
+                raise ValueError(f"its random generator state (rng) is damaged ({type(e).__name__}: {e})") from None
+            if "G_ema" in st and not isinstance(st["G_ema"], dict):
+                raise ValueError("its G_ema is not a state dict")
+            # every check passed: now load (the loads check names and shapes before copying)
             self.G.load_state_dict(st["G"])
             self.D.load_state_dict(st["D"])
             self.optG.load_state_dict(st["optG"])
             self.optD.load_state_dict(st["optD"])
             if self.G_ema is not None:
                 self.G_ema.load_state_dict(st["G_ema"] if "G_ema" in st else st["G"])
-            self.step = int(st["step"])
-            backend.set_rng_state(st["rng"])
-            self.batches.perm = st["perm"] if len(st["perm"]) else None
-            self.batches.pos = int(st["pos"])
-            self.fixed_z = Tensor(backend.to_device(np.asarray(st["fixed_z"]), self.device))
-        except (ValueError, TypeError, KeyError, AttributeError) as e:
+            rng = st["rng"] if self.device != "cpu" else {"cpu": st["rng"].get("cpu", st["rng"])}
+            backend.set_rng_state(rng)                  # a GPU run resumed on the CPU: the GPU's state is not used
+            self.batches.perm = perm if len(perm) else None
+            self.batches.pos = pos
+            self.fixed_z = Tensor(backend.to_device(np.asarray(z), self.device))
+        except CheckpointError as e:
+            raise CheckpointError(f"--resume: {e}") from e
+        except (ValueError, TypeError, KeyError, AttributeError, IndexError) as e:
             raise CheckpointError(f"--resume: checkpoint {self.ckpt_path} does not fit this run: {e}") from e
         self.saved_step = self.step
 
     def apply_changes(self, changes):
-        """After a resume: the changed options take effect now; config.json records each with its step."""
-        for ch in changes:
-            ch["step"] = self.step
-        if changes:
-            self.cfg.setdefault("changes", []).extend(changes)
-            run.write_json_atomic(self.cfg, os.path.join(self.run_dir, "config.json"))
+        """After a resume: the changed options take effect now; ``start`` records each in config.json, with
+        its step, once everything is checked."""
+        self.changes = [dict(ch, step=self.step) for ch in changes]
 
 
 class StopNow(KeyboardInterrupt):
@@ -321,28 +370,38 @@ def train(**options):
     ``resume=True`` continues the run in ``out`` (which may change only config.RESUME_MAY_CHANGE);
     ``force=True`` starts over in an ``out`` that holds a run, after moving the old run to ``out.old``.
     ``return_trainer=True`` returns the Trainer instead (its ``interrupted`` is the signal that stopped it).
+
+    Everything is checked before anything is written (the options, --out, the memory, the data, config.json,
+    the checkpoint, metrics.csv), and the run is written by one process at a time (run.RunLock): a resume
+    takes the lock before it reads the run, --force before it moves the old run aside.
     """
     resume, progress = options.pop("resume", False), options.pop("progress", True)
     force, return_trainer = options.pop("force", False), options.pop("return_trainer", False)
     if resume and force:
         raise ValueError("--resume and --force exclude each other: continue the run, or start it over")
     if resume:
-        cfg, changes = run.resume_config(options)
-        trainer = Trainer(cfg, resume=True, progress=progress)
-        if trainer.step >= trainer.total_steps:
-            raise ValueError(f"--resume: {trainer.run_dir} is already at step {trainer.step} (its --steps / --epochs "
-                             f"make {trainer.total_steps}); give --steps greater than {trainer.step} to train on")
-        trainer.apply_changes(changes)
+        lock = run.RunLock(run.resume_dir(options))
+        with lock:
+            cfg, changes = run.resume_config(options)
+            trainer = Trainer(cfg, resume=True, progress=progress, lock=lock)
+            if trainer.step >= trainer.total_steps:
+                raise ValueError(f"--resume: {trainer.run_dir} is already at step {trainer.step} (its --steps / "
+                                 f"--epochs make {trainer.total_steps}); give --steps greater than {trainer.step} "
+                                 "to train on")
+            trainer.apply_changes(changes)
+            trainer.fit()
     else:
         cfg = make_config(**options)
         run_dir = cfg["out"] = cfg["out"] or os.path.join("runs", cfg["data"])
         run.check_out(run_dir)
         watch.check_memory(cfg)
-        if run.holds_run(run_dir):
-            if not force:
-                raise ValueError(f"--out {run_dir} already holds a run; continue it with --resume, or start over "
-                                 f"with --force (the old run is moved to {run_dir.rstrip('/')}.old)")
-            print(f"--force: moved the old run in {run_dir} to {run.move_aside(run_dir)}", file=sys.stderr)
-        trainer = Trainer(cfg, progress=progress)
-    trainer.fit()
+        if run.holds_run(run_dir) and not force:
+            run.RunLock(run_dir).check_free()           # another process trains it: say so, by its pid
+            raise ValueError(f"--out {run_dir} already holds a run; continue it with --resume, or start over "
+                             f"with --force (the old run is moved to {run_dir.rstrip('/')}.old)")
+        trainer = Trainer(cfg, progress=progress)       # reads the data and builds the models: nothing written
+        if run.holds_run(run_dir):                      # --force, now that everything is checked
+            with run.RunLock(run_dir):                  # not while another process trains it
+                print(f"--force: moved the old run in {run_dir} to {run.move_aside(run_dir)}", file=sys.stderr)
+        trainer.fit()
     return trainer if return_trainer else trainer.run_dir

@@ -4,9 +4,10 @@ Everything here takes NumPy arrays and writes PNG / GIF files; nothing here
 touches the autodiff engine.
 """
 import io
-import os
 
 import numpy as np
+
+from .. import files
 
 
 def _pyplot():
@@ -107,8 +108,5 @@ def write_gif(frame_paths, path, ms_per_frame=200):
 
 
 def _atomic(path, write):
-    """Write through a temporary file and rename, so readers never see half a file."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        write(f)
-    os.replace(tmp, path)
+    """Write through a temporary file and rename, so readers never see half a file (files.write_atomic)."""
+    files.write_atomic(path, write)

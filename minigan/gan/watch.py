@@ -7,14 +7,13 @@
   what is on disk.
 - ``check_memory``: a --batch-size or --z-dim whose step cannot fit in the free memory, refused before work.
 """
-import csv
 import math
 import os
 import time
 
 import numpy as np
 
-from .. import backend
+from .. import backend, files
 
 
 class TrainingDiverged(RuntimeError):
@@ -83,25 +82,122 @@ def diverged(what, step, run_dir, ckpt_path, saved_step, lr):
     return TrainingDiverged(f"step {step}: {what}; training stopped. {disk[0].upper() + disk[1:]}; {advice}")
 
 
+HEADER = ",".join(FIELDS)
+EOL = "\r\n"                                            # the csv module's line ending, which older runs have
+
+
+def _row(line):
+    """The values of one line of metrics.csv, or the reason it is not a row."""
+    values = line.split(",")
+    if len(values) != len(FIELDS):
+        return f"{len(values)} values where a row has {len(FIELDS)} ({HEADER})"
+    try:
+        step, epoch = int(values[0]), int(values[1])
+        numbers = [float(v) for v in values[2:]]
+    except ValueError as e:
+        return str(e)
+    if step < 0 or epoch < 0:
+        return "a negative step or epoch"
+    return dict(zip(FIELDS, [step, epoch] + numbers))
+
+
+def replay(rows):
+    """The rows of the run as it stands, from the rows of metrics.csv in file order (``None``: a header line).
+
+    metrics.csv only grows. A run killed after its last checkpoint leaves rows past the checkpoint's step; the
+    resumed run trains those steps again and appends their rows again. So, reading in order, a row whose step is
+    not past the row before it replaces the rows from its step on, and a repeated header line replaces all."""
+    kept = []
+    for row in rows:
+        if row is None:
+            kept.clear()
+            continue
+        while kept and kept[-1]["step"] >= row["step"]:
+            kept.pop()
+        kept.append(row)
+    return kept
+
+
+def read_metrics(path):
+    """The rows of a run's metrics.csv as dicts of numbers, as the run stands (``replay``)."""
+    return replay(Metrics(path, 0).rows)
+
+
 class Metrics:
-    """metrics.csv: a row per logged step; on resume, the rows past the checkpoint's step are dropped."""
+    """metrics.csv, append-only: a row per logged step (every ``log_every`` steps and the last one).
+
+    ``Metrics(path, step)`` reads and checks the file a run (resumed at ``step``) will append to, and writes
+    nothing: a line that is not a row is an error naming the file and the line. ``open()`` then appends, and
+    no byte already written is ever changed, with two exceptions that are not rows: a last line cut short (the
+    write of a process killed, or a full disk) is cut off, and a resume whose file holds rows past ``step``
+    first appends again the last row at or before ``step`` (or the header, when there is none) so that
+    ``replay`` knows the rows after it are the ones that count."""
 
     def __init__(self, path, step):
-        rows = []
-        if step and os.path.exists(path):
-            with open(path) as f:
-                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= step]
-        self.f = open(path, "w", newline="")
-        self.w = csv.DictWriter(self.f, FIELDS)
-        self.w.writeheader()
-        self.w.writerows(rows)
+        self.path, self.step, self.f, self.rows = path, step, None, []
+        self.keep, self.marker = 0, None                  # the bytes to keep; the line to append first
+        if not os.path.exists(path):
+            return
+        files.regular_file(path)
+        with open(path, "rb") as f:
+            raw = f.read()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ValueError(f"{path} is damaged: not text ({e})") from None
+        lines = text.split("\n")
+        whole = lines[:-1]                                # a last piece without its line ending is a torn write
+        self.keep = len(raw) - len(lines[-1].encode("utf-8"))
+        first = whole[0].rstrip("\r") if whole else HEADER
+        if first != HEADER:
+            raise ValueError(f"{path} is not minigan's metrics file: its first line is {first[:80]!r}, not {HEADER!r}")
+        texts = {}
+        for number, line in enumerate(whole[1:], 2):
+            line = line.rstrip("\r")
+            row = None if line == HEADER else _row(line)
+            if isinstance(row, str):
+                raise ValueError(f"{path}, line {number}, is not a row of metrics ({row}): {line[:80]!r}; "
+                                 "repair or remove that line")
+            self.rows.append(row)
+            if row is not None:
+                texts[id(row)] = line
+        run = replay(self.rows)
+        if step and run and run[-1]["step"] > step:       # rows past the checkpoint: mark where the resume begins
+            before = [r for r in run if r["step"] <= step]
+            self.marker = texts[id(before[-1])] if before else HEADER
+
+    def open(self):
+        """Start appending: the header of a new file, or the cut of a torn last line and the resume's marker."""
+        try:
+            if self.keep == 0:                            # no file, an empty one, or half a header
+                self.f = open(self.path, "wb", buffering=0)
+                self._line(HEADER)
+                return self
+            self.f = open(self.path, "r+b", buffering=0)
+            if self.f.seek(0, os.SEEK_END) != self.keep:
+                self.f.truncate(self.keep)                # a torn last line: not a row
+                self.f.seek(self.keep)
+            if self.marker is not None:
+                self._line(self.marker)
+        except OSError as e:
+            raise OSError(e.errno, e.strerror, self.path) from e
+        return self
+
+    def _line(self, text):
+        data = (text + EOL).encode("utf-8")               # unbuffered: `tail -f metrics.csv` follows training
+        while data:
+            data = data[self.f.write(data):]
 
     def write(self, row):
-        self.w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-        self.f.flush()                                  # so `tail -f metrics.csv` follows training
+        """Append one row (a full disk is an error naming metrics.csv)."""
+        try:
+            self._line(",".join(f"{row[k]:.6g}" if isinstance(row[k], float) else str(row[k]) for k in FIELDS))
+        except OSError as e:
+            raise OSError(e.errno, e.strerror, self.path) from e
 
     def close(self):
-        self.f.close()
+        if self.f is not None:
+            self.f.close()
 
 
 def check_memory(cfg):

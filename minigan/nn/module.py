@@ -307,6 +307,9 @@ class Module:
             value = value.data if isinstance(value, Tensor) else value
             if not hasattr(value, "shape"):
                 value = np.asarray(value)
+            if value.dtype.kind not in "fbiu":          # None, text, objects: nothing to copy into a tensor
+                errors.append(f"the value for {key!r} is {type(value).__name__} of dtype {value.dtype}, not numbers")
+                continue
             if tuple(value.shape) != t.shape:
                 errors.append(f"size mismatch for {key!r}: the checkpoint has shape {tuple(value.shape)}, "
                               f"the module has shape {t.shape}")
