@@ -19,9 +19,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import numpy as np  # noqa: E402
 
-from minigan import tricks  # noqa: E402
+from minigan import get_num_threads, tricks  # noqa: E402
 from minigan.cli.bench import STEPS, parse_args, parser, peak_memory, profile_step  # noqa: E402
 from minigan.cli.bench import sync as minigan_sync
+from minigan.cli.common import use_threads  # noqa: E402
 
 
 def torch_dcgan():
@@ -132,13 +133,17 @@ def main(argv=None):
     device = a.device
     if not a.no_malloc_tuning:
         tricks.reuse_freed_memory()        # as the minigan command does (docs/performance.md)
+    use_threads(a.threads)
     try:
         import torch
     except ImportError:
         torch = None
         print("PyTorch is not installed: timing minigan alone (pip install torch for the comparison)")
     if torch is not None:
-        print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} CPU threads; NumPy {np.__version__}")
+        if a.threads:
+            torch.set_num_threads(a.threads)                # both libraries on the same number of threads
+        print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} CPU threads; NumPy {np.__version__}, "
+              f"minigan {get_num_threads()} threads")
     mg_sync = lambda: minigan_sync(device)  # noqa: E731
     print(f"{'model':6s} {'batch':>5s} {'minigan ms':>11s} {'PyTorch ms':>11s} {'ratio':>6s}   "
           f"{'(CPU time: minigan':>19s} {'PyTorch':>8s} {'ratio)':>7s}")

@@ -31,6 +31,7 @@ from .backend import cuda_available, manual_seed, set_default_device
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .serialization import load, save
 from .tensor import Function, Tensor, enable_grad, grad, is_grad_enabled, no_grad
+from .tricks import get_num_threads, reuse_freed_memory, set_num_threads
 
 __version__ = "0.1.0"
 float32, float64 = np.float32, np.float64
@@ -70,5 +71,6 @@ def rand(*shape, dtype=None, device=None, requires_grad=False):
 
 
 __all__ = ["Function", "GradcheckError", "Tensor", "backend", "cuda_available", "enable_grad", "functional",
-           "grad", "gradcheck", "gradgradcheck", "is_grad_enabled", "load", "manual_seed", "nn", "no_grad", "ones",
-           "optim", "rand", "randn", "save", "set_default_device", "tensor", "zeros"]
+           "get_num_threads", "grad", "gradcheck", "gradgradcheck", "is_grad_enabled", "load", "manual_seed", "nn",
+           "no_grad", "ones", "optim", "rand", "randn", "reuse_freed_memory", "save", "set_default_device",
+           "set_num_threads", "tensor", "zeros"]

@@ -9,14 +9,19 @@ of each parameter (Adam's moments, the momentum buffer) is a dict of arrays,
 keyed by the parameter's index, or by its name when the optimizer was given
 ``(name, parameter)`` pairs such as ``model.named_parameters()``.
 Update equations: docs/layers.md.
+
+Each update is written once, on arrays, with element-wise operations only (``adam_update``, ``sgd_update``):
+``_update`` runs it parameter by parameter, and the speed trick ``tricks.optimizer_step`` runs it once on
+flat buffers that hold every parameter and state array of the optimizer (one fused kernel on the GPU).
 """
 import math
 import numbers
 
-from . import backend
+from . import backend, tricks
 from .backend import get_array_module
 from .ops import where
 from .tensor import Tensor
+from .tricks import elementwise
 
 
 class Optimizer:
@@ -60,6 +65,7 @@ class Optimizer:
             raise ValueError(f"{name}: some parameters appear more than once")
         self.state = {}     # key -> {"step": int, name: array, ...}
         self.constraints = []   # callables applied after every step (e.g. MaxNorm)
+        tricks.flatten(self)    # the parameters' arrays become views into one flat buffer (tricks.py)
 
     @staticmethod
     def _check(name, **values):
@@ -75,7 +81,8 @@ class Optimizer:
 
     def step(self):
         """Update every parameter that has a gradient, in place."""
-        self._step()
+        if tricks.optimizer_step(self) is NotImplemented:     # one _update on flat buffers (tricks.py)
+            self._step()
         for constraint in self.constraints:
             constraint()
 
@@ -87,16 +94,17 @@ class Optimizer:
             if g.shape != p.shape:
                 raise ValueError(f"{type(self).__name__}.step: gradient of parameter {key!r} has shape {g.shape}, "
                                  f"the parameter has shape {p.shape}")
-            self._update(p, g, self.state.setdefault(key, {}))
+            self._update(p.data, g, self.state.setdefault(key, {}))
 
     def _update(self, p, g, state):
+        """Update the array ``p`` in place from its gradient ``g`` and its state dict (updated too)."""
         raise NotImplementedError
 
     @staticmethod
     def _buffer(state, name, p):
-        """state[name], created as zeros like the parameter the first time."""
+        """state[name], created as zeros like the parameter's array ``p`` the first time."""
         if name not in state:
-            state[name] = get_array_module(p.data).zeros_like(p.data)
+            state[name] = get_array_module(p).zeros_like(p)
         return state[name]
 
     # ------------------------------------------------------------ state dict
@@ -220,21 +228,37 @@ class SGD(Optimizer):
         self.weight_decay, self.dampening = weight_decay, dampening
 
     def _update(self, p, g, state):
+        one = p.dtype.type                                  # the scalars in the parameters' dtype
         # d = g + weight_decay p
-        d = g + self.weight_decay * p.data if self.weight_decay else g
-        if self.momentum:
-            buf = state.get("momentum_buffer")
-            if buf is None:
-                # b = d                                                   (the first step)
-                buf = state["momentum_buffer"] = d.copy()
-            else:
-                # b = momentum b + (1 - dampening) d
-                buf *= self.momentum
-                buf += (1 - self.dampening) * d
-            # d = d + momentum b   (Nesterov),   else   d = b
-            d = d + self.momentum * buf if self.nesterov else buf
-        # p = p - lr d
-        p.data -= self.lr * d
+        d = g + self.weight_decay * p if self.weight_decay else g
+        if not self.momentum:
+            elementwise(sgd_update)(p, d, one(self.lr))
+            return
+        first = "momentum_buffer" not in state
+        b = self._buffer(state, "momentum_buffer", p)
+        # b = momentum b + (1 - dampening) d,   and b = d at the first step (b is 0 then: keep 0, add 1)
+        keep, add = (0.0, 1.0) if first else (self.momentum, 1 - self.dampening)
+        rule = sgd_nesterov_update if self.nesterov else sgd_momentum_update
+        elementwise(rule)(p, d, b, one(keep), one(add), one(self.momentum), one(self.lr))
+
+
+def sgd_update(p, d, lr):
+    """p = p - lr d, in place."""
+    p -= lr * d
+
+
+def sgd_momentum_update(p, d, b, keep, add, momentum, lr):
+    """b = keep b + add d (keep = momentum, add = 1 - dampening); p = p - lr b; in place, element by element."""
+    b *= keep
+    b += add * d
+    p -= lr * b
+
+
+def sgd_nesterov_update(p, d, b, keep, add, momentum, lr):
+    """b = keep b + add d; p = p - lr (d + momentum b) (Nesterov); in place, element by element."""
+    b *= keep
+    b += add * d
+    p -= lr * (d + momentum * b)
 
 
 class Adam(Optimizer):
@@ -254,25 +278,27 @@ class Adam(Optimizer):
         self.lr, self.betas, self.eps, self.weight_decay = lr, betas, eps, weight_decay
 
     def _update(self, p, g, state):
-        xp = get_array_module(p.data)
         b1, b2 = self.betas
         state["step"] = t = state.get("step", 0) + 1
         if self.weight_decay:
             # g = g + weight_decay p
-            g = g + self.weight_decay * p.data
+            g = g + self.weight_decay * p
         m, v = self._buffer(state, "exp_avg", p), self._buffer(state, "exp_avg_sq", p)
-        # m = b1 m + (1 - b1) g                                   (as torch's lerp_(g, 1 - b1))
-        m += (1 - b1) * (g - m)
-        # v = b2 v + (1 - b2) g^2
-        v *= b2
-        v += (1 - b2) * g * g
-        # p = p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)     (u: the step, in one buffer)
-        u = xp.sqrt(v)
-        u /= math.sqrt(1 - b2 ** t)
-        u += p.dtype.type(self.eps)
-        xp.divide(m, u, out=u)
-        u *= self.lr / (1 - b1 ** t)
-        p.data -= u
+        one = p.dtype.type                                  # the scalars in the parameters' dtype
+        elementwise(adam_update)(p, g, m, v, one(b2), one(1 - b1), one(1 - b2), one(math.sqrt(1 - b2 ** t)),
+                                 one(self.eps), one(self.lr / (1 - b1 ** t)))
+
+
+def adam_update(p, g, m, v, b2, one_b1, one_b2, root, eps, step):
+    """Adam's update of p, m and v, in place, element by element; the scalars: b2, one_b1 = 1 - b1,
+    one_b2 = 1 - b2, root = sqrt(1 - b2^t), eps, step = lr / (1 - b1^t)."""
+    # m = b1 m + (1 - b1) g                                   (as torch's lerp_(g, 1 - b1))
+    m += one_b1 * (g - m)
+    # v = b2 v + (1 - b2) g^2
+    v *= b2
+    v += one_b2 * g * g
+    # p = p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+    p -= m / (get_array_module(p).sqrt(v) / root + eps) * step
 
 
 def _check_betas(betas):
@@ -305,12 +331,12 @@ class RMSprop(Optimizer):
         self.weight_decay, self.momentum, self.centered = weight_decay, momentum, centered
 
     def _update(self, p, g, state):
-        xp = get_array_module(p.data)
+        xp = get_array_module(p)
         a = self.alpha
         state["step"] = state.get("step", 0) + 1
         if self.weight_decay:
             # g = g + weight_decay p
-            g = g + self.weight_decay * p.data
+            g = g + self.weight_decay * p
         s = self._buffer(state, "square_avg", p)
         # s = alpha s + (1 - alpha) g^2
         s *= a
@@ -328,10 +354,10 @@ class RMSprop(Optimizer):
             # b = momentum b + g / r;   p = p - lr b
             buf *= self.momentum
             buf += g / avg
-            p.data -= self.lr * buf
+            p -= self.lr * buf
         else:
             # p = p - lr g / r
-            p.data -= self.lr * (g / avg)
+            p -= self.lr * (g / avg)
 
 
 class MaxNorm:

@@ -38,6 +38,7 @@ def test_minigan_bench_runs_and_profiles(model, capsys):
     (["--batch-size", "0"], "--batch-size: must be at least 1, got 0"),
     (["--steps", "0"], "--steps: must be at least 1, got 0"),
     (["--warmup", "-1"], "--warmup: must be at least 0, got -1"),
+    (["--threads", "0"], "--threads: must be a whole number >= 1, got '0'"),
 ])
 def test_bench_options_are_checked(args, message, capsys):
     for main in (bench.main, _load_benchmark_script().main):
@@ -113,3 +114,26 @@ def test_torch_quality_reference_trains_the_twin():
     with torch.no_grad():
         out = G(torch.randn(3, 100))
     assert out.shape == (3, 1, 28, 28) and float(out.abs().max()) <= 1
+
+
+def test_threads_option_sets_minigans_threads_and_says_why(capsys):
+    """--threads N runs minigan's loops and products on N threads; its help says why one job beside another
+    should take --threads 1. The trainer keeps the count it is given (train's --threads, a config key)."""
+    from minigan import tricks
+    from minigan.cli import _parser
+    from minigan.gan.config import make_config
+    saved = tricks.get_num_threads()
+    try:
+        assert bench.main(["--model", "mlp", "--batch-size", "2", "--steps", "1", "--warmup", "0",
+                           "--threads", "2"]) == 0
+        assert tricks.get_num_threads() == 2
+        assert make_config(data="ring", threads=1)["threads"] == 1
+        with pytest.raises(ValueError, match="--threads must be >= 1"):
+            make_config(data="ring", threads=0)
+        for command in ("train", "bench"):
+            with pytest.raises(SystemExit):
+                _parser().parse_args([command, "--help"])
+            text = " ".join(capsys.readouterr().out.split())
+            assert "--threads N" in text and "spin against each other" in text and "--threads 1" in text
+    finally:
+        tricks.set_num_threads(saved)

@@ -312,3 +312,66 @@ print(json.dumps(cupy.snapshot()))
 """, force_stand_in=True)
     counts = json.loads(out)
     assert counts == {"h2d": {}, "d2h": {}, "sync": {}}, counts
+
+
+# ------------------------------------------------------------------ kernel launches per training step
+COUNT_LAUNCHES = """
+import json, cupy
+from minigan.cli.bench import STEPS
+out = {}
+for name in ("dcgan", "mlp"):
+    for batch in (64, 100):
+        step = STEPS[name](batch, "cuda")
+        step(); step()                                   # the first steps make the optimizers' state
+        cupy.reset_counters()
+        step()
+        out[f"{name} {batch}"] = cupy.kernel_launches()
+print(json.dumps(out))
+"""
+# Launching CuPy calls per step of the trainer (docs/performance.md; python benchmarks/launches.py): before the
+# GPU tricks of minigan.tricks (fused_elementwise, flat_optimizer, scatter_col2im) and the one-vector grad_norm,
+# a DCGAN-28 step made 999 and an MLP step 381.
+LAUNCHES = {"dcgan": 375, "mlp": 285}
+
+
+def test_kernel_launches_per_step_are_pinned():
+    """Counted by the strict stand-in, the same at every batch size. A change that adds launches fails here:
+    if it is worth it, update LAUNCHES and the table in docs/performance.md (python benchmarks/launches.py)."""
+    counts = json.loads(_python(COUNT_LAUNCHES, force_stand_in=True))
+    assert counts == {f"{name} {batch}": n for name, n in LAUNCHES.items() for batch in (64, 100)}, counts
+    assert LAUNCHES["dcgan"] <= 999 // 2                  # at most half of the step's launches before the tricks
+
+
+def test_the_stand_in_counts_launches_as_cupy_would_launch_them():
+    out = _python("""
+import numpy as np, cupy
+a = cupy.asarray(np.arange(12.0).reshape(3, 4))
+cupy.reset_counters()
+b = a.T.reshape(12)          # a copy: 1
+c = a.reshape(4, 3)          # a view: 0
+d = a * 2 + 1                # 2
+e = a[:, 1:]                 # a view: 0
+f = cupy.empty((3, 4))       # 0
+g = a.sum(axis=0)            # 1
+h = a[cupy.asarray(np.array([0, 2]))]   # a gather: 1 (and one copy of the host index)
+assert cupy.kernel_launches() == 5, cupy.kernel_launches()
+
+@cupy.fuse()
+def axpy(x, y, out):
+    cupy.multiply(x, 2.0, out=out)
+    out += y
+cupy.reset_counters()
+out = cupy.empty((3, 4))
+axpy(a, a, out)
+assert cupy.kernel_launches() == 1 and np.array_equal(out.get(), 3 * a.get())
+def refused(f):
+    try:
+        f()
+    except TypeError:
+        return
+    raise AssertionError("not refused")
+refused(lambda: cupy.fuse(lambda x: x.sum())(a))          # no reductions in a fused function here
+refused(lambda: cupy.fuse(lambda x: float(x[0, 0]))(a))   # nor reading a value back
+print('ok')
+""", force_stand_in=True)
+    assert out.strip() == "ok"

@@ -16,6 +16,7 @@ import numpy as np
 from .. import backend, profiler
 from ..gan.config import make_config
 from ..gan.train import Trainer
+from .common import add_threads_argument, use_threads
 
 
 def sync(device):
@@ -103,6 +104,7 @@ def parser(prog="minigan bench", description="Time minigan's GAN training steps 
     p.add_argument("--steps", type=_count(1), default=10, help="timed steps (median reported; default 10)")
     p.add_argument("--warmup", type=_count(0), default=3, help="untimed steps first (default 3)")
     p.add_argument("--profile", action="store_true", help="show where minigan's time goes, per op")
+    add_threads_argument(p)
     return p
 
 
@@ -124,6 +126,7 @@ def main(argv=None):
 def time_steps(a):
     """Time (and with --profile, profile) the steps the parsed options ``a`` name; returns 0."""
     device = a.device = backend.resolve_device(a.device)
+    use_threads(a.threads)
     for name in (["dcgan", "mlp"] if a.model == "both" else [a.model]):
         for b in a.batch_size:
             step = STEPS[name](b, device)

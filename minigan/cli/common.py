@@ -1,10 +1,26 @@
-"""What every ``minigan`` sub-command shares: the --device help, the checks of the paths a command reads and
-writes (before any work), one-line errors."""
+"""What every ``minigan`` sub-command shares: the --device and --threads help, the checks of the paths a command
+reads and writes (before any work), one-line errors."""
+import argparse
 import os
 
 from .. import files
-from ..gan.config import DEVICE_HELP  # noqa: F401  (one text for every command's --device)
+from ..gan.config import DEVICE_HELP, THREADS_HELP  # noqa: F401  (one text for every command's --device)
 from ..gan.run import run_of_file
+from ..tricks import set_num_threads
+
+
+def add_threads_argument(parser):
+    """Add ``--threads N`` (THREADS_HELP) to a command's parser; ``use_threads`` applies it."""
+    def count(text):
+        if not text.isdigit() or int(text) < 1:
+            raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+        return int(text)
+    parser.add_argument("--threads", type=count, default=None, metavar="N", help=THREADS_HELP)
+
+
+def use_threads(threads=None):
+    """``minigan.set_num_threads``: the --threads given, else the default (every core, or the environment's)."""
+    set_num_threads(threads)
 
 
 def check_output_path(path, option="--out", exts=(".npy", ".png"), inputs=None):

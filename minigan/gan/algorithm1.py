@@ -140,14 +140,16 @@ def frozen(*modules):
 
 
 def grad_norm(module):
-    """||grad||_2 over all parameters of ``module``, in float64, as a 0-d array on their device (no sync)."""
-    total, xp = None, np
+    """||grad||_2 over all parameters of ``module``, in float64, as a 0-d array on their device (no sync): the
+    norm of all the gradients laid end to end in one vector (a few array operations, not a few per parameter)."""
+    xp = np
     for p in module.parameters():
         xp = backend.get_array_module(p.data)
-        if p.grad is not None:
-            s = (p.grad.data.astype(np.float64) ** 2).sum()
-            total = s if total is None else total + s
-    return xp.zeros(()) if total is None else xp.sqrt(total)
+    grads = [p.grad.data.reshape(-1) for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return xp.zeros(())
+    g = xp.concatenate(grads, dtype=np.float64)
+    return xp.sqrt(g @ g)
 
 
 def clip_weights(module, c):

@@ -66,6 +66,9 @@ RECIPE_KEYS = {k for r in list(RECIPES.values()) + [r for r, _ in OVERRIDES.valu
 
 CROSS_ENTROPY = ("minimax", "nonsaturating")
 DEVICE_HELP = "cpu, cuda or cuda:N (default: $MINIGAN_DEVICE, else cpu; cuda needs CuPy)"
+THREADS_HELP = ("CPU threads for minigan's loops and OpenBLAS's matrix products (default: $OPENBLAS_NUM_THREADS, "
+                "else $OMP_NUM_THREADS, else all cores); two jobs on the same cores spin against each other, so "
+                "beside another job use --threads 1")
 
 # ``minigan train``'s options. ``when``: the option is used only by such runs; given to another, it is refused.
 TRAIN = (
@@ -128,6 +131,7 @@ TRAIN = (
            "are caught on logged steps", bounds=">= 1", resume=True, metavar="N"),
     Option("seed", int, 0, "random seed (same seed, same result on the CPU)", bounds=">= 0"),
     Option("device", str, None, DEVICE_HELP, resume=True),
+    Option("threads", int, None, THREADS_HELP, bounds=">= 1", resume=True, metavar="N"),
     Option("data_dir", str, None, "folder with the IDX files (else $MINIGAN_DATA, ~/.cache/minigan, "
            "/usr/share/datasets)", when=("data", IMAGE_SETS), metavar="DIR"),
     Option("out", str, None, "run directory (default runs/DATA)", metavar="RUN_DIR"),

@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from .. import backend, data, nn, optim
+from .. import backend, data, nn, optim, tricks
 from ..serialization import CheckpointError, save
 from ..tensor import Tensor
 from . import algorithm1, pictures, run, watch
@@ -126,6 +126,11 @@ class Trainer:
     given: the benchmark times ``train_step`` that way).
 
     ``images``: (x, labels) arrays to train on instead of the data set's files, with x as the generator makes it.
+
+    Two settings of the whole process are made here, so that the library trains as fast as the command:
+    ``minigan.set_num_threads`` (``--threads``, else every core or the environment's count: minigan's own
+    threads run the loops and the matrix products, OpenBLAS one thread) and ``reuse_freed_memory()`` (glibc
+    keeps freed blocks for the next step; MINIGAN_REUSE_FREED_MEMORY=0 leaves the allocator alone).
     """
 
     def __init__(self, cfg, resume=False, progress=True, images=None, lock=None):
@@ -136,6 +141,8 @@ class Trainer:
         self.lock = lock or run.RunLock(self.run_dir)  # held by fit(): one writer per run
         self.resumed, self.started, self.changes = resume, images is not None, []
         cfg["device"] = self.device = backend.resolve_device(cfg["device"])    # config.json records the device
+        tricks.set_num_threads(cfg["threads"])        # minigan's own threads (--threads, else the default)
+        tricks.reuse_freed_memory()                    # as the minigan command does: the library is as fast
         backend.manual_seed(cfg["seed"])
         self.batches = Batches(cfg, self.device, images)
         self.kind = self.batches.kind

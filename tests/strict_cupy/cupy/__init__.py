@@ -21,6 +21,16 @@ host data, host index arrays), ``d2h`` (``.get()``, ``cupy.asnumpy``, ``.tolist(
 (``.item()``, ``float()``, ``int()``, ``bool()``, ``synchronize()``: the host waits for the device). See
 ``counters`` below.
 
+It also counts **kernel launches**: every CuPy function, method or operator that would launch a CUDA kernel
+counts one (element-wise operators and functions, reductions, matrix products, copies such as ``astype``,
+``copy``, a ``reshape`` that cannot be a view, ``setitem``, fills such as ``zeros``, advanced indexing, random
+draws, ``add.at``, concatenations). Views (``transpose``, a ``reshape`` or ``ravel`` that is a view, basic
+indexing, ``as_strided``, ``broadcast_to``), ``empty`` and host/device transfers launch none. A call counts
+one even where CuPy launches two or three kernels for it (``var``, some reductions), so the count is a lower
+bound on kernels and an exact count of launching calls. ``cupy.fuse`` is emulated: the decorated function
+runs op by op on the wrapped arrays and counts one launch; inside it, only element-wise operations are
+allowed, and reading a value on the host raises, as in a real fused kernel. See ``kernel_launches``.
+
 What it cannot catch: CUDA kernel compilation and launch failures, which dtypes CuPy's kernels support
 (it runs NumPy's), differences in floating-point results between cuBLAS/CUDA and NumPy, memory limits and
 pool behaviour, streams and asynchrony, and timing of any kind. A suite that passes here still has to
@@ -60,12 +70,72 @@ def _site():
 
 
 def _count(kind):
+    if _fusing[0]:
+        raise TypeError(f"cupy.fuse: a fused function cannot read values on the host ({kind})")
     counters[(kind, _site())] += 1
 
 
 def reset_counters():
-    """Forget every count so far."""
+    """Forget every count so far (transfers, syncs and kernel launches)."""
     counters.clear()
+    _launches[0] = 0
+    if _launch_sites is not None:
+        _launch_sites.clear()
+
+
+# ------------------------------------------------------------------ kernel launches
+_launches = [0]               # launching calls since the last reset_counters()
+_launch_sites = None          # a Counter by call site while record_launch_sites(True) is on (it costs time)
+_fusing = [0]                 # > 0 inside a fused function: its ops are one launch, counted at the call
+
+
+def _launch(elementwise=True):
+    """Count one kernel launch; inside a fused function only element-wise work is allowed and nothing counts."""
+    if _fusing[0]:
+        if not elementwise:
+            raise TypeError("cupy.fuse: only element-wise operations can be fused here (no reductions, "
+                            "reshapes, matrix products, indexing or new arrays)")
+        return
+    _launches[0] += 1
+    if _launch_sites is not None:
+        _launch_sites[_site()] += 1
+
+
+def kernel_launches():
+    """The number of calls that launched a kernel since the last ``reset_counters()``."""
+    return _launches[0]
+
+
+def record_launch_sites(on=True):
+    """Also count launches by call site (``launch_sites()``); off by default, since it walks the stack each time."""
+    global _launch_sites
+    _launch_sites = collections.Counter() if on else None
+
+
+def launch_sites():
+    """{"file:line": launches} recorded since ``record_launch_sites(True)`` / the last reset (a copy)."""
+    return dict(_launch_sites or {})
+
+
+def fuse(*args, **kwargs):
+    """``cupy.fuse``: the decorated function becomes one element-wise kernel. Here it runs op by op on the
+    wrapped arrays (so in-place updates of its arguments happen as in CuPy) and counts one launch."""
+    def decorate(f):
+        def fused(*a):
+            for x in a:
+                if isinstance(x, _np.ndarray):
+                    _refuse(x)
+            _launch()
+            _fusing[0] += 1
+            try:
+                return f(*a)
+            finally:
+                _fusing[0] -= 1
+        fused.__name__, fused.__doc__, fused.__wrapped__ = f.__name__, f.__doc__, f
+        return fused
+    if len(args) == 1 and callable(args[0]) and not kwargs:
+        return decorate(args[0])
+    return decorate
 
 
 def snapshot():
@@ -162,6 +232,7 @@ def _binary(f):
         o = _operand(other)
         if o is NotImplemented:
             return o
+        _launch()
         return _out(f(self._a, o))
     return op
 
@@ -171,6 +242,7 @@ def _rbinary(f):
         o = _operand(other)
         if o is NotImplemented:
             return o
+        _launch()
         return _out(f(o, self._a))
     return op
 
@@ -180,6 +252,7 @@ def _inplace(f):
         o = _operand(other)
         if o is NotImplemented:
             return o
+        _launch()
         self._a = f(self._a, o)
         return self
     return op
@@ -188,6 +261,7 @@ def _inplace(f):
 def _reduction(name):
     """A reduction method: the result is always a device array (0-d for a full reduction)."""
     def method(self, axis=None, dtype=None, out=None, keepdims=False):
+        _launch(elementwise=False)
         kw = {} if dtype is None or name in ("max", "min", "all", "any") else {"dtype": dtype}
         return _wrap(_np.asarray(getattr(self._a, name)(axis=axis, keepdims=keepdims, **kw)))
     method.__name__ = name
@@ -275,12 +349,16 @@ class ndarray:
 
     # indexing
     def __getitem__(self, index):
-        return _out(self._a[_wrap_index(self._a, index)])
+        wrapped = _wrap_index(self._a, index)
+        if wrapped is not index or (type(index) is tuple and builtins.any(type(s) is ndarray for s in index)):
+            _launch(elementwise=False)      # advanced indexing gathers in a kernel; basic indexing is a view
+        return _out(self._a[wrapped])
 
     def __setitem__(self, index, value):
         v = _operand(value)
         if v is NotImplemented:
             _refuse(value)
+        _launch(elementwise=False)
         self._a[_wrap_index(self._a, index)] = v
 
     # operators
@@ -301,29 +379,36 @@ class ndarray:
     __eq__, __ne__ = _binary(operator.eq), _binary(operator.ne)
 
     def __neg__(self):
+        _launch()
         return _wrap(-self._a)
 
     def __pos__(self):
+        _launch()
         return _wrap(+self._a)
 
     def __abs__(self):
+        _launch()
         return _wrap(builtins.abs(self._a))
 
     def __invert__(self):
+        _launch()
         return _wrap(~self._a)
 
     # methods (those of cupy.ndarray that minigan may use)
     def astype(self, dtype, order="K", casting=None, subok=None, copy=True):
+        if copy or _np.dtype(dtype) != self._a.dtype:
+            _launch()
         return _wrap(self._a.astype(dtype, order=order, copy=copy))
 
     def copy(self, order="C"):
+        _launch(elementwise=False)
         return _wrap(self._a.copy(order=order))
 
     def view(self, dtype=None):
         return _wrap(self._a.view() if dtype is None else self._a.view(dtype))
 
     def reshape(self, *shape, order="C"):
-        return _wrap(self._a.reshape(*shape, order=order))
+        return _viewed(self._a, self._a.reshape(*shape, order=order))
 
     def transpose(self, *axes):
         return _wrap(self._a.transpose(*axes))
@@ -332,21 +417,25 @@ class ndarray:
         return _wrap(self._a.swapaxes(a, b))
 
     def ravel(self, order="C"):
-        return _wrap(self._a.ravel(order))
+        return _viewed(self._a, self._a.ravel(order))
 
     def flatten(self, order="C"):
+        _launch(elementwise=False)
         return _wrap(self._a.flatten(order))
 
     def squeeze(self, axis=None):
         return _wrap(self._a.squeeze(axis))
 
     def fill(self, value):
+        _launch(elementwise=False)
         self._a.fill(_operand(value))
 
     def dot(self, b, out=None):
+        _launch(elementwise=False)
         return _out(self._a.dot(_arg(b)))
 
     def clip(self, min=None, max=None, out=None):
+        _launch()
         if out is None:
             return _out(_np.clip(self._a, _arg(min), _arg(max)))
         _np.clip(self._a, _arg(min), _arg(max), out=out._a)
@@ -355,22 +444,28 @@ class ndarray:
     sum, prod, mean, max, min, all, any = (_reduction(n) for n in ("sum", "prod", "mean", "max", "min", "all", "any"))
 
     def var(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+        _launch(elementwise=False)
         return _out(_np.asarray(self._a.var(axis=axis, ddof=ddof, keepdims=keepdims)))
 
     def std(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+        _launch(elementwise=False)
         return _out(_np.asarray(self._a.std(axis=axis, ddof=ddof, keepdims=keepdims)))
 
     def argmax(self, axis=None, out=None, dtype=None, keepdims=False):
+        _launch(elementwise=False)
         return _out(_np.asarray(self._a.argmax(axis=axis, keepdims=keepdims)))
 
     def argmin(self, axis=None, out=None, dtype=None, keepdims=False):
+        _launch(elementwise=False)
         return _out(_np.asarray(self._a.argmin(axis=axis, keepdims=keepdims)))
 
     def cumsum(self, axis=None, dtype=None, out=None):
+        _launch(elementwise=False)
         return _wrap(self._a.cumsum(axis=axis, dtype=dtype))
 
     def nonzero(self):
         _count("sync")                      # the output size must be read back
+        _launch(elementwise=False)
         return _out(self._a.nonzero())
 
     def set(self, arr, stream=None):
@@ -387,7 +482,10 @@ class ndarray:
 def asarray(a, dtype=None, order=None, blocking=False):
     """A device array from a device array (no copy when dtype fits) or host data (an H2D copy)."""
     if type(a) is ndarray:
-        return a if dtype is None or _np.dtype(dtype) == a.dtype else _wrap(a._a.astype(dtype))
+        if dtype is None or _np.dtype(dtype) == a.dtype:
+            return a
+        _launch()
+        return _wrap(a._a.astype(dtype))
     if isinstance(a, (list, tuple)) and builtins.any(type(v) is ndarray for v in a):
         raise TypeError("Unsupported type: a list of device arrays; use cupy.stack")
     _count("h2d")
@@ -396,6 +494,7 @@ def asarray(a, dtype=None, order=None, blocking=False):
 
 def array(obj, dtype=None, copy=True, order="K", subok=False, ndmin=0, blocking=False):
     if type(obj) is ndarray:
+        _launch()
         out = obj._a.astype(dtype if dtype is not None else obj.dtype, copy=copy)
         return _wrap(out if ndmin <= out.ndim else out.reshape((1,) * (ndmin - out.ndim) + out.shape))
     _count("h2d")
@@ -410,17 +509,38 @@ def asnumpy(a, stream=None, order="C", out=None, blocking=True):
 
 
 def ascontiguousarray(a, dtype=None):
-    return _wrap(_np.ascontiguousarray(_arg(a), dtype=dtype))
+    a = _arg(a)
+    return _viewed(a, _np.ascontiguousarray(a, dtype=dtype))
+
+
+def _viewed(a, r):
+    """``r``, made from ``a``, as a device array; one launch when it is a copy rather than a view."""
+    if not _np.may_share_memory(a, r):
+        _launch(elementwise=False)
+    return _wrap(r)
 
 
 def get_array_module(*args):
     return sys.modules[__name__] if builtins.any(type(a) is ndarray for a in args) else _np
 
 
+# Functions that never launch a kernel (views and empty arrays), and the element-wise ones (ufuncs) that a
+# fused function may call.
+_NO_LAUNCH = set("empty empty_like broadcast_to broadcast_arrays expand_dims moveaxis squeeze swapaxes transpose "
+                 "atleast_1d atleast_2d split".split())
+_MAYBE_VIEW = {"reshape", "ravel"}
+_UFUNCS = set("""abs absolute add arccos arcsin arctan arctan2 ceil clip copysign cos cosh divide equal exp exp2 expm1
+floor floor_divide greater greater_equal isfinite isinf isnan less less_equal log log10 log1p log2 logaddexp
+logical_and logical_not logical_or maximum minimum mod multiply negative not_equal power reciprocal remainder rint
+sign sin sinh sqrt square subtract tan tanh true_divide where""".split())
+
+
 def _fn(name, npf=None):
     f = npf or getattr(_np, name)
 
     def wrapper(*args, **kwargs):
+        if name not in _NO_LAUNCH and name not in _MAYBE_VIEW:
+            _launch(elementwise=name in _UFUNCS)
         out = kwargs.get("out")
         if out is not None:
             if type(out) is not ndarray:
@@ -431,6 +551,8 @@ def _fn(name, npf=None):
             if k != "out":
                 kwargs[k] = _arg(v)
         r = f(*args, **kwargs)
+        if name in _MAYBE_VIEW:
+            return _viewed(args[0], r)
         return out if out is not None else _out(r)
     wrapper.__name__ = name
     return wrapper
@@ -460,6 +582,7 @@ def _add_at(a, slices, value):
     v = _operand(value)
     if v is NotImplemented:
         _refuse(value)
+    _launch(elementwise=False)
     _np.add.at(a._a, _wrap_index(a._a, slices), v)
 
 

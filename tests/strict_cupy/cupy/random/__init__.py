@@ -39,18 +39,19 @@ class Generator:
     def __init__(self, bit_generator):
         self.bit_generator = bit_generator
 
-    def _draw(self, method, *args, **kwargs):
+    def _draw(self, method, *args, cast=None, **kwargs):
         g = self.bit_generator._numpy()
         out = getattr(g, method)(*[_cp._arg(a) for a in args], **kwargs)
         self.bit_generator._advance(g)
-        return _cp._out(_np.asarray(out))
+        _cp._launch(elementwise=False)          # one draw, one launch (cuRAND and its transform)
+        return _cp._out(_np.asarray(out, dtype=cast))
 
     def random(self, size=None, dtype=_np.float64, out=None):
         if _np.dtype(dtype).char not in "fd":
             raise TypeError(f"Unsupported dtype {_np.dtype(dtype).name} for random")
         r = self._draw("random", size, dtype=dtype)
         if out is not None:
-            out[...] = r
+            out._a[...] = r._a                  # drawn into out, as CuPy does
             return out
         return r
 
@@ -59,12 +60,12 @@ class Generator:
             raise TypeError(f"Unsupported dtype {_np.dtype(dtype).name} for standard_normal")
         r = self._draw("standard_normal", size, dtype=dtype)
         if out is not None:
-            out[...] = r
+            out._a[...] = r._a                  # drawn into out, as CuPy does
             return out
         return r
 
     def uniform(self, low=0.0, high=1.0, size=None, dtype=_np.float64):
-        return self._draw("uniform", low, high, size).astype(dtype, copy=False)
+        return self._draw("uniform", low, high, size, cast=dtype)
 
     def integers(self, low, high=None, size=None, dtype=_np.int64, endpoint=False):
         return self._draw("integers", low, high, size, dtype=dtype, endpoint=endpoint)
@@ -82,7 +83,7 @@ class Generator:
         return self._draw("standard_gamma", shape, size, dtype=dtype)
 
     def beta(self, a, b, size=None, dtype=_np.float64):
-        return self._draw("beta", a, b, size).astype(dtype, copy=False)
+        return self._draw("beta", a, b, size, cast=dtype)
 
     def binomial(self, n, p, size=None):
         return self._draw("binomial", n, p, size)
