@@ -758,6 +758,8 @@ case("inpaint-mask-dir", PM, 2, ["--mask", "m.npy", "a directory"], lambda f: (f
 case("inpaint-images-fifo", PI, 2, ["--images", "x.npy", "named pipe"], lambda f: os.mkfifo(f / "x.npy"))
 case("inpaint-images-dir", PI, 2, ["--images", "x.npy", "a directory"], lambda f: (f / "x.npy").mkdir())
 case("inpaint-device-empty", P + ["--device", ""], 2, ["--device must not be empty"])
+for v in ("0", "-2"):
+    case(f"inpaint-threads-{v}", P + [f"--threads={v}"], 2, ["--threads must be >= 1", v])
 case("inpaint-mask-empty", P + ["--mask", ""], 2, ["--mask must not be empty"])
 case("resume-checkpoint-is-dir", R + ["--steps", "4"], 2, ["checkpoint.npz", "a directory"],
      lambda f: (shutil.copytree("ring", f / "run"), os.remove(f / "run" / "checkpoint.npz"),

@@ -637,10 +637,16 @@ def test_cli_options_reach_the_search(monkeypatch, tiny_run, tmp_path):
     monkeypatch.setattr(I.search, "inpaint", fake)
     np.save(tmp_path / "x.npy", np.zeros((2, 1, 28, 28), np.float32))
     for argv, key, want in ((["--prior-weight", "0.3"], "prior_weight", 0.3), ([], "prior_weight", None),
-                            (["--lambda", "2"], "lam", 2.0), (["--combine", "best"], "combine", "best")):
+                            (["--lambda", "2"], "lam", 2.0), (["--combine", "best"], "combine", "best"),
+                            (["--space", "z"], "space", "z"), (["--start-weight", "0.7"], "start_weight", 0.7)):
         cli(["--run", run, "--images", str(tmp_path / "x.npy"), "--encoder-steps", "0", "--quiet",
              "--out", str(tmp_path / "o.npy")] + argv)
         assert seen[key] == want
+    threads = []
+    monkeypatch.setattr(inpaint_cli, "use_threads", threads.append)
+    cli(["--run", run, "--images", str(tmp_path / "x.npy"), "--encoder-steps", "0", "--quiet", "--threads", "1",
+         "--out", str(tmp_path / "o.npy")])
+    assert threads == [1]
 
 
 # ------------------------------------------------------------------------------------------------ mask specs

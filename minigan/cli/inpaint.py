@@ -5,13 +5,13 @@ import time
 import numpy as np
 
 from .. import options
-from ..gan.config import DEVICE_HELP, IMAGE_SETS
+from ..gan.config import DEVICE_HELP, IMAGE_SETS, THREADS_HELP
 from ..inpaint.encoder import TRAINING
 from ..inpaint.masks import KINDS
 from ..inpaint.objective import PERCEPTUAL
 from ..inpaint.search import BLENDS, COMBINES, SPACES
 from ..options import Option
-from .common import check_not_empty, check_output_path, input_file, one_line
+from .common import check_not_empty, check_output_path, input_file, one_line, use_threads
 
 CHOSEN = "chosen from the mask"
 # ``minigan inpaint``'s options. The search's settings default to None: ``inpaint.search.settings`` chooses them
@@ -51,6 +51,7 @@ INPAINT = (
     Option("evaluate", bool, False, "also score the fill and the copy-based baselines: hole PSNR / L1, KID, "
            "class kept (needs the data set's classifier; docs/evaluation.md)"),
     Option("device", str, None, DEVICE_HELP),
+    Option("threads", int, None, THREADS_HELP, bounds=">= 1", metavar="N"),
     Option("seed", int, 0, "seeds the starting codes and random masks", bounds=">= 0"),
     Option("quiet", bool, False, "no progress bar"),
 )
@@ -121,6 +122,7 @@ def run_cli(a):
     check_output_path(v["out"], inputs={"--images": v["images"], "--mask": mask_file})
     if mask_file:
         input_file(mask_file, "--mask")
+    use_threads(v["threads"])
     cfg, G, D = load_run(v["run"], v["device"])
     if cfg.get("model") == "dcgan32":
         raise ValueError(f"inpaint works on 28x28 generators; {v['run']} is a dcgan32 run (32x32, padded images): "
