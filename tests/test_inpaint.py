@@ -690,14 +690,17 @@ def test_training_masks_cover_the_family():
 # ------------------------------------------------------------------------------------------------ settings
 
 def test_settings_are_chosen_from_the_mask():
-    """A hole that is one large region is pasted (Poisson blending would drag the border's shade across it);
-    holes whose pixels mostly touch known ones are Poisson-blended; the search from random codes keeps Yeh et
-    al.'s settings."""
+    """A hole that is one large region is pasted (Poisson blending would drag the border's shade across it),
+    others Poisson-blended; known pixels in one region let the search's fill stand (w = 0), scattered ones
+    lean a quarter on the encoder's image; the search from random codes keeps Yeh et al.'s settings."""
     shape = (2, 1, 28, 28)
     for spec in ("left", "right", "top", "bottom", "box:0,0,20,28"):
         st = I.settings(I.get_mask(spec, shape))
-        assert (st["blend"], st["start_weight"]) == ("none", 0.5), spec
-    for spec in ("center", "box:3,5,9,12", "random:0.5", "random:0.95", "grid:2", "grid:6"):
+        assert (st["blend"], st["start_weight"], st["space"]) == ("none", 0.0, "features"), spec
+    for spec in ("center", "box:3,5,9,12"):
+        st = I.settings(I.get_mask(spec, shape))
+        assert (st["blend"], st["start_weight"]) == ("poisson", 0.0), spec
+    for spec in ("random:0.5", "random:0.95", "grid:2", "grid:6"):
         st = I.settings(I.get_mask(spec, shape, rng=0))
         assert (st["blend"], st["start_weight"]) == ("poisson", 0.25), spec
     enc, rnd = I.settings(I.get_mask("center", shape)), I.settings(I.get_mask("center", shape), "random")

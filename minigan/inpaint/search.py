@@ -51,24 +51,26 @@ COMBINES = ("mean", "best")
 def settings(mask, start="encoder"):
     """The search's settings for a mask (N or 1, 1, H, W), from the mask itself and where the search starts.
 
-    What counts is whether the hole is one large region beside one large known region: under 20 % of the
-    missing pixels have a known 4-neighbour and under half the known pixels a missing one (``border_share``:
-    0.07 and 0.07 for a half of a 28 x 28 image; 0.27 and 0.10 for the centre square; 0.19 and 1 for 95 %
-    random pixels missing; 0.67 and 1 for a grid of spacing 2). Such a hole is filled with no Poisson
-    blending (it would drag the border's shade across the whole hole) and with w = 0.5 (the encoder's guess
-    weighs more where little is known around the hole); any other hole with Poisson blending and w = 0.25
-    (the fill closer to the searched, sharper G(z_hat)).
+    The mask's two numbers are its border shares (``border_share``): the fraction of missing pixels with a
+    known 4-neighbour, and of known pixels with a missing one (0.07 and 0.07 for a half of a 28 x 28 image;
+    0.27 and 0.10 for the centre square; 0.19 and 1 for 95 % random pixels missing; 0.67 and 1 for a grid of
+    spacing 2). Known pixels in one region (under half of them on its border) let the search's own fill
+    stand (w = 0); scattered ones (random pixels, grids) constrain each feature cell weakly, and the fill
+    leans a quarter on the encoder's image (w = 0.25). A hole that is moreover one large region (under 20 %
+    of it on its border: a half of the image) is pasted without Poisson blending, which would drag the
+    border's shade across the whole hole; every other hole is Poisson-blended.
 
     From the encoder: 100 Adam steps on the features, one restart, gamma 0.1 around h_E, no perceptual term,
     the fill w G(z_E) + (1 - w) tail(h_hat). From random codes: Yeh et al.'s search as tuned on the centre mask
     (500 steps, 4 restarts averaged, gamma 1, lambda 0.1, Poisson). docs/inpainting.md has the measurements.
     """
     hole = np.asarray(mask, np.float32) == 0
-    one_region = border_share(hole) < 0.2 and border_share(~hole) < 0.5
+    known_together = border_share(~hole) < 0.5
+    one_region = known_together and border_share(hole) < 0.2
     if start == "encoder":
         return dict(space="features", iters=100, restarts=1, lr=0.01, lam=0.0, prior_weight=0.1,
                     perceptual="nonsaturating", weighted=False, constraint="auto", combine="mean",
-                    start_weight=0.5 if one_region else 0.25, blend="none" if one_region else "poisson")
+                    start_weight=0.0 if known_together else 0.25, blend="none" if one_region else "poisson")
     return dict(space="z", iters=500, restarts=4, lr=0.01, lam=0.1, prior_weight=1.0, perceptual="nonsaturating",
                 weighted=False, constraint="auto", combine="mean", start_weight=0.0, blend="poisson")
 
