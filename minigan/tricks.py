@@ -16,7 +16,7 @@ it; docs/performance.md):
     leaky_relu_arithmetic       +27% /  +36%   max(x, s x) and an in-place backward factor, not where()
     outer_product_matmul         +2% /   +4%   a product of inner size 1 as a broadcast product
     reuse_freed_memory           -5% /  +38%   glibc keeps freed blocks for the next step (the whole process)
-    split_over_cores             SPLIT_TBD   every loop and product on minigan's own threads (split, gemm)
+    split_over_cores             -1% /  +16%   every loop and product on minigan's own threads (split, gemm)
 
 and on the GPU, in kernel launches per DCGAN-28 step (375 with every trick on; counted by the CuPy stand-in,
 benchmarks/launches.py; the GPU's time was not measured):

@@ -248,7 +248,7 @@ print(table({"center": scores}))
 
 # %% [markdown]
 # KID is noisy at 64 images. docs/evaluation.md scores eight disjoint sets of 256 *real* test images against the
-# same 2,000 and finds a standard deviation of 6.4; at 64 images it is larger. The same check here, on eight sets
+# same 2,000 and finds a standard deviation of 5.2; at 64 images it is larger. The same check here, on eight sets
 # of 64 real test images (none of them inpainted), and the 64 originals themselves:
 
 # %%
