@@ -35,13 +35,13 @@ INPAINT = (
            "codes)", bounds=">= 0"),
     Option("space", str, None, f"with an encoder: search G's projected 7x7 features near the encoder's "
            f"(features; DCGAN-28) or the code z itself (z) ({CHOSEN})", choices=SPACES),
-    Option("iters", int, None, f"Adam steps on z ({CHOSEN})", bounds=">= 1"),
+    Option("iters", int, None, f"Adam steps of the search ({CHOSEN})", bounds=">= 1"),
     Option("restarts", int, None, f"codes searched per image ({CHOSEN})", bounds=">= 1"),
     Option("combine", str, None, f"the fill: the mean of the codes' images (accuracy) or the best code's "
            f"(one sharp completion) ({CHOSEN})", choices=COMBINES),
     Option("start_weight", float, None, f"with --combine mean and an encoder: the weight w of the encoder's "
            f"image G(z_E) in the fill w G(z_E) + (1 - w) G(z_hat) ({CHOSEN})", bounds="[0, 1]"),
-    Option("lr", float, None, f"Adam's learning rate on z ({CHOSEN})", bounds="(0, inf)"),
+    Option("lr", float, None, f"the search's Adam learning rate ({CHOSEN})", bounds="(0, inf)"),
     Option("lambda", float, None, f"the weight of D's perceptual loss ({CHOSEN})", bounds="[0, inf)"),
     Option("prior_weight", float, None, f"gamma, the weight of the penalty gamma ||z - c||^2 / 2, c the "
            f"encoder's code (or 0) ({CHOSEN})", bounds="[0, inf)"),
@@ -66,15 +66,16 @@ def add_parser(subparsers):
         "inpaint", help="fill missing pixels with a trained GAN (Yeh et al. 2016)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Semantic inpainting: the run's encoder reads the damaged image and proposes a code z (it is "
-                    "trained once, the first time, and kept in the run directory); a search then moves z so that "
-                    "G(z) matches the known pixels, and G(z) fills the hole. See docs/inpainting.md.",
+                    "trained once, the first time, and kept in the run directory); a short search then moves G's "
+                    "7x7 features (DCGAN-28; else z) so that G's image matches the known pixels, and that image "
+                    "fills the hole. Every search setting is chosen from the mask. See docs/inpainting.md.",
         epilog="examples:\n"
                "  minigan inpaint --run runs/fm --data fashion-mnist --n 16 --mask center --out filled.png\n"
                "  minigan inpaint --run runs/fm --data fashion-mnist --n 256 --mask random:0.9 --evaluate "
                "--out f.npy\n"
                "  minigan inpaint --run runs/fm --images damaged.npy --mask mask.png --out filled.npy\n"
-               "Beside another job on the same cores, give each OPENBLAS_NUM_THREADS=1: two multi-threaded jobs "
-               "spin against each other.")
+               "Beside another job on the same cores, give each --threads 1: two multi-threaded jobs spin "
+               "against each other.")
     options.add_arguments(p, INPAINT)
     return p
 

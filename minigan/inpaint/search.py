@@ -39,7 +39,7 @@ from ..gan.run import output_range, sample_prior
 from ..tensor import Tensor, no_grad
 from .blend import compose, poisson_blend
 from .masks import check_mask, importance_weights
-from .objective import PERCEPTUAL, call, objective
+from .objective import PERCEPTUAL, call, objective, to_unit
 
 STARTS = ("encoder", "random")
 CONSTRAINTS = ("auto", "clip", "sphere", "penalty", "none")
@@ -64,6 +64,8 @@ def settings(mask, start="encoder"):
     the fill w G(z_E) + (1 - w) tail(h_hat). From random codes: Yeh et al.'s search as tuned on the centre mask
     (500 steps, 4 restarts averaged, gamma 1, lambda 0.1, Poisson). docs/inpainting.md has the measurements.
     """
+    if start not in STARTS:
+        raise ValueError(f"inpaint: start must be one of {', '.join(STARTS)}, got {start!r}")
     hole = np.asarray(mask, np.float32) == 0
     known_together = border_share(~hole) < 0.5
     one_region = known_together and border_share(hole) < 0.2
@@ -87,7 +89,7 @@ class Split:
         return cls(G) if getattr(G, "FEATURES", None) is not None and hasattr(G, "net") else None
 
     def head(self, z, labels=None):
-        return self.G.net[:self.k](self.G._with_labels(z, labels) if hasattr(self.G, "_with_labels") else z)
+        return self.G.net[:self.k](self.G._with_labels(z, labels))
 
     def __call__(self, h, labels=None):                # the tail; labels went in with z
         return self.G.net[self.k:](h)
@@ -237,8 +239,7 @@ class Search:
         with no_grad():
             out = call(self.gen, Tensor(self.centre.data[:self.n]), None if self.labels is None
                        else self.labels[:self.n])
-        return np.clip(backend.as_numpy(out.data).astype(np.float32) * (0.5 if self.scale == "tanh" else 1)
-                       + (0.5 if self.scale == "tanh" else 0), 0, 1)
+        return np.clip(to_unit(out, self.scale).numpy(), 0, 1)
 
 
 @contextlib.contextmanager
@@ -328,11 +329,10 @@ def inpaint(G, D, images, mask, cfg=None, *, encoder=None, space=None, iters=Non
 def _image_shape(G, z_dim, labels):
     """The (C, H, W) that G makes, from one zero code, without a graph (G is already in eval mode)."""
     p = next(iter(G.parameters()), None)
-    z = Tensor(backend.to_device(np.zeros((1, z_dim), p.dtype if p is not None else np.float32),
-                                 p.device if p is not None else "cpu"))
+    device, dtype = (p.device, p.dtype) if p is not None else ("cpu", np.float32)
+    z = Tensor(backend.to_device(np.zeros((1, z_dim), dtype), device))
     with no_grad():
-        return tuple(call(G, z, None if labels is None else
-                          backend.to_device(labels[:1], p.device if p is not None else "cpu")).shape[1:])
+        return tuple(call(G, z, None if labels is None else backend.to_device(labels[:1], device)).shape[1:])
 
 
 def _run(s, iters, k, record_every, progress):
@@ -362,9 +362,9 @@ def _result(s, losses, frames, gen, lc, lp, st, iters, k):
     pick = (best, np.arange(s.n))
     gens = np.clip(gen.numpy().reshape((s.R, s.n) + s.x.shape[1:]), 0, 1)   # (R, N, C, H, W), one copy
     if st["combine"] == "mean":
-        start, w = s.start_images(), float(st["start_weight"])
-        generated = gens.mean(axis=0) if start is None else w * start + (1 - w) * gens.mean(axis=0)
-        generated = generated.astype(np.float32)
+        w = float(st["start_weight"])
+        start = s.start_images() if w else None                             # G(z_E): one more forward, if used
+        generated = (gens.mean(axis=0) if start is None else w * start + (1 - w) * gens.mean(axis=0)).astype(np.float32)
     else:
         generated = gens[pick].astype(np.float32)
     blended = poisson_blend(s.x, generated, s.mask) if st["blend"] == "poisson" else compose(s.x, generated, s.mask)
