@@ -1,12 +1,13 @@
 """Inpainting on accuracy and realism, every mask, with `minigan inpaint`'s defaults, against the copy-based baselines.
 
-For each mask: the first --n test images are masked and filled by minigan (the run's encoder, then the search,
-every setting as `minigan inpaint` chooses it; the encoder is trained first if the run has none) and by the
-baselines (the mean training image, the nearest training image on the known pixels, the mean of its 8 nearest);
-every fill is scored by hole PSNR and L1 (pooled over all missing pixels), KID against 2,000 real test images
-that were not inpainted (the shipped classifier's features, x 1000) and the share of images whose class the
-classifier keeps. Also measured: real against real KID (the noise floor at this n) and, with --variants, the
-other points minigan offers (--combine best; the search from random codes, Yeh et al.'s method).
+For each mask: the first --n test images are masked and filled by minigan (the search from the run's encoder's
+codes of the nearest training images, every setting as `minigan inpaint` chooses it; the encoder is trained first
+if the run has none) and by the baselines (the mean training image, the nearest training image on the known
+pixels, the mean of its 8 nearest); every fill is scored by hole PSNR and L1 (pooled over all missing pixels), KID
+against 2,000 real test images that were not inpainted (the shipped classifier's features, x 1000) and the share of
+images whose class the classifier keeps. Also measured: real against real KID (the noise floor at this n) and,
+with --variants, the other points minigan offers (--combine best; the search from the encoder's code of the
+damaged image alone; the search from random codes, Yeh et al.'s method).
 
     python benchmarks/inpainting.py --run runs/fashion-mnist                 # 256 images, 14 masks
     python benchmarks/inpainting.py --run R --masks center left box:2,11,14,14 --n 64 --variants
@@ -74,11 +75,14 @@ def main(argv=None):
         name = spec.replace(".png", "")
         fills = baselines(x, m, train)
         t = time.perf_counter()
-        fills["minigan"] = inpaint(G, D, x, m, cfg, encoder=E, seed=a.seed, progress=True)["blended"]
+        fills["minigan"] = inpaint(G, D, x, m, cfg, encoder=E, references=train, seed=a.seed,
+                                   progress=True)["blended"]
         seconds[name] = time.perf_counter() - t
         if a.variants:
-            fills["minigan --combine best"] = inpaint(G, D, x, m, cfg, encoder=E, combine="best",
-                                                      seed=a.seed)["blended"]
+            fills["minigan --combine best"] = inpaint(G, D, x, m, cfg, encoder=E, references=train,
+                                                      combine="best", seed=a.seed)["blended"]
+            fills["minigan from the encoder's code alone"] = inpaint(G, D, x, m, cfg, encoder=E,
+                                                                     seed=a.seed)["blended"]
             fills["minigan from random codes"] = inpaint(G, D, x, m, cfg, seed=a.seed, progress=True)["blended"]
         scores[name] = {k: judge(f, m) for k, f in fills.items()}
         print(f"{name}: " + ", ".join(f"{k} {v['psnr']:.2f} dB / KID {v['kid']:.1f}" for k, v in scores[name].items()),

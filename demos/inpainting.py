@@ -1,11 +1,13 @@
 """Demo: semantic inpainting with a trained DCGAN on Fashion-MNIST (Yeh et al. 2016, the slides' use case).
 
 For every mask it fills n test images exactly as `minigan inpaint` does with its defaults (the run's encoder
-reads the damaged image and proposes a code z_E, then a short search moves z so that G(z) matches the known
-pixels; the settings are chosen from the mask), and writes (under --out):
+reads the codes of the 4 training images nearest to each damaged image on its known pixels; a short search from
+each moves G's features so that G's image matches the known pixels; the two that fit best are averaged; the
+settings are chosen from the mask), and writes (under --out):
 
     inpainting_<mask>.png   rows: original / masked / the fill / blended (the slides' figure), 16 images
-    search_<mask>.gif       G(z) over the search's iterations for the first few images (masked input on top)
+    search_<mask>.gif       G(z) over the search's iterations for the first few images, the best-fitting
+                            start's (masked input on top)
     results.md              hole PSNR / L1, KID and class kept of minigan and the three copy-based baselines
 
 If the run does not exist, a short DCGAN-28 (1 epoch) is trained into it first; if it has no encoder, the
@@ -97,13 +99,15 @@ def main():
         mask = get_mask(spec, x.shape, rng=args.seed)
         name = os.path.basename(spec)
         print(f"[{timer():6.0f} s] {name}: filling {len(x)} images ...")
-        r = inpaint(G, D, x, mask, cfg, encoder=E, seed=args.seed, record=k, record_every=5, progress=True)
+        r = inpaint(G, D, x, mask, cfg, encoder=E, references=trainset, seed=args.seed, record=k, record_every=5,
+                    progress=True)
         inpainting_figure(x[:16], mask[:16], r["generated"][:16], r["blended"][:16],
                           os.path.join(args.out, f"inpainting_{name}.png"))
         write_gif(r, x, mask, os.path.join(args.out, f"search_{name}.gif"), k)
         scores[name] = compare(dict(baselines(x, mask, trainset), minigan=r["blended"]), judge, mask)
     lines = [f"The first {len(x)} {cfg['data']} test images; run {run}; minigan inpaint's defaults "
-             f"({'from the encoder' if E is not None else 'from random codes'}); KID x 1000 against 2,000 real "
+             f"({'from random codes' if E is None else 'from the nearest training images codes'}); KID x 1000 "
+             "against 2,000 real "
              "test images that were not inpainted.", "", table(scores), "", f"({timer():.0f} s in all)"]
     _common.report(lines, os.path.join(args.out, "results.md"))
     print(f"figures: {args.out}/inpainting_<mask>.png, search_<mask>.gif")

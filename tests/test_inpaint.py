@@ -18,6 +18,7 @@ import minigan
 from minigan import inpaint as I
 from minigan import nn
 from minigan.cli import inpaint as inpaint_cli
+from minigan.data import DataError
 from minigan.inpaint.objective import contextual_loss, objective, perceptual_loss
 
 
@@ -593,7 +594,7 @@ def test_cli_trains_the_encoder_once_and_evaluates(tiny_run, tmp_path, capsys):
         os.remove(path)
     assert cli(argv) == 0 and os.path.isfile(path)
     first = capsys.readouterr().out
-    assert "training the inpainting encoder" in first and "from the encoder" in first
+    assert "training the inpainting encoder" in first and "from the nearest training images' codes" in first
     stamp = os.stat(path).st_mtime_ns
     assert cli(argv + ["--evaluate"]) == 0
     text = capsys.readouterr().out
@@ -626,7 +627,7 @@ def test_cli_refuses_bad_input(tiny_run, tmp_path):
         cli(["--run", run, "--out", str(tmp_path / "o.npy")])           # neither --images nor --data
 
 
-def test_cli_options_reach_the_search(monkeypatch, tiny_run, tmp_path):
+def test_cli_options_reach_the_search(monkeypatch, tiny_run, tmp_path, capsys):
     """An option given reaches the search; one left out reaches it as None (the search chooses it from the mask)."""
     run, _ = tiny_run
     seen = {}
@@ -638,10 +639,21 @@ def test_cli_options_reach_the_search(monkeypatch, tiny_run, tmp_path):
     np.save(tmp_path / "x.npy", np.zeros((2, 1, 28, 28), np.float32))
     for argv, key, want in ((["--prior-weight", "0.3"], "prior_weight", 0.3), ([], "prior_weight", None),
                             (["--lambda", "2"], "lam", 2.0), (["--combine", "best"], "combine", "best"),
-                            (["--space", "z"], "space", "z"), (["--start-weight", "0.7"], "start_weight", 0.7)):
+                            (["--space", "z"], "space", "z"), (["--start-weight", "0.7"], "start_weight", 0.7),
+                            (["--pool", "3"], "pool", 3), ([], "pool", None)):
         cli(["--run", run, "--images", str(tmp_path / "x.npy"), "--encoder-steps", "0", "--quiet",
              "--out", str(tmp_path / "o.npy")] + argv)
         assert seen[key] == want
+    import minigan.inpaint.encoder as enc
+    monkeypatch.setattr(enc, "encoder_for", lambda *a, **k: "E")       # an encoder: the training images go too
+    cli(["--run", run, "--images", str(tmp_path / "x.npy"), "--quiet", "--out", str(tmp_path / "o.npy")])
+    assert seen["encoder"] == "E" and seen["references"].shape[1:] == (1, 28, 28)
+
+    def missing(v, cfg):
+        raise DataError("no files here")
+    monkeypatch.setattr(inpaint_cli, "_training_images", missing)     # no training images: z_E alone, said
+    cli(["--run", run, "--images", str(tmp_path / "x.npy"), "--quiet", "--out", str(tmp_path / "o.npy")])
+    assert seen["references"] is None and "training images not found (no files here)" in capsys.readouterr().out
     threads = []
     monkeypatch.setattr(inpaint_cli, "use_threads", threads.append)
     cli(["--run", run, "--images", str(tmp_path / "x.npy"), "--encoder-steps", "0", "--quiet", "--threads", "1",
@@ -704,7 +716,13 @@ def test_settings_are_chosen_from_the_mask():
         st = I.settings(I.get_mask(spec, shape, rng=0))
         assert (st["blend"], st["start_weight"]) == ("poisson", 0.25), spec
     enc, rnd = I.settings(I.get_mask("center", shape)), I.settings(I.get_mask("center", shape), "random")
-    assert enc["restarts"] == 1 and rnd["restarts"] == 4 and rnd["prior_weight"] == 1.0
+    assert enc["restarts"] == 1 and rnd["restarts"] == 4 and rnd["prior_weight"] == 1.0 and rnd["pool"] is None
+    for spec in ("center", "left", "random:0.95", "grid:6"):                   # from the nearest references' codes
+        st = I.settings(I.get_mask(spec, shape, rng=0), "neighbours")
+        assert (st["restarts"], st["pool"], st["start_weight"], st["space"]) == (4, 2, 0.0, "features"), spec
+        assert st["blend"] == I.settings(I.get_mask(spec, shape, rng=0))["blend"], spec
+    with pytest.raises(ValueError, match="start must be one of neighbours, encoder, random"):
+        I.settings(I.get_mask("center", shape), "nearest")
     for bad in (-0.1, 1.5, float("nan")):
         with pytest.raises(ValueError, match="start_weight"):
             I.search.check_search(dict(enc, start_weight=bad))
@@ -800,6 +818,46 @@ def test_encoder_learns_and_the_search_starts_from_its_codes():
         end = np.clip(G.numpy(r2["z"]), 0, 1)
         assert np.abs(end - start).max() > 1e-4                                 # the search moved z
         np.testing.assert_allclose(r2["generated"], w * start + (1 - w) * end, atol=1e-5)
+
+
+def test_the_search_starts_from_the_nearest_references_codes():
+    """With reference images, restart r starts from E's code of the r-th reference nearest to the image on its
+    known pixels, read whole (found here by a loop), with the penalty centred on that start (zero there);
+    combine "mean" averages the ``pool`` best-fitting restarts' images (1: the best one; R: all)."""
+    from minigan.inpaint.encoder import Encoder, encode, neighbour_codes
+    rng = np.random.default_rng(2)
+    G, E = AffineG(rng), Encoder(3, (1, 5, 4), width=4).eval()
+    refs = rng.random((30, 1, 5, 4)).astype(np.float32)
+    x = rng.random((4, 1, 5, 4)).astype(np.float32)
+    m = I.make_mask("random", (4, 1, 5, 4), p=0.5, rng=0)
+    whole = np.ones((1, 1, 5, 4), np.float32)
+    codes = minigan.backend.as_numpy(neighbour_codes(E, x, m, refs, 3)).reshape(3, 4, 3)
+    for i in range(4):
+        dist = [float((((x[i] - t) ** 2) * m[i]).sum()) for t in refs]
+        for j, k in enumerate(np.argsort(dist, kind="stable")[:3]):
+            np.testing.assert_allclose(codes[j, i], minigan.backend.as_numpy(encode(E, refs[k:k + 1], whole))[0],
+                                       rtol=1e-5, atol=1e-6)
+    kw = dict(z_dim=3, scale="sigmoid", encoder=E, references=refs, lam=0, blend="none")
+    still = I.inpaint(G, None, x, m, iters=0, restarts=3, prior_weight=100.0, **kw)
+    np.testing.assert_allclose(still["z_all"], codes, rtol=1e-5, atol=1e-6)
+    free = I.inpaint(G, None, x, m, iters=0, restarts=3, prior_weight=0.0, **kw)
+    np.testing.assert_allclose(still["history"]["loss"], free["history"]["loss"], rtol=1e-6)  # penalty 0 at the start
+    st = I.inpaint(G, None, x, m, iters=1, **kw)["settings"]
+    assert (st["restarts"], st["pool"]) == (4, 2)
+    best = I.inpaint(G, None, x, m, iters=5, restarts=3, combine="best", **kw)
+    one = I.inpaint(G, None, x, m, iters=5, restarts=3, pool=1, **kw)
+    every = I.inpaint(G, None, x, m, iters=5, restarts=3, pool=3, **kw)
+    np.testing.assert_allclose(one["generated"], best["generated"], atol=1e-6)
+    images = np.clip(G.numpy(every["z_all"].reshape(-1, 3)), 0, 1).reshape(3, 4, 1, 5, 4)
+    np.testing.assert_allclose(every["generated"], images.mean(axis=0), atol=1e-5)
+    with pytest.raises(ValueError, match="references .* need an encoder"):
+        I.inpaint(G, None, x, m, z_dim=3, scale="sigmoid", references=refs)
+    with pytest.raises(ValueError, match="5 restarts start from as many nearest references, but only 3"):
+        I.inpaint(G, None, x, m, iters=1, restarts=5, **dict(kw, references=refs[:3]))
+    with pytest.raises(ValueError, match=r"references must be images of shape \(M >= 1, 1, 5, 4\)"):
+        I.inpaint(G, None, x, m, iters=1, **dict(kw, references=refs[:, :, :4]))
+    with pytest.raises(ValueError, match=r"pool >= 1.*pool=0"):
+        I.inpaint(G, None, x, m, iters=1, pool=0, **kw)
 
 
 def test_encoder_file_belongs_to_one_generator(tmp_path):

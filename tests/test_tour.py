@@ -58,6 +58,7 @@ TOLERANCE = {
     ("06", "hole PSNR, mean of 8 nearest"): 1e-3,
     ("06", "hole PSNR, minigan, random codes"): 0.15,
     ("06", "hole PSNR, minigan, encoder"): 0.15,
+    ("06", "hole PSNR, minigan, nearest images' codes"): 0.15,
     ("06", "final L(z) of the search from random codes, mean over images"): ("rel", 0.02),
 }
 KEY_LINE = re.compile(r"^  (.+): (-?[0-9][0-9.e+-]*)$")

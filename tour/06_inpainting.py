@@ -8,8 +8,8 @@
 # pixels we know and looks real to D, then fill the hole with $G(z)$. Using the trained model is itself an
 # optimisation, by gradient descent on $z$, through both networks. This notebook writes down the two losses, runs
 # Yeh et al.'s search from random codes with the 12-epoch DCGAN of notebook 5, then minigan's search, which starts
-# from the code an encoder reads off the damaged image, and scores both, and three ways of copying from the
-# training set, on accuracy and on realism. [docs/inpainting.md](../docs/inpainting.md) derives every choice and
+# from the codes an encoder reads off the damaged image and off its nearest training images, and scores them, and
+# three ways of copying from the training set, on accuracy and on realism. [docs/inpainting.md](../docs/inpainting.md) derives every choice and
 # measures it at length.
 #
 # **Running this notebook.** In a clone of the repository: `pip install -e ".[dev]"`, then `jupyter lab tour/`.
@@ -191,25 +191,33 @@ show(np.concatenate(rows), 8, "original; masked (centre), G(z_E); masked (left h
 # not $z$ but G's projected features: $G = \mathrm{tail} \circ \mathrm{head}$, where $h = \mathrm{head}(z)$ holds
 # the 128 maps of 7x7 after G's first layer, 6,272 numbers that can follow the known pixels where the 100 of $z$
 # cannot. It runs Adam on $h$ from $h_E = \mathrm{head}(z_E)$, the penalty $\tfrac{\gamma}{2}\lVert h - h_E
-# \rVert^2$ keeping $h$ near what G makes, and fills the hole with $w\,G(z_E) + (1 - w)\,\mathrm{tail}(\hat h)$.
-# `settings(mask)` picks $w$ and the blending from the mask's shape. Known pixels in one region (the centre
-# square, a half) hold the searched features firmly, and their fill stands alone ($w = 0$); scattered known
-# pixels (random pixels, a grid) constrain each feature cell weakly, and the fill leans a quarter on the
-# encoder's image ($w = 0.25$). A hole that is itself one large region (a half) is pasted without Poisson
-# blending, which would drag the border's shade across the whole hole; every other hole is blended. We call
-# `inpaint` with the defaults:
+# \rVert^2$ keeping $h$ near what G makes.
+#
+# $G(z_E)$ is the generator's best *single* guess of the hole, trained to minimise the squared error: where the
+# known pixels leave the hole uncertain it is a cautious, average-looking garment, sometimes of the wrong kind.
+# The training set has sharper guesses. The encoder also reads *whole* images (mask all ones): the codes of the
+# 4 training images nearest to the damaged one on its known pixels put real-looking garments of the class the
+# known pixels suggest in G's range. `minigan inpaint` starts one search from each of them (penalty centred on
+# its own start), and fills the hole with the mean of the two that fit the known pixels best. `settings(mask,
+# "neighbours")` holds these settings; only the blending depends on the mask's shape: a hole that is one large
+# region (a half) is pasted without Poisson blending, which would drag the border's shade across the whole hole;
+# every other hole is blended. We call `inpaint` with the defaults and the training images as `references`:
 
 # %%
+from minigan.gan.run import split_held_out
+
+train_x = split_held_out(data.load_images("fashion-mnist", "train", scale="sigmoid")[0])[0]   # 59,000 images
 for s in specs:
-    st = settings(masks[s])
-    print(f"{s:10s} chosen from the mask: w = {st['start_weight']}, blend = {st['blend']}")
+    st = settings(masks[s], "neighbours")
+    print(f"{s:10s} chosen from the mask: {st['restarts']} starts, the best {st['pool']} averaged, "
+          f"blend = {st['blend']}")
 t0 = time.perf_counter()
-r = inpaint(G, D, images, mask, cfg, encoder=E)
-print(f"64 images from the encoder's codes: {time.perf_counter() - t0:.1f} s")
+r = inpaint(G, D, images, mask, cfg, encoder=E, references=train_x)
+print(f"64 images from the nearest training images' codes: {time.perf_counter() - t0:.1f} s")
 print("settings:", r["settings"])
 
 # %% [markdown]
-# The slides' figure: the originals, the masked inputs, the fill (for the centre square $w = 0$: the searched
+# The slides' figure: the originals, the masked inputs, the fill (the mean of the two best-fitting searched
 # $\mathrm{tail}(\hat h)$) and the blended result.
 
 # %%
@@ -229,20 +237,19 @@ show(np.concatenate(rows), 16, "rows: original, masked, the fill, blended", (12,
 #   0 for real images and rewards a fill that looks like a real garment, where a blur scores badly. **Class kept**:
 #   the share of completions the classifier puts in the class it gives the original.
 #
-# Beside the two searches, three fills that copy from the 59,000 training images the GAN was trained on
+# Beside the three searches, three fills that copy from the 59,000 training images the GAN was trained on
 # (`baselines`): the mean training image; the hole of the training image nearest to $x$ on the known pixels; and
 # the mean of the 8 nearest, a crude conditional mean.
 
 # %%
 from minigan.gan import quality
-from minigan.gan.run import split_held_out
 from minigan.inpaint.evaluate import Judge, baselines, compare, kid, table
 
-train_x = split_held_out(data.load_images("fashion-mnist", "train", scale="sigmoid")[0])[0]
 judge = Judge(test_x[-2000:], images, device=device)         # the classifier, and the real images' features
 fills = dict(baselines(images, mask, train_x))
 fills["minigan, random codes"] = result["blended"]
-fills["minigan, encoder"] = r["blended"]
+fills["minigan, encoder"] = inpaint(G, D, images, mask, cfg, encoder=E)["blended"]     # z_E alone
+fills["minigan, nearest images' codes"] = r["blended"]
 scores = compare(fills, judge, mask)
 print(table({"center": scores}))
 
@@ -263,17 +270,19 @@ show(np.concatenate([show_masked(images[:16], mask[:16])] + [grey(f[:16]) for f 
 # Read the table on both columns. The mean training image is neither accurate nor real. Copying the nearest
 # training image puts a real garment in the hole, as real to the classifier as real images are, but often not the
 # right one: its PSNR is low. The mean of the 8 nearest is the most accurate fill here, because PSNR rewards the
-# average, and it pays in realism. Both searches fill the hole with what the generator draws. Started from the
-# encoder's code, the search is more accurate than from random codes (which 200 steps leave short of the
-# library's 500), and it keeps the class most often. At 64 images KID separates only large gaps: the mean image
-# is far from real, while the copies and the two searches lie within a few noise widths of one another.
+# average, and it pays in realism. The three searches fill the hole with what the generator draws. Started from
+# the encoder's code z_E, the search is more accurate than from random codes (which 200 steps leave short of the
+# library's 500); started from the nearest training images' codes (the default) it is more accurate still, and
+# its fill is the most realistic of the searches. At 64 images KID separates only large gaps: the mean image is
+# far from real, while the copies and the searches lie within a few noise widths of one another.
 #
 # ## What this notebook showed, and the full measurement
 #
 # - Inpainting with a GAN is a search with the networks fixed: a contextual loss on the known pixels, a perceptual
 #   loss from D and a penalty that keeps the code near a centre, minimised by Adam through G and D.
 # - Where the search starts decides what it draws in the hole. An encoder trained on holes in training images
-#   proposes a start that draws it better; the search then fits the known pixels from there.
+#   proposes a start that draws it better; the codes it reads off the nearest training images are sharper
+#   starts still; the search then fits the known pixels from each.
 # - A fill is a point on two axes: PSNR rewards the blurry conditional mean, KID a real-looking garment.
 #
 # [docs/inpainting.md](../docs/inpainting.md), section 3, has the full measurement: thirteen masks, 256 test

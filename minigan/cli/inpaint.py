@@ -22,7 +22,8 @@ INPAINT = (
            group="source", required=True),
     Option("data", str, None, "take the first --n images of a data set's --split", choices=IMAGE_SETS,
            group="source"),
-    Option("split", str, "test", "with --data: which part of the data set", choices=("train", "test")),
+    Option("split", str, "test", "with --data: which part of the data set (train: each image is among the "
+           "training images whose codes start the search, so its own code starts it)", choices=("train", "test")),
     Option("n", int, 64, "with --data: how many images", bounds=">= 1"),
     Option("data_dir", str, None, "with --data (and to train the encoder): folder with the IDX files"),
     Option("mask", str, "center", f"a kind, {', '.join(KINDS)} (random:P: the fraction P missing, default 0.8; "
@@ -36,7 +37,10 @@ INPAINT = (
     Option("space", str, None, f"with an encoder: search G's projected 7x7 features near the encoder's "
            f"(features; DCGAN-28) or the code z itself (z) ({CHOSEN})", choices=SPACES),
     Option("iters", int, None, f"Adam steps of the search ({CHOSEN})", bounds=">= 1"),
-    Option("restarts", int, None, f"codes searched per image ({CHOSEN})", bounds=">= 1"),
+    Option("restarts", int, None, f"codes searched per image: with an encoder, those it reads off the training "
+           f"images nearest to each image on its known pixels ({CHOSEN})", bounds=">= 1"),
+    Option("pool", int, None, f"with --combine mean: how many of the best-fitting codes' images are averaged "
+           f"({CHOSEN})", bounds=">= 1"),
     Option("combine", str, None, f"the fill: the mean of the codes' images (accuracy) or the best code's "
            f"(one sharp completion) ({CHOSEN})", choices=COMBINES),
     Option("start_weight", float, None, f"with --combine mean and an encoder: the weight w of the encoder's "
@@ -56,7 +60,7 @@ INPAINT = (
     Option("quiet", bool, False, "no progress bar"),
 )
 # The search settings the table passes to ``inpaint.search.inpaint`` (its keyword for --lambda is ``lam``).
-SEARCH = dict({k: k for k in ("space", "iters", "restarts", "combine", "start_weight", "lr", "prior_weight",
+SEARCH = dict({k: k for k in ("space", "iters", "restarts", "pool", "combine", "start_weight", "lr", "prior_weight",
                               "perceptual", "weighted", "blend")}, **{"lambda": "lam"})
 
 
@@ -65,10 +69,12 @@ def add_parser(subparsers):
     p = subparsers.add_parser(
         "inpaint", help="fill missing pixels with a trained GAN (Yeh et al. 2016)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Semantic inpainting: the run's encoder reads the damaged image and proposes a code z (it is "
-                    "trained once, the first time, and kept in the run directory); a short search then moves G's "
-                    "7x7 features (DCGAN-28; else z) so that G's image matches the known pixels, and that image "
-                    "fills the hole. Every search setting is chosen from the mask. See docs/inpainting.md.",
+        description="Semantic inpainting: the run's encoder (trained once, the first time, and kept in the run "
+                    "directory) reads the codes z of the training images nearest to each damaged image on its "
+                    "known pixels; a short search from each moves G's 7x7 features (DCGAN-28; else z) so that G's "
+                    "image matches the known pixels, and the mean of the best-fitting ones fills the hole. Without "
+                    "the training images the search starts from the code the encoder reads off the damaged image. "
+                    "Every search setting is chosen from the mask. See docs/inpainting.md.",
         epilog="examples:\n"
                "  minigan inpaint --run runs/fm --data fashion-mnist --n 16 --mask center --out filled.png\n"
                "  minigan inpaint --run runs/fm --data fashion-mnist --n 256 --mask random:0.9 --evaluate "
@@ -135,11 +141,12 @@ def run_cli(a):
     if cfg.get("conditional") and labels is None:
         raise ValueError(f"{v['run']} is a conditional run: its G needs class labels; use --data")
     mask = get_mask(v["mask"], images.shape, rng=v["seed"], where="--mask")
+    refs = _references(v, cfg) if v["encoder_steps"] else None
     t0 = time.perf_counter()
     E = encoder_for(v["run"], cfg, G, steps=v["encoder_steps"], data_dir=v["data_dir"], progress=not v["quiet"])
     t1 = time.perf_counter()
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):     # non-finite results are refused below
-        r = inpaint(G, D, images, mask, cfg, encoder=E, seed=v["seed"], progress=not v["quiet"],
+        r = inpaint(G, D, images, mask, cfg, encoder=E, references=refs, seed=v["seed"], progress=not v["quiet"],
                     labels=labels if cfg.get("conditional") else None, **{kw: v[k] for k, kw in SEARCH.items()})
     t2 = time.perf_counter()
     if not all(np.isfinite(r[k]).all() for k in ("blended", "generated", "loss")):
@@ -147,13 +154,34 @@ def run_cli(a):
                          f"--lr / --lambda?); nothing written to {v['out']}")
     _write(v["out"], images, mask, r)
     st = r["settings"]
-    print(f"wrote {v['out']}: {len(images)} images inpainted ({v['mask']} mask; "
-          f"{'from the encoder' if E is not None else 'from random codes'}, {st['iters']} steps x "
+    start = "from random codes" if E is None else "from the encoder" if refs is None else \
+        "from the nearest training images' codes"
+    print(f"wrote {v['out']}: {len(images)} images inpainted ({v['mask']} mask; {start}, {st['iters']} steps x "
           f"{st['restarts']} code(s), {st['space']} space, {st['combine']}, {st['blend']} blend; search {t2 - t1:.0f} s"
           + (f", encoder {t1 - t0:.0f} s" if t1 - t0 > 1 else "") + ")")
     if v["evaluate"]:
-        print(_evaluation(v, cfg, images, mask, r["blended"]))
+        print(_evaluation(v, cfg, images, mask, r["blended"], refs))
     return 0
+
+
+def _training_images(v, cfg):
+    """The run's training images in [0, 1], the held-out ones excluded (raises DataError when absent)."""
+    from .. import data
+    from ..gan.run import split_held_out
+    return split_held_out(data.load_images(cfg["data"], "train", v["data_dir"] or cfg.get("data_dir"),
+                                           scale="sigmoid")[0])[0]
+
+
+def _references(v, cfg):
+    """The training images whose nearest ones start the search beside the encoder's code; None (said) when the
+    data set's files are not here: the search then starts from the encoder's code alone."""
+    from ..data import DataError
+    try:
+        return _training_images(v, cfg)
+    except DataError as e:
+        print(f"note: {cfg['data']}'s training images not found ({one_line(e)}); the search starts from the "
+              "encoder's code alone (docs/inpainting.md: the nearest images' codes help)")
+        return None
 
 
 def _write(out, images, mask, r):
@@ -165,14 +193,12 @@ def _write(out, images, mask, r):
         inpainting_figure(images, mask, r["generated"], r["blended"], out)
 
 
-def _evaluation(v, cfg, images, mask, filled):
+def _evaluation(v, cfg, images, mask, filled, train=None):
     """The table of ``--evaluate``: minigan's fill beside the copy-based baselines, on the run's data set."""
     from .. import data
-    from ..gan.run import split_held_out
     from ..inpaint.evaluate import Judge, baselines, compare, table
-    folder = v["data_dir"] or cfg.get("data_dir")
-    train = split_held_out(data.load_images(cfg["data"], "train", folder, scale="sigmoid")[0])[0]
-    test = data.load_images(cfg["data"], "test", folder, scale="sigmoid")[0]
+    train = _training_images(v, cfg) if train is None else train
+    test = data.load_images(cfg["data"], "test", v["data_dir"] or cfg.get("data_dir"), scale="sigmoid")[0]
     real = test[max(v["n"] if v["data"] and v["split"] == "test" else 0, len(test) - 2000):]
     if len(real) < 2:
         raise ValueError(f"--evaluate: KID needs real {cfg['data']} test images that were not inpainted; --n "

@@ -3,7 +3,8 @@
     masks      make_mask / parse_spec / get_mask / load_mask / save_mask / check_mask / training_masks;
                importance_weights (Yeh's W)
     objective  contextual_loss ||W (G(z) - x)||_1, perceptual_loss log(1 - D) or -log D, objective L(z)
-    encoder    Encoder E(x * M, M) -> z, trained once per generator (amortised inversion): the search's start
+    encoder    Encoder E(x * M, M) -> z, trained once per generator (amortised inversion); neighbour_codes: the
+               codes of the nearest training images, read whole: the search's starts
     search     inpaint(): Adam on z for all images and restarts at once, from the encoder's codes (or random
                ones), the settings chosen from the mask
     blend      compose (M x + (1 - M) G(z)), poisson_blend (seamless fill)

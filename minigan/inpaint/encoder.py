@@ -11,8 +11,11 @@ the search cannot tell which one it is). The encoder learns which one, from the 
 
 over training images x and masks M drawn from a broad family (``masks.training_masks``: boxes anywhere,
 halves, random pixels, grids, discs), with G fixed. The squared error makes G(E(...)) the generator's best
-single guess of the conditional mean of the hole given the known pixels (the image in G's range nearest to it):
-a sharp image that PSNR still rewards. The search (search.py) then starts from it.
+single guess of the conditional mean of the hole given the known pixels (the image in G's range nearest to it),
+which PSNR rewards and which hedges where the known pixels leave the hole uncertain. The same encoder reads whole
+images (mask all ones) too: ``neighbour_codes`` gives the codes of the training images nearest to a damaged one on
+its known pixels, sharp guesses of the hole, and the search (search.py) starts from those by default (from
+G(z_E) where no training images are given).
 
 The encoder is trained once per generator and kept beside the run's checkpoint (``encoder_for``), with a
 fingerprint of G's weights: a new checkpoint means a new encoder.
@@ -128,6 +131,23 @@ def encode(E, images, mask, batch=512):
                          Tensor(backend.to_device(np.ascontiguousarray(m, dtype=p.dtype), p.device))).data)
     xp = backend.get_array_module(out[0])
     return xp.concatenate(out)
+
+
+def neighbour_codes(E, images, mask, references, k):
+    """E's codes of the ``k`` reference images (e.g. the training set) nearest to each image on its known pixels,
+    each read whole (mask all ones): (k * N, z_dim), row j * N + i for the (j + 1)-th nearest of image i.
+
+    A damaged image's own code z_E is G's best single guess of the hole; the codes of its nearest whole
+    images are sharp guesses of what could be there, of the class the known pixels suggest."""
+    from ..gan.evaluate import nearest
+    x = np.asarray(images, np.float32)
+    m = np.broadcast_to(np.asarray(mask, np.float32), (len(x), 1) + x.shape[2:])
+    ref = np.asarray(references)
+    if ref.ndim != 4 or ref.shape[1:] != x.shape[1:]:
+        raise ValueError(f"inpaint: references must be images of shape (M, {', '.join(map(str, x.shape[1:]))}) "
+                         f"like the inputs, got {ref.shape}")
+    idx = nearest(x, ref, weights=np.broadcast_to(m, x.shape), k=int(k))[0].reshape(len(x), int(k))
+    return encode(E, ref[idx.T.reshape(-1)], np.ones((1, 1) + x.shape[2:], np.float32))
 
 
 def save_encoder(E, G, path):

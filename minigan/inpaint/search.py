@@ -2,6 +2,11 @@
 
 Where it starts (``start``):
 
+    "neighbours"  with an encoder and reference images (the run's training images: ``minigan inpaint`` gives
+               them): restart r starts from the code the encoder reads off the r-th reference image nearest to
+               the damaged one on its known pixels, read whole, z_r = E(t_r, 1), and its penalty is centred
+               there, gamma ||z - z_r||^2 / 2. Each start is a sharp, real-looking guess of the class the known
+               pixels suggest; the search bends it to fit them (docs/inpainting.md measures it).
     "encoder"  the code the run's encoder reads off the damaged image, z_E = E(x * M, M) (encoder.py), and the
                prior's penalty is centred there, gamma ||z - z_E||^2 / 2: the search moves the code only as far
                as the known pixels ask. Restart r > 0 starts from z_E plus a draw of N(0, I).
@@ -18,9 +23,9 @@ What it moves (``space``):
 
 How the restarts make the fill (``combine``):
 
-    "mean"     the mean of the images G draws from the searched codes; with an encoder,
-               w G(z_E) + (1 - w) mean_r G(z_r), w = ``start_weight``: the accuracy point (PSNR rewards the
-               conditional mean of the hole, and G(z_E) and G(z_hat) err in different directions)
+    "mean"     the mean of the images G draws from the ``pool`` searched codes that fit the known pixels best
+               (all of them when ``pool`` is None); with an encoder, w G(z_E) + (1 - w) times that mean,
+               w = ``start_weight``: the accuracy point (PSNR rewards the conditional mean of the hole)
     "best"     G(z_hat) of the restart with the lowest final L: one sharp completion, the realism point
 
 Settings left out (None) are chosen from the mask by ``settings`` (docs/inpainting.md measures them).
@@ -41,7 +46,7 @@ from .blend import compose, poisson_blend
 from .masks import check_mask, importance_weights
 from .objective import PERCEPTUAL, call, objective, to_unit
 
-STARTS = ("encoder", "random")
+STARTS = ("neighbours", "encoder", "random")
 CONSTRAINTS = ("auto", "clip", "sphere", "penalty", "none")
 BLENDS = ("none", "poisson")
 SPACES = ("z", "features")
@@ -60,7 +65,10 @@ def settings(mask, start="encoder"):
     of it on its border: a half of the image) is pasted without Poisson blending, which would drag the
     border's shade across the whole hole; every other hole is Poisson-blended.
 
-    From the encoder: 100 Adam steps on the features, one restart, gamma 0.1 around h_E, no perceptual term,
+    From the nearest references (the default of ``minigan inpaint``): 4 restarts, one from each of the 4 nearest
+    references' codes, 100 Adam steps on the features, gamma 0.1 around each start, no perceptual term, the fill
+    the mean of the 2 best-fitting restarts' images (w = 0).
+    From the encoder alone: 100 Adam steps on the features, one restart, gamma 0.1 around h_E, no perceptual term,
     the fill w G(z_E) + (1 - w) tail(h_hat). From random codes: Yeh et al.'s search as tuned on the centre mask
     (500 steps, 4 restarts averaged, gamma 1, lambda 0.1, Poisson). docs/inpainting.md has the measurements.
     """
@@ -69,12 +77,16 @@ def settings(mask, start="encoder"):
     hole = np.asarray(mask, np.float32) == 0
     known_together = border_share(~hole) < 0.5
     one_region = known_together and border_share(hole) < 0.2
-    if start == "encoder":
-        return dict(space="features", iters=100, restarts=1, lr=0.01, lam=0.0, prior_weight=0.1,
-                    perceptual="nonsaturating", weighted=False, constraint="auto", combine="mean",
-                    start_weight=0.0 if known_together else 0.25, blend="none" if one_region else "poisson")
-    return dict(space="z", iters=500, restarts=4, lr=0.01, lam=0.1, prior_weight=1.0, perceptual="nonsaturating",
-                weighted=False, constraint="auto", combine="mean", start_weight=0.0, blend="poisson")
+    blend = "none" if one_region else "poisson"
+    if start == "random":
+        return dict(space="z", iters=500, restarts=4, pool=None, lr=0.01, lam=0.1, prior_weight=1.0,
+                    perceptual="nonsaturating", weighted=False, constraint="auto", combine="mean", start_weight=0.0,
+                    blend="poisson")
+    features = dict(space="features", iters=100, lr=0.01, lam=0.0, prior_weight=0.1, perceptual="nonsaturating",
+                    weighted=False, constraint="auto", combine="mean", blend=blend)
+    if start == "neighbours":
+        return dict(features, restarts=4, pool=2, start_weight=0.0)
+    return dict(features, restarts=1, pool=None, start_weight=0.0 if known_together else 0.25)
 
 
 class Split:
@@ -162,20 +174,21 @@ def check_search(st):
                          ("constraint", CONSTRAINTS)):
         if st[key] not in allowed:
             raise ValueError(f"inpaint: {key} must be one of {', '.join(allowed)}, got {st[key]!r}")
-    keys = ("iters", "restarts", "lr", "lam", "prior_weight", "start_weight")
-    bad = {k: st[k] for k in keys
-           if not (isinstance(st[k], (int, float, np.integer, np.floating)) and math.isfinite(st[k]))}
-    if bad or int(st["iters"]) < 0 or int(st["restarts"]) < 1 or st["lr"] <= 0 or st["lam"] < 0 \
-            or st["prior_weight"] < 0 or not 0 <= st["start_weight"] <= 1:
-        raise ValueError("inpaint: need iters >= 0, restarts >= 1, lr > 0, lambda >= 0, prior_weight >= 0, "
-                         "start_weight in [0, 1] (finite); got " + ", ".join(f"{k}={st[k]}" for k in keys))
+    keys = ("iters", "restarts", "pool", "lr", "lam", "prior_weight", "start_weight")
+    bad = {k: st[k] for k in keys if not (k == "pool" and st[k] is None)
+           and not (isinstance(st[k], (int, float, np.integer, np.floating)) and math.isfinite(st[k]))}
+    if bad or int(st["iters"]) < 0 or int(st["restarts"]) < 1 or (st["pool"] is not None and st["pool"] < 1) \
+            or st["lr"] <= 0 or st["lam"] < 0 or st["prior_weight"] < 0 or not 0 <= st["start_weight"] <= 1:
+        raise ValueError("inpaint: need iters >= 0, restarts >= 1, pool >= 1 (or None: all), lr > 0, lambda >= 0, "
+                         "prior_weight >= 0, start_weight in [0, 1] (finite); got "
+                         + ", ".join(f"{k}={st[k]}" for k in keys))
 
 
 class Search:
     """One latent search: the images and mask tiled over R restarts (restart r of image i is row r*N + i),
     the codes z (the one leaf that asks for gradients), Adam on z, and the objective's settings."""
 
-    def __init__(self, G, D, x, mask, labels, facts, st, encoder, seed):
+    def __init__(self, G, D, x, mask, labels, facts, st, encoder, seed, references=None):
         z_dim, prior, self.scale = facts
         params = [p for m in (G, D) if hasattr(m, "parameters") for p in m.parameters()]
         self.G, self.D, self.x, self.n, self.R = G, D, x, len(x), int(st["restarts"])
@@ -195,13 +208,17 @@ class Search:
             z0, self.centre = self.tensor(project(sample_prior(prior, self.R * self.n, z_dim, rng),
                                                   self.constraint)).data, None
         else:                                                                      # the encoder's guess, then near it
-            from .encoder import encode
+            from .encoder import encode, neighbour_codes
             self.constraint, self.gamma = "none", st["prior_weight"]
             xp = backend.get_array_module(self.xt.data)
-            ze = xp.concatenate([encode(encoder, x, self.mask).astype(self.dtype)] * self.R)  # (R*N, z_dim)
-            jitter = sample_prior("normal", self.R * self.n, z_dim, rng)
-            jitter[:self.n] = 0                                                    # restart 0 starts at z_E itself
-            z0 = ze + self.tensor(jitter).data
+            self.ze = ze = encode(encoder, x, self.mask).astype(self.dtype)       # (N, z_dim): z_E
+            if references is not None:                                             # restart r: the r-th neighbour
+                ze = z0 = neighbour_codes(encoder, x, self.mask, references, self.R).astype(self.dtype)
+            else:                                                                  # restart r > 0: z_E + N(0, I)
+                ze = xp.concatenate([ze] * self.R)                                 # (R*N, z_dim)
+                jitter = sample_prior("normal", self.R * self.n, z_dim, rng)
+                jitter[:self.n] = 0                                                # restart 0 starts at z_E itself
+                z0 = ze + self.tensor(jitter).data
             if st["space"] == "features":                                          # h = head(z), searched near h_E
                 self.gen = Split(G)
                 with no_grad():
@@ -237,8 +254,7 @@ class Search:
         if self.centre is None:
             return None
         with no_grad():
-            out = call(self.gen, Tensor(self.centre.data[:self.n]), None if self.labels is None
-                       else self.labels[:self.n])
+            out = call(self.G, Tensor(self.ze), None if self.labels is None else self.labels[:self.n])
         return np.clip(to_unit(out, self.scale).numpy(), 0, 1)
 
 
@@ -255,12 +271,13 @@ def eval_mode(*models):
             m.train(flag)
 
 
-def inpaint(G, D, images, mask, cfg=None, *, encoder=None, space=None, iters=None, restarts=None, lr=None, lam=None,
-            prior_weight=None, perceptual=None, weighted=None, constraint=None, combine=None, start_weight=None,
-            blend=None, labels=None, seed=0, record=0, record_every=10, progress=False, z_dim=None, prior=None,
-            scale=None):
+def inpaint(G, D, images, mask, cfg=None, *, encoder=None, references=None, space=None, iters=None, restarts=None,
+            pool=None, lr=None, lam=None, prior_weight=None, perceptual=None, weighted=None, constraint=None,
+            combine=None, start_weight=None, blend=None, labels=None, seed=0, record=0, record_every=10,
+            progress=False, z_dim=None, prior=None, scale=None):
     """Fill the missing pixels of ``images`` with a trained generator (Yeh et al. 2016), starting from the
-    codes ``encoder`` reads off the damaged images (encoder.py) or, without one, from random codes.
+    codes ``encoder`` reads off the nearest ``references`` (encoder.py), or off the damaged images when no
+    references are given, or, without an encoder, from random codes.
 
     Args:
         G, D: generator and discriminator (D may be None when lam == 0); their weights do not change.
@@ -268,14 +285,17 @@ def inpaint(G, D, images, mask, cfg=None, *, encoder=None, space=None, iters=Non
         mask: 1 = known, 0 = missing: (H, W), (1, 1, H, W) or (N, 1, H, W) (see ``masks``).
         cfg: the run's config dict (gives z_dim, prior and G's output range); or give them as keywords.
         encoder: an ``encoder.Encoder`` for G (``encoder.encoder_for`` / ``train_encoder``), or None.
+        references: with an encoder, images (M, C, H, W) in [0, 1] (the run's training images): restart r
+            starts from the encoder's code of the r-th of them nearest to each image on its known pixels.
         Every setting below left None is chosen from the mask (``settings``):
         space: "features" (with an encoder, for a generator with ``FEATURES``: search its projected features
             near head(z_E)) or "z" (search the code); "features" falls back to "z" where it does not apply.
         iters, lr: Adam iterations and learning rate on z.
         restarts: codes per image, all searched.
+        pool: with combine "mean", how many of the best-fitting restarts' images are averaged (None: all).
         lam: lambda, the weight of the perceptual loss; perceptual: "nonsaturating" or "saturating".
         prior_weight: gamma, the weight of the penalty gamma ||z - c||^2 / 2 (c = z_E with an encoder, else 0).
-        combine: "mean" (w G(z_E) + (1 - w) times the mean of the searched codes' images) or "best" (the
+        combine: "mean" (w G(z_E) + (1 - w) times the mean of the ``pool`` best codes' images) or "best" (the
             G(z_hat) of the restart with the lowest final L).
         start_weight: w, the weight of the encoder's G(z_E) in the "mean" fill (ignored without an encoder).
         weighted: Yeh's importance weights in the contextual loss instead of M.
@@ -300,12 +320,23 @@ def inpaint(G, D, images, mask, cfg=None, *, encoder=None, space=None, iters=Non
     if len(x) == 0:
         raise ValueError("inpaint: got no images (N = 0)")
     m = check_mask(mask, x.shape)
-    given = dict(space=space, iters=iters, restarts=restarts, lr=lr, lam=lam, prior_weight=prior_weight,
+    if references is not None:
+        if encoder is None:
+            raise ValueError("inpaint: references (the images whose nearest ones start the search) need an encoder "
+                             "to read their codes; give encoder= or leave references out")
+        references = check_images(references)
+        if references.shape[1:] != x.shape[1:] or len(references) == 0:
+            raise ValueError(f"inpaint: references must be images of shape (M >= 1, "
+                             f"{', '.join(map(str, x.shape[1:]))}) like the inputs, got {references.shape}")
+    given = dict(space=space, iters=iters, restarts=restarts, pool=pool, lr=lr, lam=lam, prior_weight=prior_weight,
                  perceptual=perceptual, weighted=weighted, constraint=constraint, combine=combine,
                  start_weight=start_weight, blend=blend)
     st = {k: (v if given[k] is None else given[k]) for k, v in
-          settings(m, "random" if encoder is None else "encoder").items()}
+          settings(m, "random" if encoder is None else "encoder" if references is None else "neighbours").items()}
     check_search(st)
+    if references is not None and int(st["restarts"]) > len(references):
+        raise ValueError(f"inpaint: {st['restarts']} restarts start from as many nearest references, but only "
+                         f"{len(references)} reference image(s) were given")
     if st["space"] == "features" and (encoder is None or Split.of(G) is None):
         st["space"] = "z"                                  # random starts, or a G without FEATURES: search z
     lab = None if labels is None else np.asarray(labels)
@@ -316,7 +347,7 @@ def inpaint(G, D, images, mask, cfg=None, *, encoder=None, space=None, iters=Non
         if made != x.shape[1:]:
             raise ValueError(f"inpaint: images of shape {x.shape} do not fit the generator, which makes images "
                              f"of shape (N, {', '.join(map(str, made))})")
-        s = Search(G, D, x, m, lab, facts, st, encoder, seed)
+        s = Search(G, D, x, m, lab, facts, st, encoder, seed, references)
         losses, frames = _run(s, int(st["iters"]), min(int(record), len(x)), record_every, progress)
         with no_grad():
             total, lc, lp, gen = s.evaluate()
@@ -362,9 +393,11 @@ def _result(s, losses, frames, gen, lc, lp, st, iters, k):
     pick = (best, np.arange(s.n))
     gens = np.clip(gen.numpy().reshape((s.R, s.n) + s.x.shape[1:]), 0, 1)   # (R, N, C, H, W), one copy
     if st["combine"] == "mean":
-        w = float(st["start_weight"])
+        w, pool = float(st["start_weight"]), min(int(st["pool"] or s.R), s.R)
+        fitted = np.take_along_axis(gens, np.argsort(final, axis=0, kind="stable")[:pool, :, None, None, None],
+                                    axis=0).mean(axis=0)                    # the pool best-fitting restarts' mean
         start = s.start_images() if w else None                             # G(z_E): one more forward, if used
-        generated = (gens.mean(axis=0) if start is None else w * start + (1 - w) * gens.mean(axis=0)).astype(np.float32)
+        generated = (fitted if start is None else w * start + (1 - w) * fitted).astype(np.float32)
     else:
         generated = gens[pick].astype(np.float32)
     blended = poisson_blend(s.x, generated, s.mask) if st["blend"] == "poisson" else compose(s.x, generated, s.mask)
