@@ -9,8 +9,8 @@
 # optimisation, by gradient descent on $z$, through both networks. This notebook writes down the two losses, runs
 # Yeh et al.'s search from random codes with the 12-epoch DCGAN of notebook 5, then minigan's search, which starts
 # from the codes an encoder reads off the damaged image and off its nearest training images, and scores them, and
-# three ways of copying from the training set, on accuracy and on realism. [docs/inpainting.md](../docs/inpainting.md) derives every choice and
-# measures it at length.
+# three ways of copying from the training set, on accuracy and on realism. [docs/inpainting.md](../docs/inpainting.md)
+# derives every choice and measures it at length.
 #
 # **Running this notebook.** In a clone of the repository: `pip install -e ".[dev]"`, then `jupyter lab tour/`.
 # On a hosted GPU (Colab, Kaggle: CuPy is preinstalled there): clone the repository, `pip install -e .` in it,
