@@ -105,10 +105,10 @@ def main():
                           os.path.join(args.out, f"inpainting_{name}.png"))
         write_gif(r, x, mask, os.path.join(args.out, f"search_{name}.gif"), k)
         scores[name] = compare(dict(baselines(x, mask, trainset), minigan=r["blended"]), judge, mask)
-    lines = [f"The first {len(x)} {cfg['data']} test images; run {run}; minigan inpaint's defaults "
-             f"({'from random codes' if E is None else 'from the nearest training images codes'}); KID x 1000 "
-             "against 2,000 real "
-             "test images that were not inpainted.", "", table(scores), "", f"({timer():.0f} s in all)"]
+    start = "from random codes" if E is None else "from the nearest training images' codes"
+    lines = [f"The first {len(x)} {cfg['data']} test images; run {run}; minigan inpaint's defaults ({start}); KID "
+             "x 1000 against 2,000 real test images that were not inpainted.", "", table(scores), "",
+             f"({timer():.0f} s in all)"]
     _common.report(lines, os.path.join(args.out, "results.md"))
     print(f"figures: {args.out}/inpainting_<mask>.png, search_<mask>.gif")
 

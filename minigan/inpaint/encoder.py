@@ -140,12 +140,10 @@ def neighbour_codes(E, images, mask, references, k):
     A damaged image's own code z_E is G's best single guess of the hole; the codes of its nearest whole
     images are sharp guesses of what could be there, of the class the known pixels suggest."""
     from ..gan.evaluate import nearest
+    from .search import check_references
     x = np.asarray(images, np.float32)
     m = np.broadcast_to(np.asarray(mask, np.float32), (len(x), 1) + x.shape[2:])
-    ref = np.asarray(references)
-    if ref.ndim != 4 or ref.shape[1:] != x.shape[1:]:
-        raise ValueError(f"inpaint: references must be images of shape (M, {', '.join(map(str, x.shape[1:]))}) "
-                         f"like the inputs, got {ref.shape}")
+    ref = check_references(references, x.shape)
     idx = nearest(x, ref, weights=np.broadcast_to(m, x.shape), k=int(k))[0].reshape(len(x), int(k))
     return encode(E, ref[idx.T.reshape(-1)], np.ones((1, 1) + x.shape[2:], np.float32))
 

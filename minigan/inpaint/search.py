@@ -168,6 +168,15 @@ def check_images(images):
     return x
 
 
+def check_references(references, shape):
+    """Reference images for the images of ``shape`` (N, C, H, W): float32 NumPy (M >= 1, C, H, W) in [0, 1]."""
+    ref = check_images(references)
+    if ref.shape[1:] != tuple(shape[1:]) or len(ref) == 0:
+        raise ValueError(f"inpaint: references must be images of shape (M >= 1, {', '.join(map(str, shape[1:]))}) "
+                         f"like the inputs, got {ref.shape}")
+    return ref
+
+
 def check_search(st):
     """The search's settings (a dict as ``settings`` returns), checked before any work."""
     for key, allowed in (("space", SPACES), ("combine", COMBINES), ("perceptual", PERCEPTUAL), ("blend", BLENDS),
@@ -221,8 +230,9 @@ class Search:
                 z0 = ze + self.tensor(jitter).data
             if st["space"] == "features":                                          # h = head(z), searched near h_E
                 self.gen = Split(G)
-                with no_grad():
-                    ze, z0 = (self.gen.head(Tensor(a), self.labels).data for a in (ze, z0))
+                with no_grad():                                                    # (once where z0 is ze)
+                    h = self.gen.head(Tensor(ze), self.labels).data
+                    ze, z0 = h, h if z0 is ze else self.gen.head(Tensor(z0), self.labels).data
             self.centre = Tensor(ze)
         self.z = Tensor(z0.copy(), requires_grad=True)
         self.opt = optim.Adam([self.z], lr=st["lr"])
@@ -324,10 +334,7 @@ def inpaint(G, D, images, mask, cfg=None, *, encoder=None, references=None, spac
         if encoder is None:
             raise ValueError("inpaint: references (the images whose nearest ones start the search) need an encoder "
                              "to read their codes; give encoder= or leave references out")
-        references = check_images(references)
-        if references.shape[1:] != x.shape[1:] or len(references) == 0:
-            raise ValueError(f"inpaint: references must be images of shape (M >= 1, "
-                             f"{', '.join(map(str, x.shape[1:]))}) like the inputs, got {references.shape}")
+        references = check_references(references, x.shape)
     given = dict(space=space, iters=iters, restarts=restarts, pool=pool, lr=lr, lam=lam, prior_weight=prior_weight,
                  perceptual=perceptual, weighted=weighted, constraint=constraint, combine=combine,
                  start_weight=start_weight, blend=blend)
