@@ -59,7 +59,8 @@ def main(argv=None):
     os.makedirs(a.out, exist_ok=True)
     cfg, G, D = load_run(a.run, a.device)
     test = data.load_images(cfg["data"], "test", cfg.get("data_dir"), scale="sigmoid")[0]
-    train = split_held_out(data.load_images(cfg["data"], "train", cfg.get("data_dir"), scale="sigmoid")[0])[0]
+    train, labels = (split_held_out(v)[0] for v in data.load_images(cfg["data"], "train", cfg.get("data_dir"),
+                                                                       scale="sigmoid"))
     x, real = test[:a.n], test[-N_REAL:]
     judge = Judge(real, x, cfg["data"], a.device or "cpu")
     noise = [judge(test[a.n * (i + 1):a.n * (i + 2)], np.zeros((1, 1, 28, 28)))["kid"]
@@ -75,12 +76,13 @@ def main(argv=None):
         name = spec.replace(".png", "")
         fills = baselines(x, m, train)
         t = time.perf_counter()
-        fills["minigan"] = inpaint(G, D, x, m, cfg, encoder=E, references=train, seed=a.seed,
-                                   progress=True)["blended"]
+        fills["minigan"] = inpaint(G, D, x, m, cfg, encoder=E, references=train,
+                                   reference_labels=labels, seed=a.seed, progress=True)["blended"]
         seconds[name] = time.perf_counter() - t
         if a.variants:
             fills["minigan --combine best"] = inpaint(G, D, x, m, cfg, encoder=E, references=train,
-                                                      combine="best", seed=a.seed)["blended"]
+                                                      reference_labels=labels, combine="best",
+                                                      seed=a.seed)["blended"]
             fills["minigan from the encoder's code alone"] = inpaint(G, D, x, m, cfg, encoder=E,
                                                                      seed=a.seed)["blended"]
             fills["minigan from random codes"] = inpaint(G, D, x, m, cfg, seed=a.seed, progress=True)["blended"]

@@ -89,7 +89,8 @@ def main():
               "DCGAN on Fashion-MNIST")
     folder = args.data_dir or cfg.get("data_dir")
     test = data.load_images(cfg["data"], "test", folder, scale="sigmoid")[0]
-    trainset = split_held_out(data.load_images(cfg["data"], "train", folder, scale="sigmoid")[0])[0]
+    trainset, labels = (split_held_out(v)[0] for v in data.load_images(cfg["data"], "train", folder,
+                                                                         scale="sigmoid"))
     x, real = test[:args.n], test[-2000:]
     judge = Judge(real, x, cfg["data"], device)
     E = encoder_for(run, cfg, G, steps=args.encoder_steps, data_dir=args.data_dir, progress=True)
@@ -99,8 +100,8 @@ def main():
         mask = get_mask(spec, x.shape, rng=args.seed)
         name = os.path.basename(spec)
         print(f"[{timer():6.0f} s] {name}: filling {len(x)} images ...")
-        r = inpaint(G, D, x, mask, cfg, encoder=E, references=trainset, seed=args.seed, record=k, record_every=5,
-                    progress=True)
+        r = inpaint(G, D, x, mask, cfg, encoder=E, references=trainset, reference_labels=labels,
+                    seed=args.seed, record=k, record_every=5, progress=True)
         inpainting_figure(x[:16], mask[:16], r["generated"][:16], r["blended"][:16],
                           os.path.join(args.out, f"inpainting_{name}.png"))
         write_gif(r, x, mask, os.path.join(args.out, f"search_{name}.gif"), k)

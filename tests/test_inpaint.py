@@ -648,12 +648,14 @@ def test_cli_options_reach_the_search(monkeypatch, tiny_run, tmp_path, capsys):
     monkeypatch.setattr(enc, "encoder_for", lambda *a, **k: "E")       # an encoder: the training images go too
     cli(["--run", run, "--images", str(tmp_path / "x.npy"), "--quiet", "--out", str(tmp_path / "o.npy")])
     assert seen["encoder"] == "E" and seen["references"].shape[1:] == (1, 28, 28)
+    assert seen["reference_labels"].shape == (len(seen["references"]),)      # and their labels, for the vote
 
     def missing(v, cfg):
         raise DataError("no files here")
     monkeypatch.setattr(inpaint_cli, "_training_images", missing)     # no training images: z_E alone, said
     cli(["--run", run, "--images", str(tmp_path / "x.npy"), "--quiet", "--out", str(tmp_path / "o.npy")])
-    assert seen["references"] is None and "training images not found (no files here)" in capsys.readouterr().out
+    assert seen["references"] is None and seen["reference_labels"] is None
+    assert "training images not found (no files here)" in capsys.readouterr().out
     threads = []
     monkeypatch.setattr(inpaint_cli, "use_threads", threads.append)
     cli(["--run", run, "--images", str(tmp_path / "x.npy"), "--encoder-steps", "0", "--quiet", "--threads", "1",
@@ -704,7 +706,8 @@ def test_training_masks_cover_the_family():
 def test_settings_are_chosen_from_the_mask():
     """A hole that is one large region is pasted (Poisson blending would drag the border's shade across it),
     others Poisson-blended; known pixels in one region let the search's fill stand (w = 0), scattered ones
-    lean a quarter on the encoder's image; the search from random codes keeps Yeh et al.'s settings."""
+    lean a quarter on the encoder's image; from the nearest references' codes the fill averages the 2 best of 4
+    (3 for a hole of one large region); the search from random codes keeps Yeh et al.'s settings."""
     shape = (2, 1, 28, 28)
     for spec in ("left", "right", "top", "bottom", "box:0,0,20,28"):
         st = I.settings(I.get_mask(spec, shape))
@@ -717,9 +720,9 @@ def test_settings_are_chosen_from_the_mask():
         assert (st["blend"], st["start_weight"]) == ("poisson", 0.25), spec
     enc, rnd = I.settings(I.get_mask("center", shape)), I.settings(I.get_mask("center", shape), "random")
     assert enc["restarts"] == 1 and rnd["restarts"] == 4 and rnd["prior_weight"] == 1.0 and rnd["pool"] is None
-    for spec in ("center", "left", "random:0.95", "grid:6"):                   # from the nearest references' codes
-        st = I.settings(I.get_mask(spec, shape, rng=0), "neighbours")
-        assert (st["restarts"], st["pool"], st["start_weight"], st["space"]) == (4, 2, 0.0, "features"), spec
+    for spec, pool in (("center", 2), ("left", 3), ("top", 3), ("random:0.95", 2), ("grid:6", 2)):  # neighbours
+        st = I.settings(I.get_mask(spec, shape, rng=0), "neighbours")                 # a half: the best 3 of 4
+        assert (st["restarts"], st["pool"], st["start_weight"], st["space"]) == (4, pool, 0.0, "features"), spec
         assert st["blend"] == I.settings(I.get_mask(spec, shape, rng=0))["blend"], spec
     with pytest.raises(ValueError, match="start must be one of neighbours, encoder, random"):
         I.settings(I.get_mask("center", shape), "nearest")
@@ -858,6 +861,42 @@ def test_the_search_starts_from_the_nearest_references_codes():
         I.inpaint(G, None, x, m, iters=1, **dict(kw, references=refs[:, :, :4]))
     with pytest.raises(ValueError, match=r"pool >= 1.*pool=0"):
         I.inpaint(G, None, x, m, iters=1, pool=0, **kw)
+
+
+def test_the_label_vote_starts_from_the_majority_class_of_the_8_nearest():
+    """With the references' labels, the starts are the nearest references of the label most of the 8 nearest
+    share (a tie to the label of the nearer one), then the nearest others where that label has too few
+    (found here by a loop); labels of the wrong shape, or without references, are refused."""
+    from minigan.inpaint.encoder import VOTE, Encoder, encode, neighbour_codes, vote
+    rng = np.random.default_rng(3)
+    for _ in range(200):                                                          # vote alone, against a loop
+        V, k = int(rng.integers(1, 10)), int(rng.integers(1, 6))
+        idx, lab = rng.permutation(50)[:V], rng.integers(0, 3, V)
+        counts = {c: int((lab == c).sum()) for c in lab}
+        winner = next(c for c in lab if counts[c] == max(counts.values()))      # the nearest of the most shared
+        want = [i for i, c in zip(idx, lab) if c == winner] + [i for i, c in zip(idx, lab) if c != winner]
+        assert list(vote(idx[None], lab[None], min(k, V))[0]) == want[:min(k, V)]
+    G, E = AffineG(rng), Encoder(3, (1, 5, 4), width=4).eval()
+    refs = rng.random((30, 1, 5, 4)).astype(np.float32)
+    labels = rng.integers(0, 3, 30)
+    x = rng.random((4, 1, 5, 4)).astype(np.float32)
+    m = I.make_mask("random", (4, 1, 5, 4), p=0.5, rng=0)
+    codes = minigan.backend.as_numpy(neighbour_codes(E, x, m, refs, 3, labels)).reshape(3, 4, 3)
+    for i in range(4):
+        near = np.argsort([float((((x[i] - t) ** 2) * m[i]).sum()) for t in refs], kind="stable")[:VOTE]
+        counts = np.bincount(labels[near], minlength=3)
+        winner = next(c for c in labels[near] if counts[c] == counts.max())
+        picks = [j for j in near if labels[j] == winner] + [j for j in near if labels[j] != winner]
+        for r, j in enumerate(picks[:3]):
+            np.testing.assert_allclose(codes[r, i], minigan.backend.as_numpy(
+                encode(E, refs[j:j + 1], np.ones((1, 1, 5, 4), np.float32)))[0], rtol=1e-5, atol=1e-6)
+    kw = dict(z_dim=3, scale="sigmoid", encoder=E, lam=0, blend="none", iters=0, restarts=3, prior_weight=1.0)
+    r = I.inpaint(G, None, x, m, references=refs, reference_labels=labels, **kw)
+    np.testing.assert_allclose(r["z_all"], codes, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=r"reference_labels must have shape \(30,\) for 30 references, got \(29,\)"):
+        I.inpaint(G, None, x, m, references=refs, reference_labels=labels[:29], **kw)
+    with pytest.raises(ValueError, match="reference_labels are the classes of the references; give references="):
+        I.inpaint(G, None, x, m, reference_labels=labels, **kw)
 
 
 def test_encoder_file_belongs_to_one_generator(tmp_path):

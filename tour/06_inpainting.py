@@ -197,22 +197,25 @@ show(np.concatenate(rows), 8, "original; masked (centre), G(z_E); masked (left h
 # known pixels leave the hole uncertain it is a cautious, average-looking garment, sometimes of the wrong kind.
 # The training set has sharper guesses. The encoder also reads *whole* images (mask all ones): the codes of the
 # 4 training images nearest to the damaged one on its known pixels put real-looking garments of the class the
-# known pixels suggest in G's range. `minigan inpaint` starts one search from each of them (penalty centred on
-# its own start), and fills the hole with the mean of the two that fit the known pixels best. `settings(mask,
-# "neighbours")` holds these settings; only the blending depends on the mask's shape: a hole that is one large
-# region (a half) is pasted without Poisson blending, which would drag the border's shade across the whole hole;
-# every other hole is blended. We call `inpaint` with the defaults and the training images as `references`:
+# known pixels suggest in G's range. With the training labels, the 4 are the nearest of the class most of the 8
+# nearest share (a vote: a shirt among five T-shirts does not start a search). `minigan inpaint` starts one
+# search from each of them (penalty centred on its own start), and fills the hole with the mean of the two that
+# fit the known pixels best. `settings(mask, "neighbours")` holds these settings; what depends on the mask's
+# shape is for a hole that is one large region (a half): its four fits differ the most, so the best three are
+# averaged, and it is pasted without Poisson blending, which would drag the border's shade across the whole hole;
+# every other hole is blended. We call `inpaint` with the defaults and the training images and labels as
+# `references` and `reference_labels`:
 
 # %%
 from minigan.gan.run import split_held_out
 
-train_x = split_held_out(data.load_images("fashion-mnist", "train", scale="sigmoid")[0])[0]   # 59,000 images
+train_x, train_y = (split_held_out(v)[0] for v in data.load_images("fashion-mnist", "train", scale="sigmoid"))
 for s in specs:
     st = settings(masks[s], "neighbours")
     print(f"{s:10s} chosen from the mask: {st['restarts']} starts, the best {st['pool']} averaged, "
           f"blend = {st['blend']}")
 t0 = time.perf_counter()
-r = inpaint(G, D, images, mask, cfg, encoder=E, references=train_x)
+r = inpaint(G, D, images, mask, cfg, encoder=E, references=train_x, reference_labels=train_y)   # 59,000 images
 print(f"64 images from the nearest training images' codes: {time.perf_counter() - t0:.1f} s")
 print("settings:", r["settings"])
 

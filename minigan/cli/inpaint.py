@@ -38,7 +38,8 @@ INPAINT = (
            f"(features; DCGAN-28) or the code z itself (z) ({CHOSEN})", choices=SPACES),
     Option("iters", int, None, f"Adam steps of the search ({CHOSEN})", bounds=">= 1"),
     Option("restarts", int, None, f"codes searched per image: with an encoder, those it reads off the training "
-           f"images nearest to each image on its known pixels ({CHOSEN})", bounds=">= 1"),
+           f"images nearest to each image on its known pixels, of the class most of the 8 nearest share "
+           f"({CHOSEN})", bounds=">= 1"),
     Option("pool", int, None, f"with --combine mean: how many of the best-fitting codes' images are averaged "
            f"({CHOSEN})", bounds=">= 1"),
     Option("combine", str, None, f"the fill: the mean of the codes' images (accuracy) or the best code's "
@@ -141,12 +142,13 @@ def run_cli(a):
     if cfg.get("conditional") and labels is None:
         raise ValueError(f"{v['run']} is a conditional run: its G needs class labels; use --data")
     mask = get_mask(v["mask"], images.shape, rng=v["seed"], where="--mask")
-    refs = _references(v, cfg) if v["encoder_steps"] else None
+    refs, ref_labels = _references(v, cfg) if v["encoder_steps"] else (None, None)
     t0 = time.perf_counter()
     E = encoder_for(v["run"], cfg, G, steps=v["encoder_steps"], data_dir=v["data_dir"], progress=not v["quiet"])
     t1 = time.perf_counter()
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):     # non-finite results are refused below
-        r = inpaint(G, D, images, mask, cfg, encoder=E, references=refs, seed=v["seed"], progress=not v["quiet"],
+        r = inpaint(G, D, images, mask, cfg, encoder=E, references=refs, reference_labels=ref_labels,
+                    seed=v["seed"], progress=not v["quiet"],
                     labels=labels if cfg.get("conditional") else None, **{kw: v[k] for k, kw in SEARCH.items()})
     t2 = time.perf_counter()
     if not all(np.isfinite(r[k]).all() for k in ("blended", "generated", "loss")):
@@ -156,8 +158,9 @@ def run_cli(a):
     st = r["settings"]
     start = "from random codes" if E is None else "from the encoder" if refs is None else \
         "from the nearest training images' codes"
+    combined = f"mean of the best {st['pool']}" if st["combine"] == "mean" and st["pool"] else st["combine"]
     print(f"wrote {v['out']}: {len(images)} images inpainted ({v['mask']} mask; {start}, {st['iters']} steps x "
-          f"{st['restarts']} code(s), {st['space']} space, {st['combine']}, {st['blend']} blend; search {t2 - t1:.0f} s"
+          f"{st['restarts']} code(s), {st['space']} space, {combined}, {st['blend']} blend; search {t2 - t1:.0f} s"
           + (f", encoder {t1 - t0:.0f} s" if t1 - t0 > 1 else "") + ")")
     if v["evaluate"]:
         print(_evaluation(v, cfg, images, mask, r["blended"], refs))
@@ -165,23 +168,24 @@ def run_cli(a):
 
 
 def _training_images(v, cfg):
-    """The run's training images in [0, 1], the held-out ones excluded (raises DataError when absent)."""
+    """The run's training images in [0, 1] and their labels, the held-out ones excluded (raises DataError when
+    the files are absent)."""
     from .. import data
     from ..gan.run import split_held_out
-    return split_held_out(data.load_images(cfg["data"], "train", v["data_dir"] or cfg.get("data_dir"),
-                                           scale="sigmoid")[0])[0]
+    images, labels = data.load_images(cfg["data"], "train", v["data_dir"] or cfg.get("data_dir"), scale="sigmoid")
+    return split_held_out(images)[0], split_held_out(labels)[0]
 
 
 def _references(v, cfg):
-    """The training images whose nearest ones start the search beside the encoder's code; None (said) when the
-    data set's files are not here: the search then starts from the encoder's code alone."""
+    """The training images (and labels) whose nearest ones start the search; (None, None) (said) when the data
+    set's files are not here: the search then starts from the encoder's code alone."""
     from ..data import DataError
     try:
         return _training_images(v, cfg)
     except DataError as e:
         print(f"note: {cfg['data']}'s training images not found ({one_line(e)}); the search starts from the "
               "encoder's code alone (docs/inpainting.md: the nearest images' codes help)")
-        return None
+        return None, None
 
 
 def _write(out, images, mask, r):
@@ -197,7 +201,7 @@ def _evaluation(v, cfg, images, mask, filled, train=None):
     """The table of ``--evaluate``: minigan's fill beside the copy-based baselines, on the run's data set."""
     from .. import data
     from ..inpaint.evaluate import Judge, baselines, compare, table
-    train = _training_images(v, cfg) if train is None else train
+    train = _training_images(v, cfg)[0] if train is None else train
     test = data.load_images(cfg["data"], "test", v["data_dir"] or cfg.get("data_dir"), scale="sigmoid")[0]
     real = test[max(v["n"] if v["data"] and v["split"] == "test" else 0, len(test) - 2000):]
     if len(real) < 2:

@@ -133,9 +133,11 @@ def encode(E, images, mask, batch=512):
     return xp.concatenate(out)
 
 
-def neighbour_codes(E, images, mask, references, k):
+def neighbour_codes(E, images, mask, references, k, labels=None):
     """E's codes of the ``k`` reference images (e.g. the training set) nearest to each image on its known pixels,
     each read whole (mask all ones): (k * N, z_dim), row j * N + i for the (j + 1)-th nearest of image i.
+    With the references' ``labels`` (M,), the k nearest of the class most of the ``VOTE`` nearest share
+    (``vote``).
 
     A damaged image's own code z_E is G's best single guess of the hole; the codes of its nearest whole
     images are sharp guesses of what could be there, of the class the known pixels suggest."""
@@ -144,8 +146,25 @@ def neighbour_codes(E, images, mask, references, k):
     x = np.asarray(images, np.float32)
     m = np.broadcast_to(np.asarray(mask, np.float32), (len(x), 1) + x.shape[2:])
     ref = check_references(references, x.shape)
-    idx = nearest(x, ref, weights=np.broadcast_to(m, x.shape), k=int(k))[0].reshape(len(x), int(k))
+    V = int(k) if labels is None else min(max(int(k), VOTE), len(ref))
+    idx = nearest(x, ref, weights=np.broadcast_to(m, x.shape), k=V)[0].reshape(len(x), V)
+    idx = idx if labels is None else vote(idx, np.asarray(labels)[idx], int(k))
     return encode(E, ref[idx.T.reshape(-1)], np.ones((1, 1) + x.shape[2:], np.float32))
+
+
+VOTE = 8
+
+
+def vote(idx, labels, k):
+    """Of each row of neighbours ``idx`` (N, V), nearest first, with their ``labels`` (N, V): the k nearest of
+    the label most of them share (a tie goes to the label of the nearer one), then, if that label has fewer
+    than k, the nearest of the others. (N, k)."""
+    n, V = idx.shape
+    count = (labels[:, :, None] == labels[:, None, :]).sum(2)                      # (N, V): how many share j's
+    first = np.argmax(count * (V + 1) - np.arange(V), axis=1)                      # the winner's nearest position
+    other = labels != labels[np.arange(n), first][:, None]                         # False for the winner's label
+    order = np.argsort(other, axis=1, kind="stable")[:, :k]                        # the winner's, nearest first
+    return np.take_along_axis(idx, order, axis=1)
 
 
 def save_encoder(E, G, path):

@@ -66,8 +66,9 @@ def settings(mask, start="encoder"):
     border's shade across the whole hole; every other hole is Poisson-blended.
 
     From the nearest references (the default of ``minigan inpaint``): 4 restarts, one from each of the 4 nearest
-    references' codes, 100 Adam steps on the features, gamma 0.1 around each start, no perceptual term, the fill
-    the mean of the 2 best-fitting restarts' images (w = 0).
+    references' codes (with their labels: of the class most of the 8 nearest share), 100 Adam steps on the
+    features, gamma 0.1 around each start, no perceptual term, the fill the mean of the 2 best-fitting restarts'
+    images (w = 0), of the 3 best for a hole of one large region (a half: its fits differ the most).
     From the encoder alone: 100 Adam steps on the features, one restart, gamma 0.1 around h_E, no perceptual term,
     the fill w G(z_E) + (1 - w) tail(h_hat). From random codes: Yeh et al.'s search as tuned on the centre mask
     (500 steps, 4 restarts averaged, gamma 1, lambda 0.1, Poisson). docs/inpainting.md has the measurements.
@@ -85,7 +86,7 @@ def settings(mask, start="encoder"):
     features = dict(space="features", iters=100, lr=0.01, lam=0.0, prior_weight=0.1, perceptual="nonsaturating",
                     weighted=False, constraint="auto", combine="mean", blend=blend)
     if start == "neighbours":
-        return dict(features, restarts=4, pool=2, start_weight=0.0)
+        return dict(features, restarts=4, pool=3 if one_region else 2, start_weight=0.0)
     return dict(features, restarts=1, pool=None, start_weight=0.0 if known_together else 0.25)
 
 
@@ -197,7 +198,7 @@ class Search:
     """One latent search: the images and mask tiled over R restarts (restart r of image i is row r*N + i),
     the codes z (the one leaf that asks for gradients), Adam on z, and the objective's settings."""
 
-    def __init__(self, G, D, x, mask, labels, facts, st, encoder, seed, references=None):
+    def __init__(self, G, D, x, mask, labels, facts, st, encoder, seed, references=None, reference_labels=None):
         z_dim, prior, self.scale = facts
         params = [p for m in (G, D) if hasattr(m, "parameters") for p in m.parameters()]
         self.G, self.D, self.x, self.n, self.R = G, D, x, len(x), int(st["restarts"])
@@ -222,7 +223,8 @@ class Search:
             xp = backend.get_array_module(self.xt.data)
             self.ze = ze = encode(encoder, x, self.mask).astype(self.dtype)       # (N, z_dim): z_E
             if references is not None:                                             # restart r: the r-th neighbour
-                ze = z0 = neighbour_codes(encoder, x, self.mask, references, self.R).astype(self.dtype)
+                ze = z0 = neighbour_codes(encoder, x, self.mask, references, self.R,
+                                              reference_labels).astype(self.dtype)
             else:                                                                  # restart r > 0: z_E + N(0, I)
                 ze = xp.concatenate([ze] * self.R)                                 # (R*N, z_dim)
                 jitter = sample_prior("normal", self.R * self.n, z_dim, rng)
@@ -281,10 +283,10 @@ def eval_mode(*models):
             m.train(flag)
 
 
-def inpaint(G, D, images, mask, cfg=None, *, encoder=None, references=None, space=None, iters=None, restarts=None,
-            pool=None, lr=None, lam=None, prior_weight=None, perceptual=None, weighted=None, constraint=None,
-            combine=None, start_weight=None, blend=None, labels=None, seed=0, record=0, record_every=10,
-            progress=False, z_dim=None, prior=None, scale=None):
+def inpaint(G, D, images, mask, cfg=None, *, encoder=None, references=None, reference_labels=None, space=None,
+            iters=None, restarts=None, pool=None, lr=None, lam=None, prior_weight=None, perceptual=None,
+            weighted=None, constraint=None, combine=None, start_weight=None, blend=None, labels=None, seed=0,
+            record=0, record_every=10, progress=False, z_dim=None, prior=None, scale=None):
     """Fill the missing pixels of ``images`` with a trained generator (Yeh et al. 2016), starting from the
     codes ``encoder`` reads off the nearest ``references`` (encoder.py), or off the damaged images when no
     references are given, or, without an encoder, from random codes.
@@ -297,6 +299,8 @@ def inpaint(G, D, images, mask, cfg=None, *, encoder=None, references=None, spac
         encoder: an ``encoder.Encoder`` for G (``encoder.encoder_for`` / ``train_encoder``), or None.
         references: with an encoder, images (M, C, H, W) in [0, 1] (the run's training images): restart r
             starts from the encoder's code of the r-th of them nearest to each image on its known pixels.
+        reference_labels: the references' classes (M,) (the run's training labels), or None: with them the starts
+            are the nearest references of the class most of the 8 nearest share (``encoder.vote``).
         Every setting below left None is chosen from the mask (``settings``):
         space: "features" (with an encoder, for a generator with ``FEATURES``: search its projected features
             near head(z_E)) or "z" (search the code); "features" falls back to "z" where it does not apply.
@@ -335,6 +339,13 @@ def inpaint(G, D, images, mask, cfg=None, *, encoder=None, references=None, spac
             raise ValueError("inpaint: references (the images whose nearest ones start the search) need an encoder "
                              "to read their codes; give encoder= or leave references out")
         references = check_references(references, x.shape)
+    if reference_labels is not None:
+        if references is None:
+            raise ValueError("inpaint: reference_labels are the classes of the references; give references= too")
+        reference_labels = np.asarray(reference_labels)
+        if reference_labels.shape != (len(references),):
+            raise ValueError(f"inpaint: reference_labels must have shape ({len(references)},) for "
+                             f"{len(references)} references, got {reference_labels.shape}")
     given = dict(space=space, iters=iters, restarts=restarts, pool=pool, lr=lr, lam=lam, prior_weight=prior_weight,
                  perceptual=perceptual, weighted=weighted, constraint=constraint, combine=combine,
                  start_weight=start_weight, blend=blend)
@@ -354,7 +365,7 @@ def inpaint(G, D, images, mask, cfg=None, *, encoder=None, references=None, spac
         if made != x.shape[1:]:
             raise ValueError(f"inpaint: images of shape {x.shape} do not fit the generator, which makes images "
                              f"of shape (N, {', '.join(map(str, made))})")
-        s = Search(G, D, x, m, lab, facts, st, encoder, seed, references)
+        s = Search(G, D, x, m, lab, facts, st, encoder, seed, references, reference_labels)
         losses, frames = _run(s, int(st["iters"]), min(int(record), len(x)), record_every, progress)
         with no_grad():
             total, lc, lp, gen = s.evaluate()
