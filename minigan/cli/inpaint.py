@@ -158,7 +158,8 @@ def run_cli(a):
     st = r["settings"]
     start = "from random codes" if E is None else "from the encoder" if refs is None else \
         "from the nearest training images' codes"
-    combined = f"mean of the best {st['pool']}" if st["combine"] == "mean" and st["pool"] else st["combine"]
+    combined = f"mean of the best {min(st['pool'], st['restarts'])}" if st["combine"] == "mean" and st["pool"] \
+        else st["combine"]
     print(f"wrote {v['out']}: {len(images)} images inpainted ({v['mask']} mask; {start}, {st['iters']} steps x "
           f"{st['restarts']} code(s), {st['space']} space, {combined}, {st['blend']} blend; search {t2 - t1:.0f} s"
           + (f", encoder {t1 - t0:.0f} s" if t1 - t0 > 1 else "") + ")")
