@@ -1,16 +1,17 @@
 """Inpainting on accuracy and realism, every mask, with `minigan inpaint`'s defaults, against the copy-based baselines.
 
-For each mask: the first --n test images are masked and filled by minigan (the search from the run's encoder's
-codes of the nearest training images, every setting as `minigan inpaint` chooses it; the encoder is trained first
-if the run has none) and by the baselines (the mean training image, the nearest training image on the known
-pixels, the mean of its 8 nearest); every fill is scored by hole PSNR and L1 (pooled over all missing pixels), KID
-against 2,000 real test images that were not inpainted (the shipped classifier's features, x 1000) and the share of
-images whose class the classifier keeps. Also measured: real against real KID (the noise floor at this n) and,
-with --variants, the other points minigan offers (--combine best; the search from the encoder's code of the
-damaged image alone; the search from random codes, Yeh et al.'s method).
+For each mask: --n test images (the first ones, or from --start on) are masked and filled by minigan (the search
+from the run's encoder's codes of the nearest training images, every setting as `minigan inpaint` chooses it; the
+encoder is trained first if the run has none) and by the baselines (the mean training image, the nearest training
+image on the known pixels, the mean of its 8 nearest); every fill is scored by hole PSNR and L1 (pooled over all
+missing pixels), KID against 2,000 real test images that were not inpainted (the shipped classifier's features,
+x 1000) and the share of images whose class the classifier keeps. Also measured: real against real KID (the noise
+floor at this n) and, with --variants, the other points minigan offers (--combine best; the search from the
+encoder's code of the damaged image alone; the search from random codes, Yeh et al.'s method).
 
-    python benchmarks/inpainting.py --run runs/fashion-mnist                 # 256 images, 14 masks
+    python benchmarks/inpainting.py --run runs/fashion-mnist                 # 256 images, 13 masks
     python benchmarks/inpainting.py --run R --masks center left box:2,11,14,14 --n 64 --variants
+    python benchmarks/inpainting.py --run R --start 256 --n 384                # other images than the default's
 
 Writes (under --out): results.md (the table, the times), results.json, pareto.png (hole PSNR against KID, a
 panel per mask), and prints the table.
@@ -49,6 +50,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", required=True, help="run directory of a DCGAN on Fashion-MNIST")
     p.add_argument("--n", type=int, default=256, help="test images per mask (default 256)")
+    p.add_argument("--start", type=int, default=0, help="the first test image used (default 0)")
     p.add_argument("--masks", nargs="+", default=list(MASKS), help="mask specs, as minigan inpaint --mask takes "
                    "them (default: the 13 above); 'disc.png' is a PNG mask this script writes")
     p.add_argument("--variants", action="store_true", help="also --combine best and the search from random codes")
@@ -61,10 +63,13 @@ def main(argv=None):
     test = data.load_images(cfg["data"], "test", cfg.get("data_dir"), scale="sigmoid")[0]
     train, labels = (split_held_out(v)[0] for v in data.load_images(cfg["data"], "train", cfg.get("data_dir"),
                                                                        scale="sigmoid"))
-    x, real = test[:a.n], test[-N_REAL:]
+    if a.n < 2 or a.start < 0 or a.start + a.n > len(test) - N_REAL:
+        p.error(f"--start {a.start} --n {a.n}: the images must lie in test[0:{len(test) - N_REAL}], before the "
+                f"{N_REAL} real images KID compares with, and be at least 2")
+    x, real = test[a.start:a.start + a.n], test[-N_REAL:]
     judge = Judge(real, x, cfg["data"], a.device or "cpu")
-    noise = [judge(test[a.n * (i + 1):a.n * (i + 2)], np.zeros((1, 1, 28, 28)))["kid"]
-             if a.n * (i + 2) <= len(test) - N_REAL else np.nan for i in range(8)]
+    noise = [judge(test[a.start + a.n * (i + 1):a.start + a.n * (i + 2)], np.zeros((1, 1, 28, 28)))["kid"]
+             if a.start + a.n * (i + 2) <= len(test) - N_REAL else np.nan for i in range(8)]
     noise_sd = float(np.nanstd(noise))
     t = time.perf_counter()
     E = encoder_for(a.run, cfg, G, progress=True)
@@ -89,9 +94,10 @@ def main(argv=None):
         scores[name] = {k: judge(f, m) for k, f in fills.items()}
         print(f"{name}: " + ", ".join(f"{k} {v['psnr']:.2f} dB / KID {v['kid']:.1f}" for k, v in scores[name].items()),
               flush=True)
-    lines = [f"{a.n} test images per mask; run {a.run}; KID x 1000 against {N_REAL} real test images that were not "
-             f"inpainted; real against real at n = {a.n}: mean {np.nanmean(noise):.1f}, sd {noise_sd:.1f} "
-             f"(8 disjoint sets).", "", table(scores), "",
+    lines = [f"{a.n} test images per mask (test[{a.start}:{a.start + a.n}]); run {a.run}; KID x 1000 against "
+             f"{N_REAL} real test images that were not inpainted; real against real at n = {a.n}: mean "
+             f"{np.nanmean(noise):.1f}, sd {noise_sd:.1f} ({np.sum(~np.isnan(noise))} disjoint sets).", "",
+             table(scores), "",
              "| mask | minigan vs nearest (dB) | vs mean of 8 (dB) | KID below the mean of 8's | class kept vs best "
              "baseline (points) | search seconds |", "|---|---:|---:|---|---:|---:|"]
     for name, s in scores.items():
@@ -106,7 +112,7 @@ def main(argv=None):
     with open(os.path.join(a.out, "results.md"), "w") as f:
         f.write(text + "\n")
     with open(os.path.join(a.out, "results.json"), "w") as f:
-        json.dump(dict(scores=scores, seconds=seconds, real_noise=noise, n=a.n), f, indent=1)
+        json.dump(dict(scores=scores, seconds=seconds, real_noise=noise, n=a.n, start=a.start), f, indent=1)
     pareto_figure(scores, os.path.join(a.out, "pareto.png"), real_noise=noise_sd)
     print(f"wrote {a.out}/results.md, results.json, pareto.png")
     return 0
