@@ -25,8 +25,9 @@ import time
 import numpy as np
 
 from minigan import data
-from minigan.gan.run import load_run, split_held_out
+from minigan.gan.run import load_run
 from minigan.inpaint import encoder_for, get_mask, inpaint
+from minigan.inpaint.encoder import training_images
 from minigan.inpaint.evaluate import Judge, baselines, table
 from minigan.inpaint.figure import pareto_figure
 
@@ -61,8 +62,7 @@ def main(argv=None):
     os.makedirs(a.out, exist_ok=True)
     cfg, G, D = load_run(a.run, a.device)
     test = data.load_images(cfg["data"], "test", cfg.get("data_dir"), scale="sigmoid")[0]
-    train, labels = (split_held_out(v)[0] for v in data.load_images(cfg["data"], "train", cfg.get("data_dir"),
-                                                                       scale="sigmoid"))
+    train, labels = training_images(cfg)
     if a.n < 2 or a.start < 0 or a.start + a.n > len(test) - N_REAL:
         p.error(f"--start {a.start} --n {a.n}: the images must lie in test[0:{len(test) - N_REAL}], before the "
                 f"{N_REAL} real images KID compares with, and be at least 2")

@@ -23,10 +23,10 @@ import numpy as np
 
 from minigan import data
 from minigan.gan import viz
-from minigan.gan.run import load_run, split_held_out
+from minigan.gan.run import load_run
 from minigan.gan.train import train
 from minigan.inpaint import compose, encoder_for, get_mask, inpaint
-from minigan.inpaint.encoder import TRAINING
+from minigan.inpaint.encoder import TRAINING, training_images
 from minigan.inpaint.evaluate import Judge, baselines, compare, table
 from minigan.inpaint.figure import inpainting_figure, show_masked
 
@@ -89,8 +89,7 @@ def main():
               "DCGAN on Fashion-MNIST")
     folder = args.data_dir or cfg.get("data_dir")
     test = data.load_images(cfg["data"], "test", folder, scale="sigmoid")[0]
-    trainset, labels = (split_held_out(v)[0] for v in data.load_images(cfg["data"], "train", folder,
-                                                                         scale="sigmoid"))
+    trainset, labels = training_images(cfg, folder)
     x, real = test[:args.n], test[-2000:]
     judge = Judge(real, x, cfg["data"], device)
     E = encoder_for(run, cfg, G, steps=args.encoder_steps, data_dir=args.data_dir, progress=True)

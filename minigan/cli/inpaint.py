@@ -171,10 +171,8 @@ def run_cli(a):
 def _training_images(v, cfg):
     """The run's training images in [0, 1] and their labels, the held-out ones excluded (raises DataError when
     the files are absent)."""
-    from .. import data
-    from ..gan.run import split_held_out
-    images, labels = data.load_images(cfg["data"], "train", v["data_dir"] or cfg.get("data_dir"), scale="sigmoid")
-    return split_held_out(images)[0], split_held_out(labels)[0]
+    from ..inpaint.encoder import training_images
+    return training_images(cfg, v["data_dir"])
 
 
 def _references(v, cfg):

@@ -186,20 +186,27 @@ def load_encoder(path, G, device=None):
     return E.to(device or (params[0].device if params else "cpu")).eval()
 
 
+def training_images(cfg, data_dir=None):
+    """The run's training images in [0, 1] and their labels, the images its trainer held out excluded (raises
+    ``data.DataError`` where the data set's files are absent)."""
+    from .. import data
+    from ..gan.run import split_held_out
+    images, labels = data.load_images(cfg["data"], "train", data_dir or cfg.get("data_dir"), scale="sigmoid")
+    return split_held_out(images)[0], split_held_out(labels)[0]
+
+
 def encoder_for(run_dir, cfg, G, *, steps=TRAINING["steps"], data_dir=None, progress=False, say=print):
     """The encoder of the run in ``run_dir`` for its generator G: loaded from RUN/inpaint_encoder.npz when that
     file was made for exactly this G, else trained on the run's training images (``steps`` steps; the
     held-out images excluded) and saved there, under the run's lock. ``steps=0``: no encoder (None)."""
     if not steps:
         return None
-    from .. import data
-    from ..gan.run import RunLock, split_held_out
+    from ..gan.run import RunLock
     path = os.path.join(run_dir, FILE)
     E = load_encoder(path, G)
     if E is not None:
         return E
-    images, labels = data.load_images(cfg["data"], "train", data_dir or cfg.get("data_dir"), scale="sigmoid")
-    images, labels = split_held_out(images)[0], split_held_out(labels)[0]
+    images, labels = training_images(cfg, data_dir)
     say(f"training the inpainting encoder of {run_dir} ({steps} steps, once per checkpoint; saved as {path})")
     E = train_encoder(G, images, cfg, labels=labels if cfg.get("conditional") else None, steps=steps,
                       progress=progress)

@@ -5,7 +5,8 @@ Where it starts (``start``):
     "neighbours"  with an encoder and reference images (the run's training images: ``minigan inpaint`` gives
                them): restart r starts from the code the encoder reads off the r-th reference image nearest to
                the damaged one on its known pixels, read whole, z_r = E(t_r, 1), and its penalty is centred
-               there, gamma ||z - z_r||^2 / 2. Each start is a sharp, real-looking guess of the class the known
+               there, gamma ||z - z_r||^2 / 2 (with the references' labels, the nearest of the class most of the
+               8 nearest share: ``encoder.vote``). Each start is a sharp, real-looking guess of the class the known
                pixels suggest; the search bends it to fit them (docs/inpainting.md measures it).
     "encoder"  the code the run's encoder reads off the damaged image, z_E = E(x * M, M) (encoder.py), and the
                prior's penalty is centred there, gamma ||z - z_E||^2 / 2: the search moves the code only as far
