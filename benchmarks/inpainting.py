@@ -28,7 +28,7 @@ from minigan import data
 from minigan.gan.run import load_run
 from minigan.inpaint import encoder_for, get_mask, inpaint
 from minigan.inpaint.encoder import training_images
-from minigan.inpaint.evaluate import Judge, baselines, table
+from minigan.inpaint.evaluate import Judge, baselines, paired_difference, table
 from minigan.inpaint.figure import pareto_figure
 
 # The masks of the evaluation: the four of earlier versions, the other halves, an off-centre box, a disc,
@@ -74,7 +74,7 @@ def main(argv=None):
     t = time.perf_counter()
     E = encoder_for(a.run, cfg, G, progress=True)
     seconds = {"encoder (once per run)": time.perf_counter() - t}
-    scores = {}
+    scores, kept = {}, {}
     for spec in a.masks:
         path = disc_mask(a.out) if spec == "disc.png" else spec
         m = get_mask(path, x.shape, rng=a.seed)
@@ -91,7 +91,9 @@ def main(argv=None):
             fills["minigan from the encoder's code alone"] = inpaint(G, D, x, m, cfg, encoder=E,
                                                                      seed=a.seed)["blended"]
             fills["minigan from random codes"] = inpaint(G, D, x, m, cfg, seed=a.seed, progress=True)["blended"]
-        scores[name] = {k: judge(f, m) for k, f in fills.items()}
+        judged = {k: judge(f, m, per_image=True) for k, f in fills.items()}
+        kept[name] = {k: v.pop("kept") for k, v in judged.items()}
+        scores[name] = judged
         print(f"{name}: " + ", ".join(f"{k} {v['psnr']:.2f} dB / KID {v['kid']:.1f}" for k, v in scores[name].items()),
               flush=True)
     lines = [f"{a.n} test images per mask (test[{a.start}:{a.start + a.n}]); run {a.run}; KID x 1000 against "
@@ -99,12 +101,13 @@ def main(argv=None):
              f"{np.nanmean(noise):.1f}, sd {noise_sd:.1f} ({np.sum(~np.isnan(noise))} disjoint sets).", "",
              table(scores), "",
              "| mask | minigan vs nearest (dB) | vs mean of 8 (dB) | KID below the mean of 8's | class kept vs best "
-             "baseline (points) | search seconds |", "|---|---:|---:|---|---:|---:|"]
+             "baseline (points ± standard error) | search seconds |", "|---|---:|---:|---|---:|---:|"]
     for name, s in scores.items():
         mg, nn, m8 = s["minigan"], s["nearest training image"], s["mean of 8 nearest"]
-        best_kept = max(v["class_kept"] for k, v in s.items() if not k.startswith("minigan"))
+        best = max((k for k in s if not k.startswith("minigan")), key=lambda k: s[k]["class_kept"])
+        diff, se = paired_difference(kept[name]["minigan"], kept[name][best])   # on the same images: paired
         lines.append(f"| {name} | {mg['psnr'] - nn['psnr']:+.2f} | {mg['psnr'] - m8['psnr']:+.2f} | "
-                     f"{'yes' if mg['kid'] < m8['kid'] else 'no'} | {100 * (mg['class_kept'] - best_kept):+.1f} | "
+                     f"{'yes' if mg['kid'] < m8['kid'] else 'no'} | {100 * diff:+.1f} ± {100 * se:.1f} | "
                      f"{seconds[name]:.0f} |")
     lines += ["", f"encoder: {seconds['encoder (once per run)']:.0f} s (0 when the run already has one)"]
     text = "\n".join(lines)

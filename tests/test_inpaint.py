@@ -767,10 +767,22 @@ def test_judge_scores_the_originals_perfectly_and_a_blur_worse():
     x, real = test[:64], test[-500:]
     judge = Judge(real, x)
     m = I.get_mask("center", x.shape)
-    own = judge(x, m)
+    own = judge(x, m, per_image=True)
     assert own["class_kept"] == 1.0 and own["psnr"] == 100.0 and own["l1"] == 0.0
+    assert own["kept"].shape == (64,) and own["kept"].all() and "kept" not in judge(x, m)
     blur = judge(np.where(m == 1, x, x.mean(0, keepdims=True)), m)
     assert blur["kid"] > own["kid"] + 20 and blur["psnr"] < 15 and blur["class_kept"] < 1
+
+
+def test_paired_difference_of_shares():
+    from minigan.inpaint.evaluate import paired_difference
+    a = np.array([1, 1, 0, 1, 0, 1, 1, 0], bool)
+    b = np.array([1, 0, 0, 1, 1, 1, 0, 0], bool)
+    d = [float(u) - float(v) for u, v in zip(a, b)]                     # 0, 1, 0, 0, -1, 0, 1, 0
+    mean = sum(d) / 8
+    sd = (sum((v - mean) ** 2 for v in d) / 7) ** 0.5
+    assert paired_difference(a, b) == pytest.approx((mean, sd / 8 ** 0.5))
+    assert paired_difference(a, a) == (0.0, 0.0)
 
 
 def test_baselines_on_a_tiny_set(rng):

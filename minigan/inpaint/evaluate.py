@@ -58,16 +58,26 @@ class Judge:
         self.originals = np.asarray(originals, np.float32)
         self.classes = quality.classify(self.model, self.originals)[1].argmax(1)
 
-    def __call__(self, filled, mask):
-        """dict(psnr, l1, kid, class_kept) of completions ``filled`` (N, 1, 28, 28) of the originals."""
+    def __call__(self, filled, mask, per_image=False):
+        """dict(psnr, l1, kid, class_kept) of completions ``filled`` (N, 1, 28, 28) of the originals; with
+        ``per_image``, also kept (N,): whether each completion kept its original's class."""
         x, f = np.asarray(self.originals, np.float64), np.asarray(filled, np.float64)
         if f.shape != x.shape:
             raise ValueError(f"evaluate: completions of shape {f.shape} do not match the originals {x.shape}")
         hole = np.broadcast_to(np.asarray(mask) == 0, x.shape)
         err = (f - x)[hole]
         feats, probs = quality.classify(self.model, np.clip(f, 0, 1))
-        return dict(psnr=float(10 * np.log10(1.0 / max(np.mean(err ** 2), 1e-10))), l1=float(np.abs(err).mean()),
-                    kid=kid(feats, self.real), class_kept=float((probs.argmax(1) == self.classes).mean()))
+        kept = probs.argmax(1) == self.classes
+        out = dict(psnr=float(10 * np.log10(1.0 / max(np.mean(err ** 2), 1e-10))), l1=float(np.abs(err).mean()),
+                   kid=kid(feats, self.real), class_kept=float(kept.mean()))
+        return dict(out, kept=kept) if per_image else out
+
+
+def paired_difference(a, b):
+    """The difference of two shares measured on the same images, mean(a) - mean(b), and its standard error
+    sd(a_i - b_i) / sqrt(N) (a, b: (N,) bools or 0/1); the error of a class-kept difference."""
+    d = np.asarray(a, np.float64) - np.asarray(b, np.float64)
+    return float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan")
 
 
 def baselines(images, mask, train, k=8):
