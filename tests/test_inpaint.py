@@ -783,6 +783,8 @@ def test_paired_difference_of_shares():
     sd = (sum((v - mean) ** 2 for v in d) / 7) ** 0.5
     assert paired_difference(a, b) == pytest.approx((mean, sd / 8 ** 0.5))
     assert paired_difference(a, a) == (0.0, 0.0)
+    with pytest.raises(ValueError, match=r"paired_difference: .*\(8,\) and \(7,\)"):
+        paired_difference(a, b[:7])
 
 
 def test_baselines_on_a_tiny_set(rng):

@@ -133,6 +133,9 @@ def encode(E, images, mask, batch=512):
     return xp.concatenate(out)
 
 
+VOTE = 8                       # with labels, the starts are of the class most of this many nearest share
+
+
 def neighbour_codes(E, images, mask, references, k, labels=None):
     """E's codes of the ``k`` reference images (e.g. the training set) nearest to each image on its known pixels,
     each read whole (mask all ones): (k * N, z_dim), row j * N + i for the (j + 1)-th nearest of image i.
@@ -150,9 +153,6 @@ def neighbour_codes(E, images, mask, references, k, labels=None):
     idx = nearest(x, ref, weights=np.broadcast_to(m, x.shape), k=V)[0].reshape(len(x), V)
     idx = idx if labels is None else vote(idx, np.asarray(labels)[idx], int(k))
     return encode(E, ref[idx.T.reshape(-1)], np.ones((1, 1) + x.shape[2:], np.float32))
-
-
-VOTE = 8
 
 
 def vote(idx, labels, k):

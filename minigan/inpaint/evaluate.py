@@ -76,8 +76,12 @@ class Judge:
 def paired_difference(a, b):
     """The difference of two shares measured on the same images, mean(a) - mean(b), and its standard error
     sd(a_i - b_i) / sqrt(N) (a, b: (N,) bools or 0/1); the error of a class-kept difference."""
-    d = np.asarray(a, np.float64) - np.asarray(b, np.float64)
-    return float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan")
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.ndim != 1 or a.shape != b.shape or len(a) < 2:
+        raise ValueError(f"paired_difference: need two outcome vectors (N >= 2,) of one length, got {a.shape} "
+                         f"and {b.shape}")
+    d = a - b
+    return float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d)))
 
 
 def baselines(images, mask, train, k=8):

@@ -225,7 +225,7 @@ class Search:
             self.ze = ze = encode(encoder, x, self.mask).astype(self.dtype)       # (N, z_dim): z_E
             if references is not None:                                             # restart r: the r-th neighbour
                 ze = z0 = neighbour_codes(encoder, x, self.mask, references, self.R,
-                                              reference_labels).astype(self.dtype)
+                                          reference_labels).astype(self.dtype)
             else:                                                                  # restart r > 0: z_E + N(0, I)
                 ze = xp.concatenate([ze] * self.R)                                 # (R*N, z_dim)
                 jitter = sample_prior("normal", self.R * self.n, z_dim, rng)
