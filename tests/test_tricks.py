@@ -41,15 +41,16 @@ def test_batch_last_conv_equals_the_plain_im2col(switch, xs, ws, stride, padding
     x = minigan.tensor(rng.standard_normal(xs), dtype=np.float64, requires_grad=True)
     w = minigan.tensor(rng.standard_normal(ws), dtype=np.float64, requires_grad=True)
     b = minigan.tensor(rng.standard_normal(ws[0]), dtype=np.float64, requires_grad=True) if bias else None
+    bt = minigan.tensor(rng.standard_normal(ws[1]), dtype=np.float64, requires_grad=True) if bias else None
 
     def run():
-        for t in (x, w, b):
+        for t in (x, w, b, bt):
             if t is not None:
                 t.grad = None
         y = F.conv2d(x, w, b, stride=stride, padding=padding)
-        z = F.conv_transpose2d(y, w * 1.0, None, stride=stride, padding=padding)
+        z = F.conv_transpose2d(y, w * 1.0, bt, stride=stride, padding=padding)
         (z * z).sum().backward()
-        return [y.data, z.data, x.grad.data, w.grad.data] + ([b.grad.data] if bias else [])
+        return [y.data, z.data, x.grad.data, w.grad.data] + ([b.grad.data, bt.grad.data] if bias else [])
     fast, plain = both_ways(switch, "batch_last_conv", run)
     for a, b_ in zip(fast, plain):
         np.testing.assert_allclose(a, b_, rtol=1e-12, atol=1e-12)
@@ -219,16 +220,16 @@ def a_dcgan_layer_stack(seed=6, dtype=np.float64):
 
     def t(shape, scale=1.0):
         return minigan.tensor(rng.standard_normal(shape) * scale, dtype=dtype, requires_grad=True, device=device())
-    x, w, b = t((8, 6, 9, 9)), t((5, 6, 4, 4)), t(5)
+    x, w, b, bt = t((8, 6, 9, 9)), t((5, 6, 4, 4)), t(5), t(6)
     bn_w, bn_b, bn2_w, bn2_b, lin_w = t(5, 0.5), t(5), t(6 * 9 * 9), t(6 * 9 * 9), t((3, 6 * 9 * 9))
     y = F.conv2d(x, w, b, stride=2, padding=1)
     y = F.leaky_relu(F.batch_norm(y, None, None, bn_w, bn_b, training=True), 0.2)
-    z = F.conv_transpose2d(y, w * 1.0, None, stride=2, padding=1, output_padding=1)
+    z = F.conv_transpose2d(y, w * 1.0, bt, stride=2, padding=1, output_padding=1)
     z = F.relu(F.batch_norm(z.reshape(8, -1), None, None, bn2_w, bn2_b, training=True))
     out = F.linear(z, lin_w)                                             # a matrix product (gemm)
     (out * out).sum().backward()
-    return [a.numpy() for a in (y, z, out, x.grad, w.grad, b.grad, bn_w.grad, bn_b.grad, bn2_w.grad, bn2_b.grad,
-                                lin_w.grad)]
+    return [a.numpy() for a in (y, z, out, x.grad, w.grad, b.grad, bt.grad, bn_w.grad, bn_b.grad, bn2_w.grad,
+                                bn2_b.grad, lin_w.grad)]
 
 
 def test_split_over_cores_gives_the_numbers_of_one_core(switch, two_threads):
