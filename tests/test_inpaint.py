@@ -634,13 +634,14 @@ def test_cli_options_reach_the_search(monkeypatch, tiny_run, tmp_path, capsys):
 
     def fake(G, D, images, mask, cfg, **kw):
         seen.update(kw)
-        return dict(blended=images, generated=images, loss=np.zeros(len(images)), settings=I.settings(mask))
+        return dict(blended=images, generated=images, loss=np.zeros(len(images)), settings=I.settings(mask),
+                    loosened=False)
     monkeypatch.setattr(I.search, "inpaint", fake)
     np.save(tmp_path / "x.npy", np.zeros((2, 1, 28, 28), np.float32))
     for argv, key, want in ((["--prior-weight", "0.3"], "prior_weight", 0.3), ([], "prior_weight", None),
                             (["--lambda", "2"], "lam", 2.0), (["--combine", "best"], "combine", "best"),
                             (["--space", "z"], "space", "z"), (["--start-weight", "0.7"], "start_weight", 0.7),
-                            (["--pool", "3"], "pool", 3), ([], "pool", None)):
+                            (["--pool", "3"], "pool", 3), ([], "pool", None), (["--loosen", "0"], "loosen", 0)):
         cli(["--run", run, "--images", str(tmp_path / "x.npy"), "--encoder-steps", "0", "--quiet",
              "--out", str(tmp_path / "o.npy")] + argv)
         assert seen[key] == want
@@ -848,10 +849,12 @@ def test_the_search_starts_from_the_nearest_references_codes():
     x = rng.random((4, 1, 5, 4)).astype(np.float32)
     m = I.make_mask("random", (4, 1, 5, 4), p=0.5, rng=0)
     whole = np.ones((1, 1, 5, 4), np.float32)
-    codes = minigan.backend.as_numpy(neighbour_codes(E, x, m, refs, 3)).reshape(3, 4, 3)
+    codes, chosen = neighbour_codes(E, x, m, refs, 3)
+    codes, chosen = minigan.backend.as_numpy(codes).reshape(3, 4, 3), chosen.reshape(3, 4, 1, 5, 4)
     for i in range(4):
         dist = [float((((x[i] - t) ** 2) * m[i]).sum()) for t in refs]
         for j, k in enumerate(np.argsort(dist, kind="stable")[:3]):
+            np.testing.assert_array_equal(chosen[j, i], refs[k])
             np.testing.assert_allclose(codes[j, i], minigan.backend.as_numpy(encode(E, refs[k:k + 1], whole))[0],
                                        rtol=1e-5, atol=1e-6)
     kw = dict(z_dim=3, scale="sigmoid", encoder=E, references=refs, lam=0, blend="none")
@@ -877,6 +880,63 @@ def test_the_search_starts_from_the_nearest_references_codes():
         I.inpaint(G, None, x, m, iters=1, pool=0, **kw)
 
 
+def test_detail_is_the_mean_neighbour_difference_touching_the_hole():
+    """``detail`` against a loop over every pair of 4-neighbour pixels with one of them in the hole."""
+    from minigan.inpaint.search import detail
+    rng = np.random.default_rng(5)
+    x, hole = rng.random((3, 2, 5, 4)), rng.random((3, 1, 5, 4)) < 0.3
+    total = count = 0
+    for n in range(3):
+        for c in range(2):
+            for i in range(5):
+                for j in range(4):
+                    for a, b in ((i + 1, j), (i, j + 1)):
+                        if a < 5 and b < 4 and (hole[n, 0, i, j] or hole[n, 0, a, b]):
+                            total, count = total + abs(x[n, c, i, j] - x[n, c, a, b]), count + 1
+    assert detail(x, hole) == pytest.approx(total / count, rel=1e-12)
+    assert detail(x, hole[:1]) == pytest.approx(detail(x, np.repeat(hole[:1], 3, axis=0)), rel=1e-12)
+    assert detail(np.full((2, 1, 5, 4), 0.3), hole[:1]) == 0
+
+
+def test_a_fill_with_less_detail_than_its_starts_is_searched_on_looser(monkeypatch):
+    """Where the fill has less detail in the hole than the references the restarts started from (under SHARP of
+    theirs), the search goes on for ``loosen`` more steps with gamma * LOOSE: with LOOSE = 1 that is exactly a
+    longer search, with SHARP = 0 it never happens; the settings loosen a thin hole's search from the references'
+    codes (a stripe, a band, a small box) and no other, and refuse a negative ``loosen``."""
+    from minigan.inpaint.encoder import Encoder
+    rng = np.random.default_rng(6)
+    G, E = AffineG(rng), Encoder(3, (1, 5, 4), width=4).eval()
+    refs = rng.integers(0, 2, (30, 1, 5, 4)).astype(np.float32)              # every reference full of detail
+    x = rng.random((4, 1, 5, 4)).astype(np.float32)
+    m = I.make_mask("random", (4, 1, 5, 4), p=0.5, rng=0)
+    kw = dict(z_dim=3, scale="sigmoid", encoder=E, references=refs, lam=0, blend="none", restarts=3,
+              prior_weight=1.0)
+    loose = I.inpaint(G, None, x, m, iters=3, loosen=2, **kw)
+    assert loose["loosened"] and loose["detail"] < I.search.SHARP
+    assert loose["history"]["loss"].shape == (6, 3, 4) and loose["settings"]["loosen"] == 2
+    longer = I.inpaint(G, None, x, m, iters=5, loosen=0, **kw)
+    assert not longer["loosened"] and longer["detail"] is None
+    assert not np.allclose(loose["z_all"], longer["z_all"], atol=1e-6)        # gamma / 10 moved the codes
+    monkeypatch.setattr(I.search, "LOOSE", 1.0)
+    same = I.inpaint(G, None, x, m, iters=3, loosen=2, **kw)
+    np.testing.assert_allclose(same["z_all"], longer["z_all"], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(same["history"]["loss"], longer["history"]["loss"], rtol=1e-6)
+    monkeypatch.setattr(I.search, "SHARP", 0.0)
+    never, three = I.inpaint(G, None, x, m, iters=3, loosen=2, **kw), I.inpaint(G, None, x, m, iters=3, **kw)
+    assert not never["loosened"] and never["detail"] == pytest.approx(loose["detail"])
+    np.testing.assert_array_equal(never["generated"], three["generated"])
+    shape = (2, 1, 28, 28)
+    for spec in ("box:0,12,28,4", "box:0,6,28,4", "box:12,0,4,28", "box:12,12,4,4", "box:9,9,10,10"):
+        assert I.settings(I.get_mask(spec, shape), "neighbours")["loosen"] == 200, spec
+        assert I.settings(I.get_mask(spec, shape), "encoder")["loosen"] == 0, spec
+        assert I.settings(I.get_mask(spec, shape), "random")["loosen"] == 0, spec
+    for spec in ("center", "left", "top", "box:2,11,14,14", "box:20,20,8,8", "random:0.5", "random:0.95", "grid:2",
+                 "grid:6"):
+        assert I.settings(I.get_mask(spec, shape, rng=0), "neighbours")["loosen"] == 0, spec
+    with pytest.raises(ValueError, match=r"loosen >= 0.*loosen=-1"):
+        I.inpaint(G, None, x, m, iters=1, loosen=-1, **kw)
+
+
 def test_the_label_vote_starts_from_the_majority_class_of_the_8_nearest():
     """With the references' labels, the starts are the nearest references of the label most of the 8 nearest
     share (a tie to the label of the nearer one), then the nearest others where that label has too few
@@ -895,7 +955,7 @@ def test_the_label_vote_starts_from_the_majority_class_of_the_8_nearest():
     labels = rng.integers(0, 3, 30)
     x = rng.random((4, 1, 5, 4)).astype(np.float32)
     m = I.make_mask("random", (4, 1, 5, 4), p=0.5, rng=0)
-    codes = minigan.backend.as_numpy(neighbour_codes(E, x, m, refs, 3, labels)).reshape(3, 4, 3)
+    codes = minigan.backend.as_numpy(neighbour_codes(E, x, m, refs, 3, labels)[0]).reshape(3, 4, 3)
     for i in range(4):
         near = np.argsort([float((((x[i] - t) ** 2) * m[i]).sum()) for t in refs], kind="stable")[:VOTE]
         counts = np.bincount(labels[near], minlength=3)

@@ -203,7 +203,9 @@ show(np.concatenate(rows), 8, "original; masked (centre), G(z_E); masked (left h
 # fit the known pixels best. `settings(mask, "neighbours")` holds these settings; what depends on the mask's
 # shape is for a hole that is one large region (a half): its four fits differ the most, so the best three are
 # averaged, and it is pasted without Poisson blending, which would drag the border's shade across the whole hole;
-# every other hole is blended. We call `inpaint` with the defaults and the training images and labels as
+# every other hole is blended. A thin hole (a stripe, a band, a small box; none of the four here) gets `loosen` =
+# 200: where its fill has less detail than the training images the searches started from, they go on for 200 more
+# steps with $\gamma / 10$. We call `inpaint` with the defaults and the training images and labels as
 # `references` and `reference_labels`:
 
 # %%
@@ -213,7 +215,7 @@ train_x, train_y = (split_held_out(v)[0] for v in data.load_images("fashion-mnis
 for s in specs:
     st = settings(masks[s], "neighbours")
     print(f"{s:10s} chosen from the mask: {st['restarts']} starts, the best {st['pool']} averaged, "
-          f"blend = {st['blend']}")
+          f"blend = {st['blend']}, loosen = {st['loosen']}")
 t0 = time.perf_counter()
 r = inpaint(G, D, images, mask, cfg, encoder=E, references=train_x, reference_labels=train_y)   # 59,000 images
 print(f"64 images from the nearest training images' codes: {time.perf_counter() - t0:.1f} s")

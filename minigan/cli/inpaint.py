@@ -53,6 +53,9 @@ INPAINT = (
     Option("perceptual", str, None, f"log(1 - D(G(z))) or -log D(G(z)) ({CHOSEN})", choices=PERCEPTUAL),
     Option("weighted", bool, False, "importance-weighted contextual loss (Yeh et al.)"),
     Option("blend", str, None, f"how the fill joins the known pixels ({CHOSEN})", choices=BLENDS),
+    Option("loosen", int, None, f"from the training images' codes: where the fill has less detail in the hole "
+           f"than those images (a thin hole: a stripe, a band, a small box), this many more Adam steps with gamma / "
+           f"10 (0: never) ({CHOSEN})", bounds=">= 0"),
     Option("evaluate", bool, False, "also score the fill and the copy-based baselines: hole PSNR / L1, KID, "
            "class kept (needs the data set's classifier; docs/evaluation.md)"),
     Option("device", str, None, DEVICE_HELP),
@@ -62,7 +65,7 @@ INPAINT = (
 )
 # The search settings the table passes to ``inpaint.search.inpaint`` (its keyword for --lambda is ``lam``).
 SEARCH = dict({k: k for k in ("space", "iters", "restarts", "pool", "combine", "start_weight", "lr", "prior_weight",
-                              "perceptual", "weighted", "blend")}, **{"lambda": "lam"})
+                              "perceptual", "weighted", "blend", "loosen")}, **{"lambda": "lam"})
 
 
 def add_parser(subparsers):
@@ -160,7 +163,8 @@ def run_cli(a):
         "from the nearest training images' codes"
     combined = f"mean of the best {min(st['pool'], st['restarts'])}" if st["combine"] == "mean" and st["pool"] \
         else st["combine"]
-    print(f"wrote {v['out']}: {len(images)} images inpainted ({v['mask']} mask; {start}, {st['iters']} steps x "
+    steps = f"{st['iters']} + {st['loosen']} looser" if r["loosened"] else f"{st['iters']}"
+    print(f"wrote {v['out']}: {len(images)} images inpainted ({v['mask']} mask; {start}, {steps} steps x "
           f"{st['restarts']} code(s), {st['space']} space, {combined}, {st['blend']} blend; search {t2 - t1:.0f} s"
           + (f", encoder {t1 - t0:.0f} s" if t1 - t0 > 1 else "") + ")")
     if v["evaluate"]:

@@ -138,9 +138,9 @@ VOTE = 8                       # with labels, the starts are of the class most o
 
 def neighbour_codes(E, images, mask, references, k, labels=None):
     """E's codes of the ``k`` reference images (e.g. the training set) nearest to each image on its known pixels,
-    each read whole (mask all ones): (k * N, z_dim), row j * N + i for the (j + 1)-th nearest of image i.
-    With the references' ``labels`` (M,), the k nearest of the class most of the ``VOTE`` nearest share
-    (``vote``).
+    each read whole (mask all ones), and those images: (k * N, z_dim) and (k * N, C, H, W), row j * N + i for the
+    (j + 1)-th nearest of image i. With the references' ``labels`` (M,), the k nearest of the class most of the
+    ``VOTE`` nearest share (``vote``).
 
     A damaged image's own code z_E is G's best single guess of the hole; the codes of its nearest whole
     images are sharp guesses of what could be there, of the class the known pixels suggest."""
@@ -152,7 +152,8 @@ def neighbour_codes(E, images, mask, references, k, labels=None):
     V = int(k) if labels is None else min(max(int(k), VOTE), len(ref))
     idx = nearest(x, ref, weights=np.broadcast_to(m, x.shape), k=V)[0].reshape(len(x), V)
     idx = idx if labels is None else vote(idx, np.asarray(labels)[idx], int(k))
-    return encode(E, ref[idx.T.reshape(-1)], np.ones((1, 1) + x.shape[2:], np.float32))
+    chosen = ref[idx.T.reshape(-1)]
+    return encode(E, chosen, np.ones((1, 1) + x.shape[2:], np.float32)), chosen
 
 
 def vote(idx, labels, k):

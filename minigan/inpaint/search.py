@@ -52,6 +52,9 @@ CONSTRAINTS = ("auto", "clip", "sphere", "penalty", "none")
 BLENDS = ("none", "poisson")
 SPACES = ("z", "features")
 COMBINES = ("mean", "best")
+THIN = 0.3         # a hole among known pixels in one region, with at least this share of it on its border, is thin
+SHARP = 0.88       # a thin hole's fill with less detail than this share of its starting references' is loosened
+LOOSE = 0.1        # the loosened search's gamma, as a share of the search's
 
 
 def settings(mask, start="encoder"):
@@ -64,12 +67,18 @@ def settings(mask, start="encoder"):
     stand (w = 0); scattered ones (random pixels, grids) constrain each feature cell weakly, and the fill
     leans a quarter on the encoder's image (w = 0.25). A hole that is moreover one large region (under 20 %
     of it on its border: a half of the image) is pasted without Poisson blending, which would drag the
-    border's shade across the whole hole; every other hole is Poisson-blended.
+    border's shade across the whole hole; every other hole is Poisson-blended. A hole among known pixels in one
+    region with at least ``THIN`` of it on its border (a stripe, a band, a small box) is thin: there the search may
+    be loosened (``loosen``, below).
 
     From the nearest references (the default of ``minigan inpaint``): 4 restarts, one from each of the 4 nearest
     references' codes (with their labels: of the class most of the 8 nearest share), 100 Adam steps on the
     features, gamma 0.1 around each start, no perceptual term, the fill the mean of the 2 best-fitting restarts'
-    images (w = 0), of the 3 best for a hole of one large region (a half: its fits differ the most).
+    images (w = 0), of the 3 best for a hole of one large region (a half: its fits differ the most). For a thin
+    hole, ``loosen`` = 200: where the fill has less detail in the hole than the references it started from
+    (``detail`` under ``SHARP``, over all the images: a stripe down the middle of a garment, where G draws the
+    placket or the trousers' gap softer than any real image has it), the search goes on for 200 more steps with
+    gamma / 10 (``LOOSE``), so that the fill follows the known pixels on both sides of the hole more closely.
     From the encoder alone: 100 Adam steps on the features, one restart, gamma 0.1 around h_E, no perceptual term,
     the fill w G(z_E) + (1 - w) tail(h_hat). From random codes: Yeh et al.'s search as tuned on the centre mask
     (500 steps, 4 restarts averaged, gamma 1, lambda 0.1, Poisson). docs/inpainting.md has the measurements.
@@ -79,16 +88,17 @@ def settings(mask, start="encoder"):
     hole = np.asarray(mask, np.float32) == 0
     known_together = border_share(~hole) < 0.5
     one_region = known_together and border_share(hole) < 0.2
+    thin = known_together and border_share(hole) >= THIN
     blend = "none" if one_region else "poisson"
     if start == "random":
         return dict(space="z", iters=500, restarts=4, pool=None, lr=0.01, lam=0.1, prior_weight=1.0,
                     perceptual="nonsaturating", weighted=False, constraint="auto", combine="mean", start_weight=0.0,
-                    blend="poisson")
+                    blend="poisson", loosen=0)
     features = dict(space="features", iters=100, lr=0.01, lam=0.0, prior_weight=0.1, perceptual="nonsaturating",
                     weighted=False, constraint="auto", combine="mean", blend=blend)
     if start == "neighbours":
-        return dict(features, restarts=4, pool=3 if one_region else 2, start_weight=0.0)
-    return dict(features, restarts=1, pool=None, start_weight=0.0 if known_together else 0.25)
+        return dict(features, restarts=4, pool=3 if one_region else 2, start_weight=0.0, loosen=200 if thin else 0)
+    return dict(features, restarts=1, pool=None, start_weight=0.0 if known_together else 0.25, loosen=0)
 
 
 class Split:
@@ -117,6 +127,18 @@ def border_share(region):
     edge[..., :, 1:] |= region[..., :, 1:] & ~region[..., :, :-1]
     edge[..., :, :-1] |= region[..., :, :-1] & ~region[..., :, 1:]
     return edge.sum() / max(region.sum(), 1)
+
+
+def detail(images, hole):
+    """How much detail ``images`` (N, C, H, W) have where ``hole`` is (bool, (N or 1, 1, H, W)): the mean absolute
+    difference between 4-neighbour pixels, over the pairs with a pixel in the hole, pooled over all the images."""
+    x = np.asarray(images, np.float64)
+    h = np.broadcast_to(hole, (len(x), 1) + x.shape[2:])
+    pairs = ((np.abs(np.diff(x, axis=3)), h[..., 1:] | h[..., :-1]),
+             (np.abs(np.diff(x, axis=2)), h[..., 1:, :] | h[..., :-1, :]))
+    total = sum(float((d * m).sum()) for d, m in pairs)
+    count = sum(float(np.broadcast_to(m, d.shape).sum()) for d, m in pairs)
+    return total / max(count, 1.0)
 
 
 def generator_facts(cfg=None, z_dim=None, prior=None, scale=None):
@@ -185,13 +207,14 @@ def check_search(st):
                          ("constraint", CONSTRAINTS)):
         if st[key] not in allowed:
             raise ValueError(f"inpaint: {key} must be one of {', '.join(allowed)}, got {st[key]!r}")
-    keys = ("iters", "restarts", "pool", "lr", "lam", "prior_weight", "start_weight")
+    keys = ("iters", "restarts", "pool", "lr", "lam", "prior_weight", "start_weight", "loosen")
     bad = {k: st[k] for k in keys if not (k == "pool" and st[k] is None)
            and not (isinstance(st[k], (int, float, np.integer, np.floating)) and math.isfinite(st[k]))}
     if bad or int(st["iters"]) < 0 or int(st["restarts"]) < 1 or (st["pool"] is not None and st["pool"] < 1) \
-            or st["lr"] <= 0 or st["lam"] < 0 or st["prior_weight"] < 0 or not 0 <= st["start_weight"] <= 1:
+            or st["lr"] <= 0 or st["lam"] < 0 or st["prior_weight"] < 0 or not 0 <= st["start_weight"] <= 1 \
+            or int(st["loosen"]) < 0:
         raise ValueError("inpaint: need iters >= 0, restarts >= 1, pool >= 1 (or None: all), lr > 0, lambda >= 0, "
-                         "prior_weight >= 0, start_weight in [0, 1] (finite); got "
+                         "prior_weight >= 0, start_weight in [0, 1], loosen >= 0 (finite); got "
                          + ", ".join(f"{k}={st[k]}" for k in keys))
 
 
@@ -207,6 +230,7 @@ class Search:
         self.device = params[0].device if params else backend.default_device()
         self.dtype = params[0].dtype if params else np.float32
         self.labels = None if labels is None else backend.to_device(np.tile(labels, self.R), self.device)
+        self.starts = None                                                         # the references started from
         self.mask = check_mask(mask, x.shape)                                      # (N or 1, 1, H, W), 0 / 1
         w = importance_weights(self.mask) if st["weighted"] else self.mask
         self.xt = self.tensor(np.tile(x, (self.R, 1, 1, 1)))
@@ -224,8 +248,8 @@ class Search:
             xp = backend.get_array_module(self.xt.data)
             self.ze = ze = encode(encoder, x, self.mask).astype(self.dtype)       # (N, z_dim): z_E
             if references is not None:                                             # restart r: the r-th neighbour
-                ze = z0 = neighbour_codes(encoder, x, self.mask, references, self.R,
-                                          reference_labels).astype(self.dtype)
+                ze, self.starts = neighbour_codes(encoder, x, self.mask, references, self.R, reference_labels)
+                ze = z0 = ze.astype(self.dtype)
             else:                                                                  # restart r > 0: z_E + N(0, I)
                 ze = xp.concatenate([ze] * self.R)                                 # (R*N, z_dim)
                 jitter = sample_prior("normal", self.R * self.n, z_dim, rng)
@@ -286,8 +310,8 @@ def eval_mode(*models):
 
 def inpaint(G, D, images, mask, cfg=None, *, encoder=None, references=None, reference_labels=None, space=None,
             iters=None, restarts=None, pool=None, lr=None, lam=None, prior_weight=None, perceptual=None,
-            weighted=None, constraint=None, combine=None, start_weight=None, blend=None, labels=None, seed=0,
-            record=0, record_every=10, progress=False, z_dim=None, prior=None, scale=None):
+            weighted=None, constraint=None, combine=None, start_weight=None, blend=None, loosen=None, labels=None,
+            seed=0, record=0, record_every=10, progress=False, z_dim=None, prior=None, scale=None):
     """Fill the missing pixels of ``images`` with a trained generator (Yeh et al. 2016), starting from the
     codes ``encoder`` reads off the nearest ``references`` (encoder.py), or off the damaged images when no
     references are given, or, without an encoder, from random codes.
@@ -317,6 +341,8 @@ def inpaint(G, D, images, mask, cfg=None, *, encoder=None, references=None, refe
         constraint: (random starts) keep z where the prior has its mass: "auto" (clip for uniform, penalty
             for normal), "clip", "sphere" (rescale to norm sqrt(z_dim)), "penalty" or "none".
         blend: "none" (x_hat = M x + (1 - M) G(z)) or "poisson" (seamless: ``blend.poisson_blend``).
+        loosen: with references, the search's further steps, with gamma * ``LOOSE``, where the fill has less detail
+            in the hole than the references the restarts started from (under ``SHARP`` of theirs; 0: never).
         labels: class labels (N,) for a conditional run.
         seed: seeds the starting codes.
         record: how many images (the first ones) to record G(z) of every ``record_every`` iterations.
@@ -324,10 +350,13 @@ def inpaint(G, D, images, mask, cfg=None, *, encoder=None, references=None, refe
         z_dim, prior, scale: override ``cfg``: code size, "normal" / "uniform", "tanh" / "sigmoid".
     Returns:
         dict(blended (N, C, H, W), generated = the fill in [0, 1] before blending (N, C, H, W); z (N, z_dim) the
-        searched variable (with space "features": the features, flattened (N, 6272)),
+        searched variable (with space "features": the features, flattened (N, 6272)), detail (the fill's detail
+        in the hole over the starting references', after the first ``iters`` steps; None where not measured),
+        loosened (whether the search went on, looser),
         loss, contextual, perceptual (N,) at the best restart's z_hat, z_all (R, N, z_dim) every restart's
         final code, restart (N,) index of the best restart, settings (the settings used), history =
-        dict(loss (iters + 1, R, N) total loss before each step and at the end, frames (T, record, C, H, W),
+        dict(loss (steps + 1, R, N) total loss before each step (with the loosened gamma after ``iters``) and at
+        the end, frames (T, record, C, H, W),
         frame_iters (T,))), all NumPy; images float32.
     """
     facts = generator_facts(cfg, z_dim, prior, scale)
@@ -349,7 +378,7 @@ def inpaint(G, D, images, mask, cfg=None, *, encoder=None, references=None, refe
                              f"{len(references)} references, got {reference_labels.shape}")
     given = dict(space=space, iters=iters, restarts=restarts, pool=pool, lr=lr, lam=lam, prior_weight=prior_weight,
                  perceptual=perceptual, weighted=weighted, constraint=constraint, combine=combine,
-                 start_weight=start_weight, blend=blend)
+                 start_weight=start_weight, blend=blend, loosen=loosen)
     st = {k: (v if given[k] is None else given[k]) for k, v in
           settings(m, "random" if encoder is None else "encoder" if references is None else "neighbours").items()}
     check_search(st)
@@ -367,12 +396,23 @@ def inpaint(G, D, images, mask, cfg=None, *, encoder=None, references=None, refe
             raise ValueError(f"inpaint: images of shape {x.shape} do not fit the generator, which makes images "
                              f"of shape (N, {', '.join(map(str, made))})")
         s = Search(G, D, x, m, lab, facts, st, encoder, seed, references, reference_labels)
-        losses, frames = _run(s, int(st["iters"]), min(int(record), len(x)), record_every, progress)
+        steps, k = int(st["iters"]), min(int(record), len(x))
+        losses, frames = _run(s, steps, k, record_every, progress)
         with no_grad():
             total, lc, lp, gen = s.evaluate()
-    out = _result(s, losses + [total.data.reshape(s.R, s.n)], frames, gen, lc, lp, st, int(st["iters"]),
-                  min(int(record), len(x)))
-    out["settings"] = st
+        ratio = None
+        if int(st["loosen"]) and s.starts is not None:                 # a thin hole: is the fill as detailed
+            fill = _fill(s, _host(total, s), _images(gen, s), st)      # as the references it started from?
+            hole = np.tile(s.mask, (s.R, 1, 1, 1)) == 0 if len(s.mask) == s.n else s.mask == 0
+            ratio = detail(fill, s.mask == 0) / max(detail(s.starts, hole), 1e-12)
+            if ratio < SHARP:                                           # no: search on, closer to the known pixels
+                s.gamma *= LOOSE
+                more, later = _run(s, int(st["loosen"]), k, record_every, progress, first=steps, what="loosening")
+                losses, frames, steps = losses + more, frames + later, steps + int(st["loosen"])
+                with no_grad():
+                    total, lc, lp, gen = s.evaluate()
+    out = _result(s, losses + [total.data.reshape(s.R, s.n)], frames, gen, lc, lp, st, steps, k)
+    out.update(settings=st, detail=ratio, loosened=steps > int(st["iters"]))
     return out
 
 
@@ -385,13 +425,14 @@ def _image_shape(G, z_dim, labels):
         return tuple(call(G, z, None if labels is None else backend.to_device(labels[:1], device)).shape[1:])
 
 
-def _run(s, iters, k, record_every, progress):
-    """``iters`` search steps; the losses before each (kept on the device) and the recorded (iteration, G(z))."""
+def _run(s, iters, k, record_every, progress, first=0, what="inpainting"):
+    """``iters`` search steps (numbered from ``first``); the losses before each (kept on the device) and the
+    recorded (iteration, G(z))."""
     from tqdm import tqdm
     losses, frames = [], []
-    with tqdm(total=iters, disable=not progress, unit="it", desc=f"inpainting {s.n} x {s.R} restart(s)",
+    with tqdm(total=iters, disable=not progress, unit="it", desc=f"{what} {s.n} x {s.R} restart(s)",
               dynamic_ncols=True) as bar:
-        for i in range(iters):
+        for i in range(first, first + iters):
             loss, gen = s.step()
             losses.append(loss)                              # copied to the host once, at the end
             if k and i % record_every == 0:
@@ -402,23 +443,38 @@ def _run(s, iters, k, record_every, progress):
     return losses, frames
 
 
-def _result(s, losses, frames, gen, lc, lp, st, iters, k):
-    """The search's outcome: the fill (the mean of the searched codes' images, weighed with G(z_E), or the best
-    restart's) and, at each image's best restart, its code and losses (see ``inpaint``)."""
-    xp = backend.get_array_module(losses[0])
-    history = backend.as_numpy(xp.stack(losses)).astype(np.float64)          # (iters + 1, R, N), one copy
-    final = history[iters]
-    best = final.argmin(axis=0)                                             # (N,) the best restart
-    pick = (best, np.arange(s.n))
-    gens = np.clip(gen.numpy().reshape((s.R, s.n) + s.x.shape[1:]), 0, 1)   # (R, N, C, H, W), one copy
+def _host(total, s):
+    """The losses (R*N,) of a Tensor as NumPy (R, N) float64."""
+    return backend.as_numpy(total.data).reshape(s.R, s.n).astype(np.float64)
+
+
+def _images(gen, s):
+    """G's images (R*N, C, H, W) of a Tensor as NumPy (R, N, C, H, W), clipped to [0, 1]."""
+    return np.clip(gen.numpy().reshape((s.R, s.n) + s.x.shape[1:]), 0, 1)
+
+
+def _fill(s, final, gens, st):
+    """The fill (N, C, H, W) float32 from every restart's image ``gens`` (R, N, C, H, W) and final loss (R, N):
+    the mean of the ``pool`` best-fitting ones (weighed with G(z_E)), or the best one's."""
     if st["combine"] == "mean":
         w, pool = float(st["start_weight"]), min(int(st["pool"] or s.R), s.R)
         fitted = np.take_along_axis(gens, np.argsort(final, axis=0, kind="stable")[:pool, :, None, None, None],
                                     axis=0).mean(axis=0)                    # the pool best-fitting restarts' mean
         start = s.start_images() if w else None                             # G(z_E): one more forward, if used
-        generated = (fitted if start is None else w * start + (1 - w) * fitted).astype(np.float32)
-    else:
-        generated = gens[pick].astype(np.float32)
+        return (fitted if start is None else w * start + (1 - w) * fitted).astype(np.float32)
+    return gens[final.argmin(axis=0), np.arange(s.n)].astype(np.float32)
+
+
+def _result(s, losses, frames, gen, lc, lp, st, iters, k):
+    """The search's outcome: the fill (``_fill``) and, at each image's best restart, its code and losses (see
+    ``inpaint``)."""
+    xp = backend.get_array_module(losses[0])
+    history = backend.as_numpy(xp.stack(losses)).astype(np.float64)          # (iters + 1, R, N), one copy
+    final = history[iters]
+    best = final.argmin(axis=0)                                             # (N,) the best restart
+    pick = (best, np.arange(s.n))
+    gens = _images(gen, s)                                                  # (R, N, C, H, W), one copy
+    generated = _fill(s, final, gens, st)
     blended = poisson_blend(s.x, generated, s.mask) if st["blend"] == "poisson" else compose(s.x, generated, s.mask)
     if k:
         frames.append((iters, gens[:, :k]))
