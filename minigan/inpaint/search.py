@@ -400,17 +400,13 @@ def inpaint(G, D, images, mask, cfg=None, *, encoder=None, references=None, refe
         losses, frames = _run(s, steps, k, record_every, progress)
         with no_grad():
             total, lc, lp, gen = s.evaluate()
-        ratio = None
-        if int(st["loosen"]) and s.starts is not None:                 # a thin hole: is the fill as detailed
-            fill = _fill(s, _host(total, s), _images(gen, s), st)      # as the references it started from?
-            hole = np.tile(s.mask, (s.R, 1, 1, 1)) == 0 if len(s.mask) == s.n else s.mask == 0
-            ratio = detail(fill, s.mask == 0) / max(detail(s.starts, hole), 1e-12)
-            if ratio < SHARP:                                           # no: search on, closer to the known pixels
-                s.gamma *= LOOSE
-                more, later = _run(s, int(st["loosen"]), k, record_every, progress, first=steps, what="loosening")
-                losses, frames, steps = losses + more, frames + later, steps + int(st["loosen"])
-                with no_grad():
-                    total, lc, lp, gen = s.evaluate()
+        ratio = _detail_ratio(s, total, gen, st) if int(st["loosen"]) and s.starts is not None else None
+        if ratio is not None and ratio < SHARP:                         # a thin hole's fill less detailed than its
+            s.gamma *= LOOSE                                            # starts: search on, nearer the known pixels
+            more, later = _run(s, int(st["loosen"]), k, record_every, progress, first=steps, what="loosening")
+            losses, frames, steps = losses + more, frames + later, steps + int(st["loosen"])
+            with no_grad():
+                total, lc, lp, gen = s.evaluate()
     out = _result(s, losses + [total.data.reshape(s.R, s.n)], frames, gen, lc, lp, st, steps, k)
     out.update(settings=st, detail=ratio, loosened=steps > int(st["iters"]))
     return out
@@ -443,9 +439,13 @@ def _run(s, iters, k, record_every, progress, first=0, what="inpainting"):
     return losses, frames
 
 
-def _host(total, s):
-    """The losses (R*N,) of a Tensor as NumPy (R, N) float64."""
-    return backend.as_numpy(total.data).reshape(s.R, s.n).astype(np.float64)
+def _detail_ratio(s, total, gen, st):
+    """The detail of the fill (from the losses ``total`` and images ``gen`` of every restart) in the hole, over the
+    detail of the reference images the restarts started from, in the same place (``detail``)."""
+    fill = _fill(s, backend.as_numpy(total.data).reshape(s.R, s.n), _images(gen, s), st)
+    hole = s.mask == 0                                                          # (N or 1, 1, H, W)
+    start_hole = np.tile(hole, (s.R, 1, 1, 1)) if len(hole) == s.n else hole    # for the R*N starts
+    return detail(fill, hole) / max(detail(s.starts, start_hole), 1e-12)
 
 
 def _images(gen, s):
