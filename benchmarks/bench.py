@@ -1,4 +1,4 @@
-"""minigan against PyTorch eager: the same GAN training step, in one process, interleaved.
+"""minigan against PyTorch eager: the same GAN training step, interleaved.
 
     python benchmarks/bench.py                         # DCGAN-28 and MLP-GAN, batch 64, CPU
     python benchmarks/bench.py --device cuda --batch-size 64 256 1024
@@ -7,11 +7,15 @@
 For each model and batch size: build minigan's step (minigan/cli/bench.py) and the
 identical PyTorch step, run a warm-up of each, then alternate blocks of a few
 minigan steps and a few PyTorch steps, so both see the same machine load; report
-the medians and their ratio (minigan / PyTorch). PyTorch is only used here,
-never by minigan.
+the medians and their ratio (minigan / PyTorch). PyTorch is timed twice: in a
+process of its own, as its users run it, and in minigan's process, where it also
+gets the allocator setting minigan makes for itself (tricks.reuse_freed_memory),
+which speeds PyTorch up too. PyTorch is only used here, never by minigan.
 """
+import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 
@@ -94,41 +98,90 @@ def torch_step(name, batch, device, seed=0):
     return step, sync
 
 
-def interleaved(mg_step, mg_sync, pt_step, pt_sync, n, warmup, block=5, pause=0.5):
-    """Medians of n timed steps of each, taken in alternating blocks: (wall, CPU) seconds for each.
+def local(step, sync):
+    """A block runner in this process: ``run(k)`` makes one untimed step, then k timed ones, and returns their
+    (wall, CPU) seconds as two lists."""
+    def run(k):
+        step()
+        sync()
+        walls, cpus = [], []
+        for _ in range(k):
+            t0, c0 = time.perf_counter(), time.process_time()
+            step()
+            sync()
+            walls.append(time.perf_counter() - t0)
+            cpus.append(time.process_time() - c0)
+        return walls, cpus
+    return run
+
+
+class OwnProcess:
+    """A block runner for PyTorch's step in a Python process of its own (this script with --pytorch-child):
+    nothing minigan sets for its own process (glibc's allocator, its thread pool) reaches it. ``run(k)`` as
+    ``local``'s, through the child's stdin and stdout."""
+
+    def __init__(self, name, batch, device, threads):
+        cmd = [sys.executable, os.path.abspath(__file__), "--pytorch-child", name, str(batch), device,
+               str(threads or 0)]
+        self.child = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def __call__(self, k):
+        self.child.stdin.write(f"{k}\n")
+        self.child.stdin.flush()
+        for line in self.child.stdout:                  # other lines (a library's warnings) are passed over
+            if line.startswith("times "):
+                walls, cpus = json.loads(line[6:])
+                return walls, cpus
+        raise RuntimeError(f"the PyTorch process ended (exit status {self.child.wait()}); its error is above")
+
+    def close(self):
+        self.child.stdin.close()
+        self.child.wait()
+
+
+def pytorch_child(name, batch, device, threads):
+    """The other end of OwnProcess: build PyTorch's step, then answer each block size read from stdin."""
+    import torch
+    if int(threads):
+        torch.set_num_threads(int(threads))
+    run = local(*torch_step(name, int(batch), device))
+    for line in sys.stdin:
+        print("times " + json.dumps(run(int(line))), flush=True)
+    return 0
+
+
+def interleaved(runners, n, warmup, block=5, pause=0.5):
+    """{name: (median wall, median CPU) seconds} over n timed steps of each block runner in ``runners``
+    ({name: run}, run as ``local`` makes it), taken in alternating blocks.
 
     Blocks, not single steps: each library's thread pool (OpenBLAS's, PyTorch's
     OpenMP) keeps spinning for a while after its last call and steals the cores
     from the other one, which made step-by-step alternation slow PyTorch down by
     up to 2x on this 2-core machine. So each block starts with a pause and one
-    untimed step, then times ``block`` steps; blocks alternate, so both libraries
-    still see the same machine load. The CPU time (all threads of the process) is
+    untimed step, then times ``block`` steps; blocks alternate, so every runner
+    still sees the same machine load. The CPU time (all threads of the runner's process) is
     steadier than the wall time on a shared machine; on an idle one, quote the wall time.
     """
-    for step, sync in ((mg_step, mg_sync), (pt_step, pt_sync)):
-        for _ in range(warmup):
-            step()
-        sync()
-    times = {"mg": ([], []), "pt": ([], [])}
-    while len(times["pt"][0]) < n:
-        for key, step, sync in (("mg", mg_step, mg_sync), ("pt", pt_step, pt_sync)):
+    for run in runners.values():
+        if warmup:
+            run(warmup - 1)                             # run(k) makes k + 1 steps
+    times = {key: ([], []) for key in runners}
+    while any(len(w) < n for w, _ in times.values()):
+        for key, run in runners.items():
             time.sleep(pause)
-            step()
-            sync()
-            for _ in range(min(block, n - len(times[key][0]))):
-                t0, c0 = time.perf_counter(), time.process_time()
-                step()
-                sync()
-                times[key][0].append(time.perf_counter() - t0)
-                times[key][1].append(time.process_time() - c0)
-    med = {k: (statistics.median(w), statistics.median(c)) for k, (w, c) in times.items()}
-    return med["mg"], med["pt"]
+            walls, cpus = run(min(block, n - len(times[key][0])))
+            times[key][0].extend(walls)
+            times[key][1].extend(cpus)
+    return {k: (statistics.median(w), statistics.median(c)) for k, (w, c) in times.items()}
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--pytorch-child"]:                 # the PyTorch process OwnProcess starts
+        return pytorch_child(*argv[1:])
     p = parser(prog="benchmarks/bench.py", description=__doc__.splitlines()[0])
     p.add_argument("--no-malloc-tuning", action="store_true",
-                   help="leave glibc's allocator as it is (see minigan.tricks.reuse_freed_memory)")
+                   help="leave glibc's allocator as it is in minigan's process (see minigan.tricks.reuse_freed_memory)")
     a = parse_args(p, argv)
     device = a.device
     if not a.no_malloc_tuning:
@@ -144,9 +197,11 @@ def main(argv=None):
             torch.set_num_threads(a.threads)                # both libraries on the same number of threads
         print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} CPU threads; NumPy {np.__version__}, "
               f"minigan {get_num_threads()} threads")
+        print("PyTorch: in a process of its own, as its users run it; PyTorch*: in minigan's process"
+              + ("" if a.no_malloc_tuning else ", with minigan's allocator setting"))
     mg_sync = lambda: minigan_sync(device)  # noqa: E731
-    print(f"{'model':6s} {'batch':>5s} {'minigan ms':>11s} {'PyTorch ms':>11s} {'ratio':>6s}   "
-          f"{'(CPU time: minigan':>19s} {'PyTorch':>8s} {'ratio)':>7s}")
+    print(f"{'model':6s} {'batch':>5s} {'minigan ms':>11s} {'PyTorch ms':>11s} {'ratio':>6s} {'PyTorch* ms':>12s} "
+          f"{'ratio*':>6s}   {'(CPU time: minigan':>19s} {'PyTorch':>8s} {'ratio)':>7s}")
     for name in (["dcgan", "mlp"] if a.model == "both" else [a.model]):
         for b in a.batch_size:
             mg = STEPS[name](b, device)
@@ -155,13 +210,18 @@ def main(argv=None):
                 t = statistics.median(time_step(mg, device, a.steps, a.warmup))
                 print(f"{name:6s} {b:5d} {1000 * t:11.1f} {'-':>11s} {'-':>6s}")
             else:
-                pt, pt_sync = torch_step(name, b, device)
-                (tm, cm), (tp, cp) = interleaved(mg, mg_sync, pt, pt_sync, a.steps, a.warmup)
-                print(f"{name:6s} {b:5d} {1000 * tm:11.1f} {1000 * tp:11.1f} {tm / tp:6.2f}   "
-                      f"{1000 * cm:19.1f} {1000 * cp:8.1f} {cm / cp:7.2f}")
+                own = OwnProcess(name, b, device, a.threads)
+                try:
+                    med = interleaved({"mg": local(mg, mg_sync), "pt": own, "pt*": local(*torch_step(name, b, device))},
+                                      a.steps, a.warmup)
+                finally:
+                    own.close()
+                (tm, cm), (tp, cp), (ts, _) = med["mg"], med["pt"], med["pt*"]
+                print(f"{name:6s} {b:5d} {1000 * tm:11.1f} {1000 * tp:11.1f} {tm / tp:6.2f} {1000 * ts:12.1f} "
+                      f"{tm / ts:6.2f}   {1000 * cm:19.1f} {1000 * cp:8.1f} {cm / cp:7.2f}")
             if a.profile:
                 print(profile_step(mg, device))
-    print(peak_memory(device) + " (whole process, both libraries)")
+    print(peak_memory(device) + " (minigan's process)")
     return 0
 
 

@@ -73,12 +73,24 @@ def test_bench_times_the_trainers_own_step_and_it_trains_both_players(model):
 def test_interleaved_times_n_steps_of_each_in_alternating_blocks():
     script = _load_benchmark_script()
     calls = []
-    mg = lambda: calls.append("mg")  # noqa: E731
-    pt = lambda: calls.append("pt")  # noqa: E731
-    (tm, cm), (tp, cp) = script.interleaved(mg, lambda: None, pt, lambda: None, n=7, warmup=2, block=3, pause=0)
+    runners = {k: script.local(lambda k=k: calls.append(k), lambda: None) for k in ("mg", "pt")}
+    med = script.interleaved(runners, n=7, warmup=2, block=3, pause=0)
     # warm-up of each, then blocks of (1 untimed + up to 3 timed) steps, alternating, until 7 timed of each
     assert calls == ["mg"] * 2 + ["pt"] * 2 + (["mg"] * 4 + ["pt"] * 4) * 2 + ["mg"] * 2 + ["pt"] * 2
-    assert min(tm, cm, tp, cp) >= 0
+    assert sorted(med) == ["mg", "pt"] and min(min(v) for v in med.values()) >= 0
+
+
+def test_pytorch_in_a_process_of_its_own_answers_block_by_block():
+    pytest.importorskip("torch")
+    script = _load_benchmark_script()
+    own = script.OwnProcess("mlp", 2, "cpu", 1)
+    try:
+        walls, cpus = own(3)
+        assert len(walls) == len(cpus) == 3 and min(walls) > 0
+        assert len(own(1)[0]) == 1
+    finally:
+        own.close()
+    assert own.child.returncode == 0
 
 
 def test_benchmark_script_against_pytorch(capsys):
@@ -91,8 +103,9 @@ def test_benchmark_script_against_pytorch(capsys):
     lines = [ln.split() for ln in out.splitlines() if ln.startswith(("dcgan", "mlp"))]
     assert [ln[0] for ln in lines] == ["dcgan", "mlp"]
     for ln in lines:
-        mg_ms, pt_ms, ratio = map(float, ln[2:5])
+        mg_ms, pt_ms, ratio, pt_same_ms, ratio_same = map(float, ln[2:7])
         assert mg_ms > 0 and pt_ms > 0 and ratio == pytest.approx(mg_ms / pt_ms, rel=0.02)
+        assert pt_same_ms > 0 and ratio_same == pytest.approx(mg_ms / pt_same_ms, rel=0.02)
 
 
 def test_torch_quality_reference_trains_the_twin():
