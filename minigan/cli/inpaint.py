@@ -54,8 +54,8 @@ INPAINT = (
     Option("weighted", bool, False, "importance-weighted contextual loss (Yeh et al.)"),
     Option("blend", str, None, f"how the fill joins the known pixels ({CHOSEN})", choices=BLENDS),
     Option("loosen", int, None, f"from the training images' codes: where the fill has less detail in the hole "
-           f"than those images (a thin hole: a stripe, a band, a small box), this many more Adam steps with gamma / "
-           f"10 (0: never) ({CHOSEN})", bounds=">= 0"),
+           f"than those images, this many more Adam steps with gamma / 10 (0: never; chosen 200 for a thin hole, "
+           f"a stripe, a band, a small box, else 0; given, it applies to any hole) ({CHOSEN})", bounds=">= 0"),
     Option("evaluate", bool, False, "also score the fill and the copy-based baselines: hole PSNR / L1, KID, "
            "class kept (needs the data set's classifier; docs/evaluation.md)"),
     Option("device", str, None, DEVICE_HELP),

@@ -53,7 +53,7 @@ BLENDS = ("none", "poisson")
 SPACES = ("z", "features")
 COMBINES = ("mean", "best")
 THIN = 0.3         # a hole among known pixels in one region, with at least this share of it on its border, is thin
-SHARP = 0.88       # a thin hole's fill with less detail than this share of its starting references' is loosened
+SHARP = 0.88       # a fill with less detail than this share of its starting references' is loosened (loosen > 0)
 LOOSE = 0.1        # the loosened search's gamma, as a share of the search's
 
 
@@ -401,8 +401,8 @@ def inpaint(G, D, images, mask, cfg=None, *, encoder=None, references=None, refe
         with no_grad():
             total, lc, lp, gen = s.evaluate()
         ratio = _detail_ratio(s, total, gen, st) if int(st["loosen"]) and s.starts is not None else None
-        if ratio is not None and ratio < SHARP:                         # a thin hole's fill less detailed than its
-            s.gamma *= LOOSE                                            # starts: search on, nearer the known pixels
+        if ratio is not None and ratio < SHARP:                         # a fill less detailed than its starts:
+            s.gamma *= LOOSE                                            # search on, nearer the known pixels
             more, later = _run(s, int(st["loosen"]), k, record_every, progress, first=steps, what="loosening")
             losses, frames, steps = losses + more, frames + later, steps + int(st["loosen"])
             with no_grad():
