@@ -6,7 +6,7 @@ encoder is trained first if the run has none) and by the baselines (the mean tra
 image on the known pixels, the mean of its 8 nearest); every fill is scored by hole PSNR and L1 (pooled over all
 missing pixels), KID against 2,000 real test images that were not inpainted (the shipped classifier's features,
 x 1000) and the share of images whose class the classifier keeps. Also measured: real against real KID (the noise
-floor at this n) and, with --variants, the other points minigan offers (--combine best; the search from the
+floor at this n) and, with --variants, the other points minigan offers (--combine best and agree; the search from the
 encoder's code of the damaged image alone; the search from random codes, Yeh et al.'s method).
 
     python benchmarks/inpainting.py --run runs/fashion-mnist                 # 256 images, 13 masks
@@ -54,7 +54,8 @@ def main(argv=None):
     p.add_argument("--start", type=int, default=0, help="the first test image used (default 0)")
     p.add_argument("--masks", nargs="+", default=list(MASKS), help="mask specs, as minigan inpaint --mask takes "
                    "them (default: the 13 above); 'disc.png' is a PNG mask this script writes")
-    p.add_argument("--variants", action="store_true", help="also --combine best and the search from random codes")
+    p.add_argument("--variants", action="store_true", help="also --combine best and agree, the search from the "
+                   "encoder's code alone and from random codes")
     p.add_argument("--out", default="benchmarks/out/inpainting", help="folder for results.md / .json / pareto.png")
     p.add_argument("--device", default=None)
     p.add_argument("--seed", type=int, default=0)
@@ -85,9 +86,10 @@ def main(argv=None):
         fills["minigan"], seconds[name] = r["blended"], time.perf_counter() - t
         loosened[name] = "—" if r["detail"] is None else f"{r['detail']:.2f}, {'yes' if r['loosened'] else 'no'}"
         if a.variants:
-            fills["minigan --combine best"] = inpaint(G, D, x, m, cfg, encoder=E, references=train,
-                                                      reference_labels=labels, combine="best",
-                                                      seed=a.seed)["blended"]
+            for how in ("best", "agree"):
+                fills[f"minigan --combine {how}"] = inpaint(G, D, x, m, cfg, encoder=E, references=train,
+                                                            reference_labels=labels, combine=how,
+                                                            seed=a.seed)["blended"]
             fills["minigan from the encoder's code alone"] = inpaint(G, D, x, m, cfg, encoder=E,
                                                                      seed=a.seed)["blended"]
             fills["minigan from random codes"] = inpaint(G, D, x, m, cfg, seed=a.seed, progress=True)["blended"]

@@ -356,8 +356,33 @@ def test_mean_of_the_restarts_fills_the_hole():
     np.testing.assert_allclose(mean["generated"], np.clip((g + 1) / 2, 0, 1).mean(axis=0), atol=1e-6)
     assert np.abs(mean["generated"] - best["generated"]).max() > 1e-3
     np.testing.assert_array_equal(mean["blended"], I.compose(x, mean["generated"], mask))
-    with pytest.raises(ValueError, match="combine must be one of mean, best, got 'median'"):
+    with pytest.raises(ValueError, match="combine must be one of mean, best, agree, got 'median'"):
         I.inpaint(G, D, x, mask, combine="median", **kw)
+
+
+def test_agree_searches_on_from_the_mean_of_the_restarts_codes(monkeypatch):
+    """combine "agree": each image's R searched codes averaged into one (with AGREE = 0 steps, exactly that
+    mean), then searched on AGREE steps as one restart; the fill is that code's image, the history keeps its
+    (steps + 1, R, N) shape with the agreed rows repeated."""
+    G, D, x = tiny_setup(n=4)
+    mask = I.make_mask("center", (5, 4))
+    kw = dict(z_dim=3, iters=6, restarts=3, blend="none", seed=1)
+    mean = I.inpaint(G, D, x, mask, combine="mean", **kw)
+    monkeypatch.setattr(I.search, "AGREE", 0)
+    at_once = I.inpaint(G, D, x, mask, combine="agree", **kw)
+    np.testing.assert_allclose(at_once["z_all"], mean["z_all"].mean(axis=0, keepdims=True), rtol=1e-6, atol=1e-6)
+    monkeypatch.setattr(I.search, "AGREE", 5)
+    r = I.inpaint(G, D, x, mask, combine="agree", record=2, record_every=4, **kw)
+    assert r["z_all"].shape == (1, 4, 3) and r["history"]["loss"].shape == (6 + 5 + 1, 3, 4)
+    np.testing.assert_array_equal(r["history"]["loss"][:6], mean["history"]["loss"][:6])  # the same search first
+    after = r["history"]["loss"][6:]
+    np.testing.assert_array_equal(after, np.broadcast_to(after[:, :1], after.shape))     # one agreed row
+    assert not np.allclose(r["z"], at_once["z"][0])                                      # it moved on
+    with minigan.no_grad():
+        g = G(dev_tensor(r["z"])).numpy()
+    np.testing.assert_allclose(r["generated"], np.clip((g + 1) / 2, 0, 1), atol=1e-6)
+    np.testing.assert_array_equal(r["history"]["frame_iters"], [0, 4, 8, 11])
+    np.testing.assert_allclose(r["history"]["frames"][-1], r["generated"][:2], atol=1e-6)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
@@ -601,6 +626,9 @@ def test_cli_trains_the_encoder_once_and_evaluates(tiny_run, tmp_path, capsys):
     assert "training the inpainting encoder" not in text and os.stat(path).st_mtime_ns == stamp
     for name in ("mean training image", "nearest training image", "mean of 8 nearest", "minigan", "KID"):
         assert name in text
+    assert cli(argv + ["--combine", "agree"]) == 0                    # the features' mean, searched on
+    assert "their mean code searched on 50 steps" in capsys.readouterr().out
+    assert np.load(tmp_path / "f.npy").shape == (3, 1, 28, 28)
     os.remove(path)
 
 

@@ -9,7 +9,7 @@ from ..gan.config import DEVICE_HELP, IMAGE_SETS, THREADS_HELP
 from ..inpaint.encoder import TRAINING
 from ..inpaint.masks import KINDS
 from ..inpaint.objective import PERCEPTUAL
-from ..inpaint.search import BLENDS, COMBINES, SPACES
+from ..inpaint.search import AGREE, BLENDS, COMBINES, SPACES
 from ..options import Option
 from .common import check_not_empty, check_output_path, input_file, one_line, use_threads
 
@@ -42,8 +42,9 @@ INPAINT = (
            f"({CHOSEN})", bounds=">= 1"),
     Option("pool", int, None, f"with --combine mean: how many of the best-fitting codes' images are averaged "
            f"({CHOSEN})", bounds=">= 1"),
-    Option("combine", str, None, f"the fill: the mean of the codes' images (accuracy) or the best code's "
-           f"(one sharp completion) ({CHOSEN})", choices=COMBINES),
+    Option("combine", str, None, f"the fill: the mean of the codes' images (mean: accuracy), the best code's "
+           f"(best: one sharp completion), or the image of their mean code searched on {AGREE} more steps (agree: "
+           f"one completion, between the two) ({CHOSEN})", choices=COMBINES),
     Option("start_weight", float, None, f"with --combine mean and an encoder: the weight w of the encoder's "
            f"image G(z_E) in the fill w G(z_E) + (1 - w) G(z_hat) ({CHOSEN})", bounds="[0, 1]"),
     Option("lr", float, None, f"the search's Adam learning rate ({CHOSEN})", bounds="(0, inf)"),
@@ -162,7 +163,7 @@ def run_cli(a):
     start = "from random codes" if E is None else "from the encoder" if refs is None else \
         "from the nearest training images' codes"
     combined = f"mean of the best {min(st['pool'], st['restarts'])}" if st["combine"] == "mean" and st["pool"] \
-        else st["combine"]
+        else f"their mean code searched on {AGREE} steps" if st["combine"] == "agree" else st["combine"]
     steps = f"{st['iters']} + {st['loosen']} looser" if r["loosened"] else f"{st['iters']}"
     print(f"wrote {v['out']}: {len(images)} images inpainted ({v['mask']} mask; {start}, {steps} steps x "
           f"{st['restarts']} code(s), {st['space']} space, {combined}, {st['blend']} blend; search {t2 - t1:.0f} s"
