@@ -375,7 +375,6 @@ case("train-seed-negative", T + ["--seed=-1"], 2, ["--seed must be >= 0", "-1"])
 case("sample-seed-negative", S + ["--seed=-3"], 2, ["--seed must be >= 0", "-3"])
 case("inpaint-seed-negative", P + ["--seed=-1"], 2, ["--seed must be >= 0", "-1"])
 case("inpaint-prior-weight-negative", P + ["--prior-weight=-0.5"], 2, ["--prior-weight must be in [0, inf)", "-0.5"])
-case("inpaint-loosen-negative", P + ["--loosen=-1"], 2, ["--loosen must be >= 0", "-1"])
 # The host-memory check is for CPU runs (a GPU's memory is not the host's): these two pin --device cpu.
 case("train-batch-size-beyond-memory", T + ["--batch-size", "4000000000000", "--device", "cpu"], 2,
      ["--batch-size 4000000000000", "GiB of memory"])

@@ -356,33 +356,8 @@ def test_mean_of_the_restarts_fills_the_hole():
     np.testing.assert_allclose(mean["generated"], np.clip((g + 1) / 2, 0, 1).mean(axis=0), atol=1e-6)
     assert np.abs(mean["generated"] - best["generated"]).max() > 1e-3
     np.testing.assert_array_equal(mean["blended"], I.compose(x, mean["generated"], mask))
-    with pytest.raises(ValueError, match="combine must be one of mean, best, agree, got 'median'"):
-        I.inpaint(G, D, x, mask, combine="median", **kw)
-
-
-def test_agree_searches_on_from_the_mean_of_the_restarts_codes(monkeypatch):
-    """combine "agree": each image's R searched codes averaged into one (with AGREE = 0 steps, exactly that
-    mean), then searched on AGREE steps as one restart; the fill is that code's image, the history keeps its
-    (steps + 1, R, N) shape with the agreed rows repeated."""
-    G, D, x = tiny_setup(n=4)
-    mask = I.make_mask("center", (5, 4))
-    kw = dict(z_dim=3, iters=6, restarts=3, blend="none", seed=1)
-    mean = I.inpaint(G, D, x, mask, combine="mean", **kw)
-    monkeypatch.setattr(I.search, "AGREE", 0)
-    at_once = I.inpaint(G, D, x, mask, combine="agree", **kw)
-    np.testing.assert_allclose(at_once["z_all"], mean["z_all"].mean(axis=0, keepdims=True), rtol=1e-6, atol=1e-6)
-    monkeypatch.setattr(I.search, "AGREE", 5)
-    r = I.inpaint(G, D, x, mask, combine="agree", record=2, record_every=4, **kw)
-    assert r["z_all"].shape == (1, 4, 3) and r["history"]["loss"].shape == (6 + 5 + 1, 3, 4)
-    np.testing.assert_array_equal(r["history"]["loss"][:6], mean["history"]["loss"][:6])  # the same search first
-    after = r["history"]["loss"][6:]
-    np.testing.assert_array_equal(after, np.broadcast_to(after[:, :1], after.shape))     # one agreed row
-    assert not np.allclose(r["z"], at_once["z"][0])                                      # it moved on
-    with minigan.no_grad():
-        g = G(dev_tensor(r["z"])).numpy()
-    np.testing.assert_allclose(r["generated"], np.clip((g + 1) / 2, 0, 1), atol=1e-6)
-    np.testing.assert_array_equal(r["history"]["frame_iters"], [0, 4, 8, 11])
-    np.testing.assert_allclose(r["history"]["frames"][-1], r["generated"][:2], atol=1e-6)
+    with pytest.raises(ValueError, match="combine must be one of mean, best, got 'agree'"):
+        I.inpaint(G, D, x, mask, combine="agree", **kw)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
@@ -626,8 +601,8 @@ def test_cli_trains_the_encoder_once_and_evaluates(tiny_run, tmp_path, capsys):
     assert "training the inpainting encoder" not in text and os.stat(path).st_mtime_ns == stamp
     for name in ("mean training image", "nearest training image", "mean of 8 nearest", "minigan", "KID"):
         assert name in text
-    assert cli(argv + ["--combine", "agree"]) == 0                    # the features' mean, searched on
-    assert "their mean code searched on 50 steps" in capsys.readouterr().out
+    assert cli(argv + ["--residual", "none"]) == 0                    # G's drawing, without the references
+    assert "mean of the best 3" in capsys.readouterr().out
     assert np.load(tmp_path / "f.npy").shape == (3, 1, 28, 28)
     os.remove(path)
 
@@ -662,14 +637,14 @@ def test_cli_options_reach_the_search(monkeypatch, tiny_run, tmp_path, capsys):
 
     def fake(G, D, images, mask, cfg, **kw):
         seen.update(kw)
-        return dict(blended=images, generated=images, loss=np.zeros(len(images)), settings=I.settings(mask),
-                    loosened=False)
+        return dict(blended=images, generated=images, loss=np.zeros(len(images)), settings=I.settings(mask))
     monkeypatch.setattr(I.search, "inpaint", fake)
     np.save(tmp_path / "x.npy", np.zeros((2, 1, 28, 28), np.float32))
     for argv, key, want in ((["--prior-weight", "0.3"], "prior_weight", 0.3), ([], "prior_weight", None),
                             (["--lambda", "2"], "lam", 2.0), (["--combine", "best"], "combine", "best"),
                             (["--space", "z"], "space", "z"), (["--start-weight", "0.7"], "start_weight", 0.7),
-                            (["--pool", "3"], "pool", 3), ([], "pool", None), (["--loosen", "0"], "loosen", 0)):
+                            (["--pool", "3"], "pool", 3), ([], "pool", None),
+                            (["--residual", "none"], "residual", "none"), ([], "residual", None)):
         cli(["--run", run, "--images", str(tmp_path / "x.npy"), "--encoder-steps", "0", "--quiet",
              "--out", str(tmp_path / "o.npy")] + argv)
         assert seen[key] == want
@@ -735,8 +710,8 @@ def test_training_masks_cover_the_family():
 def test_settings_are_chosen_from_the_mask():
     """A hole that is one large region is pasted (Poisson blending would drag the border's shade across it),
     others Poisson-blended; known pixels in one region let the search's fill stand (w = 0), scattered ones
-    lean a quarter on the encoder's image; from the nearest references' codes the fill averages the 2 best of 4
-    (3 for a hole of one large region); the search from random codes keeps Yeh et al.'s settings."""
+    lean a quarter on the encoder's image; from the nearest references' codes the fill averages the 3 best of 4,
+    each its reference edited by the search; the search from random codes keeps Yeh et al.'s settings."""
     shape = (2, 1, 28, 28)
     for spec in ("left", "right", "top", "bottom", "box:0,0,20,28"):
         st = I.settings(I.get_mask(spec, shape))
@@ -749,9 +724,11 @@ def test_settings_are_chosen_from_the_mask():
         assert (st["blend"], st["start_weight"]) == ("poisson", 0.25), spec
     enc, rnd = I.settings(I.get_mask("center", shape)), I.settings(I.get_mask("center", shape), "random")
     assert enc["restarts"] == 1 and rnd["restarts"] == 4 and rnd["prior_weight"] == 1.0 and rnd["pool"] is None
-    for spec, pool in (("center", 2), ("left", 3), ("top", 3), ("random:0.95", 2), ("grid:6", 2)):  # neighbours
-        st = I.settings(I.get_mask(spec, shape, rng=0), "neighbours")                 # a half: the best 3 of 4
-        assert (st["restarts"], st["pool"], st["start_weight"], st["space"]) == (4, pool, 0.0, "features"), spec
+    assert enc["residual"] == rnd["residual"] == "none"                               # no references to edit
+    for spec in ("center", "left", "top", "random:0.95", "grid:6"):                   # from the neighbours' codes
+        st = I.settings(I.get_mask(spec, shape, rng=0), "neighbours")
+        assert (st["restarts"], st["pool"], st["start_weight"], st["space"], st["residual"]) == \
+            (4, 3, 0.0, "features", "add"), spec
         assert st["blend"] == I.settings(I.get_mask(spec, shape, rng=0))["blend"], spec
     with pytest.raises(ValueError, match="start must be one of neighbours, encoder, random"):
         I.settings(I.get_mask("center", shape), "nearest")
@@ -891,13 +868,20 @@ def test_the_search_starts_from_the_nearest_references_codes():
     free = I.inpaint(G, None, x, m, iters=0, restarts=3, prior_weight=0.0, **kw)
     np.testing.assert_allclose(still["history"]["loss"], free["history"]["loss"], rtol=1e-6)  # penalty 0 at the start
     st = I.inpaint(G, None, x, m, iters=1, **kw)["settings"]
-    assert (st["restarts"], st["pool"]) == (4, 2)
+    assert (st["restarts"], st["pool"], st["residual"]) == (4, 3, "add")
     best = I.inpaint(G, None, x, m, iters=5, restarts=3, combine="best", **kw)
     one = I.inpaint(G, None, x, m, iters=5, restarts=3, pool=1, **kw)
-    every = I.inpaint(G, None, x, m, iters=5, restarts=3, pool=3, **kw)
+    every = I.inpaint(G, None, x, m, iters=5, restarts=3, pool=3, residual="none", **kw)
     np.testing.assert_allclose(one["generated"], best["generated"], atol=1e-6)
     images = np.clip(G.numpy(every["z_all"].reshape(-1, 3)), 0, 1).reshape(3, 4, 1, 5, 4)
     np.testing.assert_allclose(every["generated"], images.mean(axis=0), atol=1e-5)
+    # residual "add": each restart's image is its reference plus the search's change to G's drawing of it
+    edited = I.inpaint(G, None, x, m, iters=5, restarts=3, pool=3, **kw)
+    np.testing.assert_array_equal(edited["z_all"], every["z_all"])                      # the same search
+    start = np.clip(G.numpy(codes.reshape(-1, 3)), 0, 1).reshape(3, 4, 1, 5, 4)
+    np.testing.assert_allclose(edited["generated"], np.clip(chosen + images - start, 0, 1).mean(axis=0), atol=1e-5)
+    still = I.inpaint(G, None, x, m, iters=0, restarts=3, pool=3, **kw)                # no step: the references
+    np.testing.assert_allclose(still["generated"], chosen.mean(axis=0), atol=1e-6)
     with pytest.raises(ValueError, match="references .* need an encoder"):
         I.inpaint(G, None, x, m, z_dim=3, scale="sigmoid", references=refs)
     with pytest.raises(ValueError, match="5 restarts start from as many nearest references, but only 3"):
@@ -906,63 +890,8 @@ def test_the_search_starts_from_the_nearest_references_codes():
         I.inpaint(G, None, x, m, iters=1, **dict(kw, references=refs[:, :, :4]))
     with pytest.raises(ValueError, match=r"pool >= 1.*pool=0"):
         I.inpaint(G, None, x, m, iters=1, pool=0, **kw)
-
-
-def test_detail_is_the_mean_neighbour_difference_touching_the_hole():
-    """``detail`` against a loop over every pair of 4-neighbour pixels with one of them in the hole."""
-    from minigan.inpaint.search import detail
-    rng = np.random.default_rng(5)
-    x, hole = rng.random((3, 2, 5, 4)), rng.random((3, 1, 5, 4)) < 0.3
-    total = count = 0
-    for n in range(3):
-        for c in range(2):
-            for i in range(5):
-                for j in range(4):
-                    for a, b in ((i + 1, j), (i, j + 1)):
-                        if a < 5 and b < 4 and (hole[n, 0, i, j] or hole[n, 0, a, b]):
-                            total, count = total + abs(x[n, c, i, j] - x[n, c, a, b]), count + 1
-    assert detail(x, hole) == pytest.approx(total / count, rel=1e-12)
-    assert detail(x, hole[:1]) == pytest.approx(detail(x, np.repeat(hole[:1], 3, axis=0)), rel=1e-12)
-    assert detail(np.full((2, 1, 5, 4), 0.3), hole[:1]) == 0
-
-
-def test_a_fill_with_less_detail_than_its_starts_is_searched_on_looser(monkeypatch):
-    """Where the fill has less detail in the hole than the references the restarts started from (under SHARP of
-    theirs), the search goes on for ``loosen`` more steps with gamma * LOOSE: with LOOSE = 1 that is exactly a
-    longer search, with SHARP = 0 it never happens; the settings loosen a thin hole's search from the references'
-    codes (a stripe, a band, a small box) and no other, and refuse a negative ``loosen``."""
-    from minigan.inpaint.encoder import Encoder
-    rng = np.random.default_rng(6)
-    G, E = AffineG(rng), Encoder(3, (1, 5, 4), width=4).eval()
-    refs = rng.integers(0, 2, (30, 1, 5, 4)).astype(np.float32)              # every reference full of detail
-    x = rng.random((4, 1, 5, 4)).astype(np.float32)
-    m = I.make_mask("random", (4, 1, 5, 4), p=0.5, rng=0)
-    kw = dict(z_dim=3, scale="sigmoid", encoder=E, references=refs, lam=0, blend="none", restarts=3,
-              prior_weight=1.0)
-    loose = I.inpaint(G, None, x, m, iters=3, loosen=2, **kw)
-    assert loose["loosened"] and loose["detail"] < I.search.SHARP
-    assert loose["history"]["loss"].shape == (6, 3, 4) and loose["settings"]["loosen"] == 2
-    longer = I.inpaint(G, None, x, m, iters=5, loosen=0, **kw)
-    assert not longer["loosened"] and longer["detail"] is None
-    assert not np.allclose(loose["z_all"], longer["z_all"], atol=1e-6)        # gamma / 10 moved the codes
-    monkeypatch.setattr(I.search, "LOOSE", 1.0)
-    same = I.inpaint(G, None, x, m, iters=3, loosen=2, **kw)
-    np.testing.assert_allclose(same["z_all"], longer["z_all"], rtol=1e-6, atol=1e-7)
-    np.testing.assert_allclose(same["history"]["loss"], longer["history"]["loss"], rtol=1e-6)
-    monkeypatch.setattr(I.search, "SHARP", 0.0)
-    never, three = I.inpaint(G, None, x, m, iters=3, loosen=2, **kw), I.inpaint(G, None, x, m, iters=3, **kw)
-    assert not never["loosened"] and never["detail"] == pytest.approx(loose["detail"])
-    np.testing.assert_array_equal(never["generated"], three["generated"])
-    shape = (2, 1, 28, 28)
-    for spec in ("box:0,12,28,4", "box:0,6,28,4", "box:12,0,4,28", "box:12,12,4,4", "box:9,9,10,10"):
-        assert I.settings(I.get_mask(spec, shape), "neighbours")["loosen"] == 200, spec
-        assert I.settings(I.get_mask(spec, shape), "encoder")["loosen"] == 0, spec
-        assert I.settings(I.get_mask(spec, shape), "random")["loosen"] == 0, spec
-    for spec in ("center", "left", "top", "box:2,11,14,14", "box:20,20,8,8", "random:0.5", "random:0.95", "grid:2",
-                 "grid:6"):
-        assert I.settings(I.get_mask(spec, shape, rng=0), "neighbours")["loosen"] == 0, spec
-    with pytest.raises(ValueError, match=r"loosen >= 0.*loosen=-1"):
-        I.inpaint(G, None, x, m, iters=1, loosen=-1, **kw)
+    with pytest.raises(ValueError, match="residual must be one of add, none, got 'keep'"):
+        I.inpaint(G, None, x, m, iters=1, residual="keep", **kw)
 
 
 def test_the_label_vote_starts_from_the_majority_class_of_the_8_nearest():

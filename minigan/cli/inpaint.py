@@ -9,7 +9,7 @@ from ..gan.config import DEVICE_HELP, IMAGE_SETS, THREADS_HELP
 from ..inpaint.encoder import TRAINING
 from ..inpaint.masks import KINDS
 from ..inpaint.objective import PERCEPTUAL
-from ..inpaint.search import AGREE, BLENDS, COMBINES, SPACES
+from ..inpaint.search import BLENDS, COMBINES, RESIDUALS, SPACES
 from ..options import Option
 from .common import check_not_empty, check_output_path, input_file, one_line, use_threads
 
@@ -42,9 +42,11 @@ INPAINT = (
            f"({CHOSEN})", bounds=">= 1"),
     Option("pool", int, None, f"with --combine mean: how many of the best-fitting codes' images are averaged "
            f"({CHOSEN})", bounds=">= 1"),
-    Option("combine", str, None, f"the fill: the mean of the codes' images (mean: accuracy), the best code's "
-           f"(best: one sharp completion), or the image of their mean code searched on {AGREE} more steps (agree: "
-           f"one completion, between the two) ({CHOSEN})", choices=COMBINES),
+    Option("combine", str, None, f"the fill: the mean of the codes' images (mean: accuracy) or the best code's "
+           f"(best: one sharp completion) ({CHOSEN})", choices=COMBINES),
+    Option("residual", str, None, f"from the training images' codes: each code's image is the training image it "
+           f"started from plus the change the search made to G's drawing of it (add: keeps the real image's "
+           f"detail), or G's drawing alone (none) ({CHOSEN})", choices=RESIDUALS),
     Option("start_weight", float, None, f"with --combine mean and an encoder: the weight w of the encoder's "
            f"image G(z_E) in the fill w G(z_E) + (1 - w) G(z_hat) ({CHOSEN})", bounds="[0, 1]"),
     Option("lr", float, None, f"the search's Adam learning rate ({CHOSEN})", bounds="(0, inf)"),
@@ -54,9 +56,6 @@ INPAINT = (
     Option("perceptual", str, None, f"log(1 - D(G(z))) or -log D(G(z)) ({CHOSEN})", choices=PERCEPTUAL),
     Option("weighted", bool, False, "importance-weighted contextual loss (Yeh et al.)"),
     Option("blend", str, None, f"how the fill joins the known pixels ({CHOSEN})", choices=BLENDS),
-    Option("loosen", int, None, f"from the training images' codes: where the fill has less detail in the hole "
-           f"than those images, this many more Adam steps with gamma / 10 (0: never; chosen 200 for a thin hole, "
-           f"a stripe, a band, a small box, else 0; given, it applies to any hole) ({CHOSEN})", bounds=">= 0"),
     Option("evaluate", bool, False, "also score the fill and the copy-based baselines: hole PSNR / L1, KID, "
            "class kept (needs the data set's classifier; docs/evaluation.md)"),
     Option("device", str, None, DEVICE_HELP),
@@ -66,7 +65,7 @@ INPAINT = (
 )
 # The search settings the table passes to ``inpaint.search.inpaint`` (its keyword for --lambda is ``lam``).
 SEARCH = dict({k: k for k in ("space", "iters", "restarts", "pool", "combine", "start_weight", "lr", "prior_weight",
-                              "perceptual", "weighted", "blend", "loosen")}, **{"lambda": "lam"})
+                              "perceptual", "weighted", "blend", "residual")}, **{"lambda": "lam"})
 
 
 def add_parser(subparsers):
@@ -163,9 +162,8 @@ def run_cli(a):
     start = "from random codes" if E is None else "from the encoder" if refs is None else \
         "from the nearest training images' codes"
     combined = f"mean of the best {min(st['pool'], st['restarts'])}" if st["combine"] == "mean" and st["pool"] \
-        else f"their mean code searched on {AGREE} steps" if st["combine"] == "agree" else st["combine"]
-    steps = f"{st['iters']} + {st['loosen']} looser" if r["loosened"] else f"{st['iters']}"
-    print(f"wrote {v['out']}: {len(images)} images inpainted ({v['mask']} mask; {start}, {steps} steps x "
+        else st["combine"]
+    print(f"wrote {v['out']}: {len(images)} images inpainted ({v['mask']} mask; {start}, {st['iters']} steps x "
           f"{st['restarts']} code(s), {st['space']} space, {combined}, {st['blend']} blend; search {t2 - t1:.0f} s"
           + (f", encoder {t1 - t0:.0f} s" if t1 - t0 > 1 else "") + ")")
     if v["evaluate"]:

@@ -28,10 +28,10 @@ How the restarts make the fill (``combine``):
                (all of them when ``pool`` is None); with an encoder, w G(z_E) + (1 - w) times that mean,
                w = ``start_weight``: the accuracy point (PSNR rewards the conditional mean of the hole)
     "best"     G(z_hat) of the restart with the lowest final L: one sharp completion, the realism point
-    "agree"    one completion all the restarts agree on: every image's searched codes are averaged into one, and
-               that code is searched on ``AGREE`` more steps with its penalty centred on the average (where the
-               search has a centre); the fill is its image. Sharper than "mean" at a small cost in accuracy,
-               more accurate than "best" at about its sharpness (docs/inpainting.md measures it)
+
+With reference images (the default), each restart's image is first the reference it started from, edited by
+the search (``residual``): t_r + G(h_hat_r) - G(h_r). G redraws a training image softer than it is; the edit
+keeps the real image's detail and adds the change the search made to fit the known pixels.
 
 Settings left out (None) are chosen from the mask by ``settings`` (docs/inpainting.md measures them).
 All images and restarts are searched at once, as one batch of R*N codes (restart r of image i is row
@@ -55,11 +55,8 @@ STARTS = ("neighbours", "encoder", "random")
 CONSTRAINTS = ("auto", "clip", "sphere", "penalty", "none")
 BLENDS = ("none", "poisson")
 SPACES = ("z", "features")
-COMBINES = ("mean", "best", "agree")
-THIN = 0.3         # a hole among known pixels in one region, with at least this share of it on its border, is thin
-SHARP = 0.88       # a fill with less detail than this share of its starting references' is loosened (loosen > 0)
-LOOSE = 0.1        # the loosened search's gamma, as a share of the search's
-AGREE = 50         # combine "agree": the steps from the mean of each image's searched codes
+COMBINES = ("mean", "best")
+RESIDUALS = ("add", "none")
 
 
 def settings(mask, start="encoder"):
@@ -72,18 +69,12 @@ def settings(mask, start="encoder"):
     stand (w = 0); scattered ones (random pixels, grids) constrain each feature cell weakly, and the fill
     leans a quarter on the encoder's image (w = 0.25). A hole that is moreover one large region (under 20 %
     of it on its border: a half of the image) is pasted without Poisson blending, which would drag the
-    border's shade across the whole hole; every other hole is Poisson-blended. A hole among known pixels in one
-    region with at least ``THIN`` of it on its border (a stripe, a band, a small box) is thin: there the search may
-    be loosened (``loosen``, below).
+    border's shade across the whole hole; every other hole is Poisson-blended.
 
     From the nearest references (the default of ``minigan inpaint``): 4 restarts, one from each of the 4 nearest
     references' codes (with their labels: of the class most of the 8 nearest share), 100 Adam steps on the
-    features, gamma 0.1 around each start, no perceptual term, the fill the mean of the 2 best-fitting restarts'
-    images (w = 0), of the 3 best for a hole of one large region (a half: its fits differ the most). For a thin
-    hole, ``loosen`` = 200: where the fill has less detail in the hole than the references it started from
-    (``detail`` under ``SHARP``, over all the images: a stripe down the middle of a garment, where G draws the
-    placket or the trousers' gap softer than any real image has it), the search goes on for 200 more steps with
-    gamma / 10 (``LOOSE``), so that the fill follows the known pixels on both sides of the hole more closely.
+    features, gamma 0.1 around each start, no perceptual term, each restart's image its reference edited by the
+    search (``residual`` "add"), the fill the mean of the 3 best-fitting ones (w = 0).
     From the encoder alone: 100 Adam steps on the features, one restart, gamma 0.1 around h_E, no perceptual term,
     the fill w G(z_E) + (1 - w) tail(h_hat). From random codes: Yeh et al.'s search as tuned on the centre mask
     (500 steps, 4 restarts averaged, gamma 1, lambda 0.1, Poisson). docs/inpainting.md has the measurements.
@@ -93,17 +84,16 @@ def settings(mask, start="encoder"):
     hole = np.asarray(mask, np.float32) == 0
     known_together = border_share(~hole) < 0.5
     one_region = known_together and border_share(hole) < 0.2
-    thin = known_together and border_share(hole) >= THIN
     blend = "none" if one_region else "poisson"
     if start == "random":
         return dict(space="z", iters=500, restarts=4, pool=None, lr=0.01, lam=0.1, prior_weight=1.0,
                     perceptual="nonsaturating", weighted=False, constraint="auto", combine="mean", start_weight=0.0,
-                    blend="poisson", loosen=0)
+                    blend="poisson", residual="none")
     features = dict(space="features", iters=100, lr=0.01, lam=0.0, prior_weight=0.1, perceptual="nonsaturating",
                     weighted=False, constraint="auto", combine="mean", blend=blend)
     if start == "neighbours":
-        return dict(features, restarts=4, pool=3 if one_region else 2, start_weight=0.0, loosen=200 if thin else 0)
-    return dict(features, restarts=1, pool=None, start_weight=0.0 if known_together else 0.25, loosen=0)
+        return dict(features, restarts=4, pool=3, start_weight=0.0, residual="add")
+    return dict(features, restarts=1, pool=None, start_weight=0.0 if known_together else 0.25, residual="none")
 
 
 class Split:
@@ -132,18 +122,6 @@ def border_share(region):
     edge[..., :, 1:] |= region[..., :, 1:] & ~region[..., :, :-1]
     edge[..., :, :-1] |= region[..., :, :-1] & ~region[..., :, 1:]
     return edge.sum() / max(region.sum(), 1)
-
-
-def detail(images, hole):
-    """How much detail ``images`` (N, C, H, W) have where ``hole`` is (bool, (N or 1, 1, H, W)): the mean absolute
-    difference between 4-neighbour pixels, over the pairs with a pixel in the hole, pooled over all the images."""
-    x = np.asarray(images, np.float64)
-    h = np.broadcast_to(hole, (len(x), 1) + x.shape[2:])
-    pairs = ((np.abs(np.diff(x, axis=3)), h[..., 1:] | h[..., :-1]),
-             (np.abs(np.diff(x, axis=2)), h[..., 1:, :] | h[..., :-1, :]))
-    total = sum(float((d * m).sum()) for d, m in pairs)
-    count = sum(float(np.broadcast_to(m, d.shape).sum()) for d, m in pairs)
-    return total / max(count, 1.0)
 
 
 def generator_facts(cfg=None, z_dim=None, prior=None, scale=None):
@@ -209,17 +187,16 @@ def check_references(references, shape):
 def check_search(st):
     """The search's settings (a dict as ``settings`` returns), checked before any work."""
     for key, allowed in (("space", SPACES), ("combine", COMBINES), ("perceptual", PERCEPTUAL), ("blend", BLENDS),
-                         ("constraint", CONSTRAINTS)):
+                         ("constraint", CONSTRAINTS), ("residual", RESIDUALS)):
         if st[key] not in allowed:
             raise ValueError(f"inpaint: {key} must be one of {', '.join(allowed)}, got {st[key]!r}")
-    keys = ("iters", "restarts", "pool", "lr", "lam", "prior_weight", "start_weight", "loosen")
+    keys = ("iters", "restarts", "pool", "lr", "lam", "prior_weight", "start_weight")
     bad = {k: st[k] for k in keys if not (k == "pool" and st[k] is None)
            and not (isinstance(st[k], (int, float, np.integer, np.floating)) and math.isfinite(st[k]))}
     if bad or int(st["iters"]) < 0 or int(st["restarts"]) < 1 or (st["pool"] is not None and st["pool"] < 1) \
-            or st["lr"] <= 0 or st["lam"] < 0 or st["prior_weight"] < 0 or not 0 <= st["start_weight"] <= 1 \
-            or int(st["loosen"]) < 0:
+            or st["lr"] <= 0 or st["lam"] < 0 or st["prior_weight"] < 0 or not 0 <= st["start_weight"] <= 1:
         raise ValueError("inpaint: need iters >= 0, restarts >= 1, pool >= 1 (or None: all), lr > 0, lambda >= 0, "
-                         "prior_weight >= 0, start_weight in [0, 1], loosen >= 0 (finite); got "
+                         "prior_weight >= 0, start_weight in [0, 1] (finite); got "
                          + ", ".join(f"{k}={st[k]}" for k in keys))
 
 
@@ -266,24 +243,16 @@ class Search:
                     h = self.gen.head(Tensor(ze), self.labels).data
                     ze, z0 = h, h if z0 is ze else self.gen.head(Tensor(z0), self.labels).data
             self.centre = Tensor(ze)
+        self.residual = None                                                       # what G missed of each start
+        if self.starts is not None and st["residual"] == "add":                    # t_r - G(h_r): (R, N, C, H, W)
+            with no_grad():
+                drawn = to_unit(call(self.gen, Tensor(z0), self.labels), self.scale).numpy()
+            self.residual = (self.starts - np.clip(drawn, 0, 1)).reshape((self.R, self.n) + x.shape[1:])
         self.z = Tensor(z0.copy(), requires_grad=True)
         self.opt = optim.Adam([self.z], lr=st["lr"])
 
     def tensor(self, a):
         return Tensor(backend.to_device(np.asarray(a, dtype=self.dtype), self.device))
-
-    def agree(self):
-        """The R restarts of each image made one (combine "agree"): the code is the mean of its R searched codes,
-        the penalty (where it has a centre) is centred there, Adam starts afresh, and R becomes 1."""
-        def first(t):                                                              # rows of restart 0
-            return t if t is None or len(t) != self.R * self.n else t[:self.n]
-        z = self.z.data.reshape((self.R, self.n) + tuple(self.z.shape[1:])).mean(axis=0)
-        self.xt, self.wt = Tensor(first(self.xt.data)), Tensor(first(self.wt.data))
-        self.labels, self.R = first(self.labels), 1
-        if self.centre is not None:
-            self.centre = Tensor(z.copy())
-        self.z = Tensor(z, requires_grad=True)
-        self.opt = optim.Adam([self.z], lr=self.opt.lr)
 
     def evaluate(self):
         """(total, contextual, perceptual, G(z) in [0, 1]) for every row: objective.objective."""
@@ -328,7 +297,8 @@ def eval_mode(*models):
 
 def inpaint(G, D, images, mask, cfg=None, *, encoder=None, references=None, reference_labels=None, space=None,
             iters=None, restarts=None, pool=None, lr=None, lam=None, prior_weight=None, perceptual=None,
-            weighted=None, constraint=None, combine=None, start_weight=None, blend=None, loosen=None, labels=None,
+            weighted=None, constraint=None, combine=None, start_weight=None, blend=None, residual=None,
+            labels=None,
             seed=0, record=0, record_every=10, progress=False, z_dim=None, prior=None, scale=None):
     """Fill the missing pixels of ``images`` with a trained generator (Yeh et al. 2016), starting from the
     codes ``encoder`` reads off the nearest ``references`` (encoder.py), or off the damaged images when no
@@ -353,15 +323,15 @@ def inpaint(G, D, images, mask, cfg=None, *, encoder=None, references=None, refe
         lam: lambda, the weight of the perceptual loss; perceptual: "nonsaturating" or "saturating".
         prior_weight: gamma, the weight of the penalty gamma ||z - c||^2 / 2 (c = z_E with an encoder, else 0).
         combine: "mean" (w G(z_E) + (1 - w) times the mean of the ``pool`` best codes' images), "best" (the
-            G(z_hat) of the restart with the lowest final L) or "agree" (the mean of each image's searched codes,
-            searched on ``AGREE`` steps near it; the results then hold one restart, R = 1).
+            G(z_hat) of the restart with the lowest final L); with ``residual`` "add", of the edited references.
         start_weight: w, the weight of the encoder's G(z_E) in the "mean" fill (ignored without an encoder).
         weighted: Yeh's importance weights in the contextual loss instead of M.
         constraint: (random starts) keep z where the prior has its mass: "auto" (clip for uniform, penalty
             for normal), "clip", "sphere" (rescale to norm sqrt(z_dim)), "penalty" or "none".
         blend: "none" (x_hat = M x + (1 - M) G(z)) or "poisson" (seamless: ``blend.poisson_blend``).
-        loosen: with references, the search's further steps, with gamma * ``LOOSE``, where the fill has less detail
-            in the hole than the references the restarts started from (under ``SHARP`` of theirs; 0: never).
+        residual: with references, "add" (each restart's image is its reference image edited by the search,
+            t_r + G(h_hat_r) - G(h_r): the search's change added to the real image, which keeps the detail G's
+            redrawing of t_r loses) or "none" (G(h_hat_r) itself).
         labels: class labels (N,) for a conditional run.
         seed: seeds the starting codes.
         record: how many images (the first ones) to record G(z) of every ``record_every`` iterations.
@@ -369,14 +339,11 @@ def inpaint(G, D, images, mask, cfg=None, *, encoder=None, references=None, refe
         z_dim, prior, scale: override ``cfg``: code size, "normal" / "uniform", "tanh" / "sigmoid".
     Returns:
         dict(blended (N, C, H, W), generated = the fill in [0, 1] before blending (N, C, H, W); z (N, z_dim) the
-        searched variable (with space "features": the features, flattened (N, 6272)), detail (the fill's detail
-        in the hole over the starting references', after the first ``iters`` steps; None where not measured),
-        loosened (whether the search went on, looser),
-        loss, contextual, perceptual (N,) at the best restart's z_hat, z_all (R, N, z_dim) every restart's
-        final code, restart (N,) index of the best restart, settings (the settings used), history =
-        dict(loss (steps + 1, R, N) total loss before each step (with the loosened gamma after ``iters``) and at
-        the end, frames (T, record, C, H, W),
-        frame_iters (T,))), all NumPy; images float32.
+        searched variable (with space "features": the features, flattened (N, 6272)), loss, contextual,
+        perceptual (N,) at the best restart's z_hat, z_all (R, N, z_dim) every restart's final code, restart (N,)
+        index of the best restart, settings (the settings used), history = dict(loss (iters + 1, R, N) total
+        loss before each step and at the end, frames (T, record, C, H, W), frame_iters (T,))), all NumPy; images
+        float32.
     """
     facts = generator_facts(cfg, z_dim, prior, scale)
     x = check_images(images)
@@ -397,7 +364,7 @@ def inpaint(G, D, images, mask, cfg=None, *, encoder=None, references=None, refe
                              f"{len(references)} references, got {reference_labels.shape}")
     given = dict(space=space, iters=iters, restarts=restarts, pool=pool, lr=lr, lam=lam, prior_weight=prior_weight,
                  perceptual=perceptual, weighted=weighted, constraint=constraint, combine=combine,
-                 start_weight=start_weight, blend=blend, loosen=loosen)
+                 start_weight=start_weight, blend=blend, residual=residual)
     st = {k: (v if given[k] is None else given[k]) for k, v in
           settings(m, "random" if encoder is None else "encoder" if references is None else "neighbours").items()}
     check_search(st)
@@ -419,22 +386,8 @@ def inpaint(G, D, images, mask, cfg=None, *, encoder=None, references=None, refe
         losses, frames = _run(s, steps, k, record_every, progress)
         with no_grad():
             total, lc, lp, gen = s.evaluate()
-        ratio = _detail_ratio(s, total, gen, st) if int(st["loosen"]) and s.starts is not None else None
-        if ratio is not None and ratio < SHARP:                         # a fill less detailed than its starts:
-            s.gamma *= LOOSE                                            # search on, nearer the known pixels
-            more, later = _run(s, int(st["loosen"]), k, record_every, progress, first=steps, what="loosening")
-            losses, frames, steps = losses + more, frames + later, steps + int(st["loosen"])
-            with no_grad():
-                total, lc, lp, gen = s.evaluate()
-        loosened = steps > int(st["iters"])
-        if st["combine"] == "agree":                                    # the restarts' mean code, searched on
-            s.agree()
-            more, later = _run(s, AGREE, k, record_every, progress, first=steps, what="agreeing")
-            losses, frames, steps = losses + more, frames + later, steps + AGREE
-            with no_grad():
-                total, lc, lp, gen = s.evaluate()
     out = _result(s, losses + [total.data.reshape(s.R, s.n)], frames, gen, lc, lp, st, steps, k)
-    out.update(settings=st, detail=ratio, loosened=loosened)
+    out.update(settings=st)
     return out
 
 
@@ -447,14 +400,13 @@ def _image_shape(G, z_dim, labels):
         return tuple(call(G, z, None if labels is None else backend.to_device(labels[:1], device)).shape[1:])
 
 
-def _run(s, iters, k, record_every, progress, first=0, what="inpainting"):
-    """``iters`` search steps (numbered from ``first``); the losses before each (kept on the device) and the
-    recorded (iteration, G(z))."""
+def _run(s, iters, k, record_every, progress):
+    """``iters`` search steps; the losses before each (kept on the device) and the recorded (iteration, G(z))."""
     from tqdm import tqdm
     losses, frames = [], []
-    with tqdm(total=iters, disable=not progress, unit="it", desc=f"{what} {s.n} x {s.R} restart(s)",
+    with tqdm(total=iters, disable=not progress, unit="it", desc=f"inpainting {s.n} x {s.R} restart(s)",
               dynamic_ncols=True) as bar:
-        for i in range(first, first + iters):
+        for i in range(iters):
             loss, gen = s.step()
             losses.append(loss)                              # copied to the host once, at the end
             if k and i % record_every == 0:
@@ -465,15 +417,6 @@ def _run(s, iters, k, record_every, progress, first=0, what="inpainting"):
     return losses, frames
 
 
-def _detail_ratio(s, total, gen, st):
-    """The detail of the fill (from the losses ``total`` and images ``gen`` of every restart) in the hole, over the
-    detail of the reference images the restarts started from, in the same place (``detail``)."""
-    fill = _fill(s, backend.as_numpy(total.data).reshape(s.R, s.n), _images(gen, s), st)
-    hole = s.mask == 0                                                          # (N or 1, 1, H, W)
-    start_hole = np.tile(hole, (s.R, 1, 1, 1)) if len(hole) == s.n else hole    # for the R*N starts
-    return detail(fill, hole) / max(detail(s.starts, start_hole), 1e-12)
-
-
 def _images(gen, s):
     """G's images (R*N, C, H, W) of a Tensor as NumPy (R, N, C, H, W), clipped to [0, 1]."""
     return np.clip(gen.numpy().reshape((s.R, s.n) + s.x.shape[1:]), 0, 1)
@@ -481,11 +424,13 @@ def _images(gen, s):
 
 def _fill(s, final, gens, st):
     """The fill (N, C, H, W) float32 from every restart's image ``gens`` (R, N, C, H, W) and final loss (R, N):
-    the best one's, or the mean of the ``pool`` best-fitting ones (with "mean", weighed with G(z_E); with "agree",
-    the one agreed image once R is 1, and before that, as the loosening check sees it, the mean)."""
+    the best one's, or the mean of the ``pool`` best-fitting ones (with "mean", weighed with G(z_E)); with a
+    residual, each image is first its reference image edited (``Search.residual``)."""
+    if s.residual is not None:                                              # each restart's reference, edited
+        gens = np.clip(gens + s.residual, 0, 1)
     if st["combine"] == "best":
         return gens[final.argmin(axis=0), np.arange(s.n)].astype(np.float32)
-    w, pool = float(st["start_weight"]) if st["combine"] == "mean" else 0.0, min(int(st["pool"] or s.R), s.R)
+    w, pool = float(st["start_weight"]), min(int(st["pool"] or s.R), s.R)
     fitted = np.take_along_axis(gens, np.argsort(final, axis=0, kind="stable")[:pool, :, None, None, None],
                                 axis=0).mean(axis=0)                        # the pool best-fitting restarts' mean
     start = s.start_images() if w else None                                 # G(z_E): one more forward, if used
@@ -496,7 +441,7 @@ def _result(s, losses, frames, gen, lc, lp, st, iters, k):
     """The search's outcome: the fill (``_fill``) and, at each image's best restart, its code and losses (see
     ``inpaint``)."""
     xp = backend.get_array_module(losses[0])
-    history = backend.as_numpy(xp.stack([xp.broadcast_to(l, losses[0].shape) for l in losses]))  # one copy
+    history = backend.as_numpy(xp.stack(losses))                           # one copy
     history = history.astype(np.float64)                                    # (iters + 1, R, N)
     final = history[iters]
     best = final.argmin(axis=0)                                             # (N,) the best restart
