@@ -199,14 +199,13 @@ show(np.concatenate(rows), 8, "original; masked (centre), G(z_E); masked (left h
 # 4 training images nearest to the damaged one on its known pixels put real-looking garments of the class the
 # known pixels suggest in G's range. With the training labels, the 4 are the nearest of the class most of the 8
 # nearest share (a vote: a shirt among five T-shirts does not start a search). `minigan inpaint` starts one
-# search from each of them (penalty centred on its own start), and fills the hole with the mean of the two that
-# fit the known pixels best. `settings(mask, "neighbours")` holds these settings; what depends on the mask's
-# shape is for a hole that is one large region (a half): its four fits differ the most, so the best three are
-# averaged, and it is pasted without Poisson blending, which would drag the border's shade across the whole hole;
-# every other hole is blended. A thin hole (a stripe, a band, a small box; none of the four here) gets `loosen` =
-# 200: where its fill has less detail than the training images the searches started from, they go on for 200 more
-# steps with $\gamma / 10$. We call `inpaint` with the defaults and the training images and labels as
-# `references` and `reference_labels`:
+# search from each of them (penalty centred on its own start). G redraws a training image a little softer than it
+# is, so each searched image is the training image $t_r$ itself, edited by the search: $t_r + G(\hat h_r) -
+# G(h_r)$, the change the search made to G's drawing of $t_r$ added to the real image. The fill is the mean of the
+# three edits that fit the known pixels best. `settings(mask, "neighbours")` holds these settings; what depends on
+# the mask's shape is the blending: a hole that is one large region (a half) is pasted without Poisson blending,
+# which would drag the border's shade across the whole hole; every other hole is blended. We call `inpaint` with
+# the defaults and the training images and labels as `references` and `reference_labels`:
 
 # %%
 from minigan.gan.run import split_held_out
@@ -215,15 +214,15 @@ train_x, train_y = (split_held_out(v)[0] for v in data.load_images("fashion-mnis
 for s in specs:
     st = settings(masks[s], "neighbours")
     print(f"{s:10s} chosen from the mask: {st['restarts']} starts, the best {st['pool']} averaged, "
-          f"blend = {st['blend']}, loosen = {st['loosen']}")
+          f"residual = {st['residual']}, blend = {st['blend']}")
 t0 = time.perf_counter()
 r = inpaint(G, D, images, mask, cfg, encoder=E, references=train_x, reference_labels=train_y)   # 59,000 images
 print(f"64 images from the nearest training images' codes: {time.perf_counter() - t0:.1f} s")
 print("settings:", r["settings"])
 
 # %% [markdown]
-# The slides' figure: the originals, the masked inputs, the fill (the mean of the two best-fitting searched
-# $\mathrm{tail}(\hat h)$) and the blended result.
+# The slides' figure: the originals, the masked inputs, the fill (the mean of the three best-fitting edited
+# training images) and the blended result.
 
 # %%
 rows = [grey(images[:16]), show_masked(images[:16], mask[:16]), grey(r["generated"][:16]), grey(r["blended"][:16])]
@@ -275,10 +274,11 @@ show(np.concatenate([show_masked(images[:16], mask[:16])] + [grey(f[:16]) for f 
 # Read the table on both columns. The mean training image is neither accurate nor real. Copying the nearest
 # training image puts a real garment in the hole, as real to the classifier as real images are, but often not the
 # right one: its PSNR is low. The mean of the 8 nearest is the most accurate fill here, because PSNR rewards the
-# average, and it pays in realism. The three searches fill the hole with what the generator draws. Started from
-# the encoder's code z_E, the search is more accurate than from random codes (which 200 steps leave short of the
-# library's 500); started from the nearest training images' codes (the default) it is more accurate still, and
-# its fill is the most realistic of the searches. At 64 images KID separates only large gaps: the mean image is
+# average, and it pays in realism. The first two searches fill the hole with what the generator draws, the
+# default with the training images it started from, edited by the search. Started from the encoder's code z_E,
+# the search is more accurate than from random codes (which 200 steps leave short of the library's 500); started
+# from the nearest training images' codes (the default) it is more accurate still, and its fill is the most
+# realistic of the searches. At 64 images KID separates only large gaps: the mean image is
 # far from real, while the copies and the searches lie within a few noise widths of one another.
 #
 # ## What this notebook showed, and the full measurement
@@ -287,7 +287,8 @@ show(np.concatenate([show_masked(images[:16], mask[:16])] + [grey(f[:16]) for f 
 #   loss from D and a penalty that keeps the code near a centre, minimised by Adam through G and D.
 # - Where the search starts decides what it draws in the hole. An encoder trained on holes in training images
 #   proposes a start that draws it better; the codes it reads off the nearest training images are sharper
-#   starts still; the search then fits the known pixels from each.
+#   starts still; the search then fits the known pixels from each, and its change to G's drawing of each
+#   training image, added to that real image, keeps the detail G's drawing loses.
 # - A fill is a point on two axes: PSNR rewards the blurry conditional mean, KID a real-looking garment.
 #
 # [docs/inpainting.md](../docs/inpainting.md), section 3, has the full measurement: thirteen masks, 256 test
