@@ -595,6 +595,7 @@ def test_cli_trains_the_encoder_once_and_evaluates(tiny_run, tmp_path, capsys):
     assert cli(argv) == 0 and os.path.isfile(path)
     first = capsys.readouterr().out
     assert "training the inpainting encoder" in first and "from the nearest training images' codes" in first
+    assert "mean of the best 3 (the training images, edited)" in first
     stamp = os.stat(path).st_mtime_ns
     assert cli(argv + ["--evaluate"]) == 0
     text = capsys.readouterr().out
@@ -602,7 +603,8 @@ def test_cli_trains_the_encoder_once_and_evaluates(tiny_run, tmp_path, capsys):
     for name in ("mean training image", "nearest training image", "mean of 8 nearest", "minigan", "KID"):
         assert name in text
     assert cli(argv + ["--residual", "none"]) == 0                    # G's drawing, without the references
-    assert "mean of the best 3" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "mean of the best 3," in out and "edited" not in out
     assert np.load(tmp_path / "f.npy").shape == (3, 1, 28, 28)
     os.remove(path)
 

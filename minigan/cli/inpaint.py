@@ -163,6 +163,8 @@ def run_cli(a):
         "from the nearest training images' codes"
     combined = f"mean of the best {min(st['pool'], st['restarts'])}" if st["combine"] == "mean" and st["pool"] \
         else st["combine"]
+    if refs is not None and st["residual"] == "add":
+        combined += " (the training images, edited)"
     print(f"wrote {v['out']}: {len(images)} images inpainted ({v['mask']} mask; {start}, {st['iters']} steps x "
           f"{st['restarts']} code(s), {st['space']} space, {combined}, {st['blend']} blend; search {t2 - t1:.0f} s"
           + (f", encoder {t1 - t0:.0f} s" if t1 - t0 > 1 else "") + ")")

@@ -297,8 +297,7 @@ def eval_mode(*models):
 
 def inpaint(G, D, images, mask, cfg=None, *, encoder=None, references=None, reference_labels=None, space=None,
             iters=None, restarts=None, pool=None, lr=None, lam=None, prior_weight=None, perceptual=None,
-            weighted=None, constraint=None, combine=None, start_weight=None, blend=None, residual=None,
-            labels=None,
+            weighted=None, constraint=None, combine=None, start_weight=None, blend=None, residual=None, labels=None,
             seed=0, record=0, record_every=10, progress=False, z_dim=None, prior=None, scale=None):
     """Fill the missing pixels of ``images`` with a trained generator (Yeh et al. 2016), starting from the
     codes ``encoder`` reads off the nearest ``references`` (encoder.py), or off the damaged images when no
