@@ -53,12 +53,9 @@ def disc_mask(folder):
 def starting_copies(x, m, train, labels, k=4):
     """The mean of the k training images the search starts from (the nearest on the known pixels, of the class
     most of the 8 nearest share), pasted: the copy-based fill nearest to minigan's, without G."""
-    from minigan.gan.evaluate import nearest
     from minigan.inpaint.blend import compose
-    from minigan.inpaint.encoder import VOTE, vote
-    mm = np.broadcast_to(m, x.shape)
-    idx = nearest(x, train, weights=mm, k=VOTE)[0].reshape(len(x), VOTE)
-    return compose(x, train[vote(idx, labels[idx], k)].mean(axis=1), m)
+    from minigan.inpaint.encoder import neighbours
+    return compose(x, neighbours(x, m, train, k, labels).reshape((k,) + x.shape).mean(axis=0), m)
 
 
 def main(argv=None):

@@ -139,11 +139,18 @@ VOTE = 8                       # with labels, the starts are of the class most o
 def neighbour_codes(E, images, mask, references, k, labels=None):
     """E's codes of the ``k`` reference images (e.g. the training set) nearest to each image on its known pixels,
     each read whole (mask all ones), and those images: (k * N, z_dim) and (k * N, C, H, W), row j * N + i for the
-    (j + 1)-th nearest of image i. With the references' ``labels`` (M,), the k nearest of the class most of the
-    ``VOTE`` nearest share (``vote``).
+    (j + 1)-th nearest of image i (``neighbours``).
 
     A damaged image's own code z_E is G's best single guess of the hole; the codes of its nearest whole
     images are sharp guesses of what could be there, of the class the known pixels suggest."""
+    chosen = neighbours(images, mask, references, k, labels)
+    return encode(E, chosen, np.ones((1, 1) + chosen.shape[2:], np.float32)), chosen
+
+
+def neighbours(images, mask, references, k, labels=None):
+    """The ``k`` reference images nearest to each image on its known pixels, (k * N, C, H, W), row j * N + i for
+    the (j + 1)-th nearest of image i. With the references' ``labels`` (M,), the k nearest of the class most of
+    the ``VOTE`` nearest share (``vote``)."""
     from ..gan.evaluate import nearest
     from .search import check_references
     x = np.asarray(images, np.float32)
@@ -152,8 +159,7 @@ def neighbour_codes(E, images, mask, references, k, labels=None):
     V = int(k) if labels is None else min(max(int(k), VOTE), len(ref))
     idx = nearest(x, ref, weights=np.broadcast_to(m, x.shape), k=V)[0].reshape(len(x), V)
     idx = idx if labels is None else vote(idx, np.asarray(labels)[idx], int(k))
-    chosen = ref[idx.T.reshape(-1)]
-    return encode(E, chosen, np.ones((1, 1) + x.shape[2:], np.float32)), chosen
+    return ref[idx.T.reshape(-1)]
 
 
 def vote(idx, labels, k):
